@@ -1,0 +1,2 @@
+//! The local runner.
+fn main() {}

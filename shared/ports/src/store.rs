@@ -1,0 +1,76 @@
+//! Storage ports.
+//!
+//! [`JourneyStore`] holds leads, their transitions and activities, and applies [`Commit`]s.
+//! [`DocumentStore`] holds versioned documents. One adapter usually implements both; they are
+//! separate so a function asks only for what it uses.
+
+use crate::{
+    commit::{Commit, CommitOutcome},
+    document::{Document, Page},
+    error::StoreError,
+};
+use async_trait::async_trait;
+use lifecycle::{funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, Timestamp, Transition};
+
+/// Leads, their history, and atomic commits.
+#[async_trait]
+pub trait JourneyStore: Send + Sync {
+    /// A lead by id.
+    async fn lead(&self, id: &LeadId) -> Result<Option<Lead>, StoreError>;
+
+    /// The lead an e-mail identifies.
+    async fn lead_by_email(&self, email: &Email) -> Result<Option<Lead>, StoreError>;
+
+    /// The lead a phone identifies (only leads that were incomplete when the phone was seen).
+    async fn lead_by_phone(&self, phone: &Phone) -> Result<Option<Lead>, StoreError>;
+
+    /// A lead's transitions, in `seq` order.
+    async fn transitions(&self, id: &LeadId) -> Result<Vec<Transition>, StoreError>;
+
+    /// A lead's activities, oldest first.
+    async fn activities(&self, id: &LeadId) -> Result<Vec<Activity>, StoreError>;
+
+    /// Transitions *recorded* in `[from, to)`, oldest first, a page at a time. The rollup reads
+    /// what changed since its watermark through this; it never scans every lead.
+    async fn transitions_recorded(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Transition>, StoreError>;
+
+    /// Leads, newest first, a page at a time.
+    async fn leads(&self, cursor: Option<String>, limit: usize) -> Result<Page<Lead>, StoreError>;
+
+    /// The value of a counter.
+    async fn counter(&self, key: &CounterKey) -> Result<i64, StoreError>;
+
+    /// Applies a commit all or nothing.
+    async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError>;
+}
+
+/// Versioned documents.
+#[async_trait]
+pub trait DocumentStore: Send + Sync {
+    /// A document by collection and key.
+    async fn get(&self, collection: &str, key: &str) -> Result<Option<Document>, StoreError>;
+
+    /// Documents of a collection whose key starts with `prefix`, in key order, a page at a time.
+    async fn list(
+        &self,
+        collection: &str,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Document>, StoreError>;
+
+    /// Documents of a collection with an index value `<= upper`, in index order, at most
+    /// `limit` (e.g. SLA clocks due by now).
+    async fn due(
+        &self,
+        collection: &str,
+        upper: &str,
+        limit: usize,
+    ) -> Result<Vec<Document>, StoreError>;
+}
