@@ -15,5 +15,7 @@ pub fn dataset(path: &str) -> PathBuf {
 
 /// A file under this crate's `fixtures/`.
 pub fn fixture(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path)
 }

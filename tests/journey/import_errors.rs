@@ -16,7 +16,11 @@ fn mapping() -> Mapping {
 }
 
 fn error_at(errors: &[RowError], line: u64) -> &Problem {
-    &errors.iter().find(|e| e.line == line).unwrap_or_else(|| panic!("no error on line {line}: {errors:?}")).problem
+    &errors
+        .iter()
+        .find(|e| e.line == line)
+        .unwrap_or_else(|| panic!("no error on line {line}: {errors:?}"))
+        .problem
 }
 
 #[tokio::test]
@@ -30,18 +34,46 @@ async fn bad_rows_are_reported_by_line_and_the_rest_are_imported() {
     // Lines as `cat -n` shows them: the header is line 1 and line 3's note spans two lines.
     assert_eq!(summary.created, 4, "{:?}", summary.errors);
     assert_eq!(summary.errors.len(), 6, "{:?}", summary.errors);
-    assert_eq!(error_at(&summary.errors, 5), &Problem::MissingDate("created".into()));
-    assert!(matches!(error_at(&summary.errors, 6), Problem::BadDate { value, .. } if value == "2025-13-40"));
-    assert_eq!(error_at(&summary.errors, 7), &Problem::UnknownStage("Opportunity".into()));
-    assert_eq!(error_at(&summary.errors, 8), &Problem::DuplicateLeadId { first_line: 2 });
-    assert_eq!(error_at(&summary.errors, 9), &Problem::MissingDate("stage_date".into()));
-    assert!(matches!(error_at(&summary.errors, 11), Problem::Unreadable(_)));
+    assert_eq!(
+        error_at(&summary.errors, 5),
+        &Problem::MissingDate("created".into())
+    );
+    assert!(
+        matches!(error_at(&summary.errors, 6), Problem::BadDate { value, .. } if value == "2025-13-40")
+    );
+    assert_eq!(
+        error_at(&summary.errors, 7),
+        &Problem::UnknownStage("Opportunity".into())
+    );
+    assert_eq!(
+        error_at(&summary.errors, 8),
+        &Problem::DuplicateLeadId { first_line: 2 }
+    );
+    assert_eq!(
+        error_at(&summary.errors, 9),
+        &Problem::MissingDate("stage_date".into())
+    );
+    assert!(matches!(
+        error_at(&summary.errors, 11),
+        Problem::Unreadable(_)
+    ));
 
-    let l2 = store.lead(&LeadId::new("L2")).await.unwrap().expect("L2 imported");
+    let l2 = store
+        .lead(&LeadId::new("L2"))
+        .await
+        .unwrap()
+        .expect("L2 imported");
     assert_eq!(l2.stage(), Stage::Mql);
-    let l7 = store.lead(&LeadId::new("L7")).await.unwrap().expect("L7 imported");
+    let l7 = store
+        .lead(&LeadId::new("L7"))
+        .await
+        .unwrap()
+        .expect("L7 imported");
     assert_eq!(l7.stage(), Stage::Sal);
-    assert!(store.lead(&LeadId::new("L5")).await.unwrap().is_none(), "a rejected row writes nothing");
+    assert!(
+        store.lead(&LeadId::new("L5")).await.unwrap().is_none(),
+        "a rejected row writes nothing"
+    );
 }
 
 #[tokio::test]
@@ -52,7 +84,9 @@ async fn importing_the_same_batch_twice_changes_nothing() {
     import(&store, read(), &mapping(), now).await.unwrap();
     let before = store.transitions(&LeadId::new("L1")).await.unwrap();
 
-    let again = import(&store, read(), &mapping(), now + chrono::Duration::hours(1)).await.unwrap();
+    let again = import(&store, read(), &mapping(), now + chrono::Duration::hours(1))
+        .await
+        .unwrap();
 
     assert_eq!((again.created, again.unchanged), (0, 4));
     assert_eq!(store.transitions(&LeadId::new("L1")).await.unwrap(), before);

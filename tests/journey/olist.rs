@@ -22,15 +22,24 @@ struct Expected {
 }
 
 fn expected() -> Expected {
-    let mqls = std::fs::read_to_string(dataset("olist-marketing-funnel/olist_marketing_qualified_leads_dataset.csv")).unwrap();
-    let deals = std::fs::read_to_string(dataset("olist-marketing-funnel/olist_closed_deals_dataset.csv")).unwrap();
+    let mqls = std::fs::read_to_string(dataset(
+        "olist-marketing-funnel/olist_marketing_qualified_leads_dataset.csv",
+    ))
+    .unwrap();
+    let deals = std::fs::read_to_string(dataset(
+        "olist-marketing-funnel/olist_closed_deals_dataset.csv",
+    ))
+    .unwrap();
 
     // mql_id,first_contact_date,landing_page_id,origin — no quoted fields in this file.
     let mut lead = HashMap::new();
     let mut by_origin: HashMap<String, (u64, u64, Vec<f64>)> = HashMap::new();
     for line in mqls.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        let contact = NaiveDate::parse_from_str(f[1], "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap();
+        let contact = NaiveDate::parse_from_str(f[1], "%Y-%m-%d")
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
         lead.insert(f[0].to_owned(), (f[3].to_owned(), contact));
         by_origin.entry(f[3].to_owned()).or_default().0 += 1;
     }
@@ -41,7 +50,9 @@ fn expected() -> Expected {
         let (origin, contact) = &lead[f[0]];
         let entry = by_origin.get_mut(origin).unwrap();
         entry.1 += 1;
-        entry.2.push((won - *contact).num_seconds() as f64 / 86_400.0);
+        entry
+            .2
+            .push((won - *contact).num_seconds() as f64 / 86_400.0);
     }
     Expected { by_origin }
 }
@@ -49,11 +60,20 @@ fn expected() -> Expected {
 fn median(mut v: Vec<f64>) -> Option<f64> {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = v.len();
-    (n > 0).then(|| if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+    (n > 0).then(|| {
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    })
 }
 
 fn mql_to_won(row: &GroupRow) -> &Conversion {
-    row.conversions.iter().find(|c| (c.from, c.to) == (Stage::Mql, Stage::Won)).unwrap()
+    row.conversions
+        .iter()
+        .find(|c| (c.from, c.to) == (Stage::Mql, Stage::Won))
+        .unwrap()
 }
 
 #[tokio::test]
@@ -61,12 +81,24 @@ async fn olist_funnel_equals_an_independent_count() {
     let store = EmbeddedStore::in_memory().unwrap();
     let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     for (mapping, file) in [
-        ("olist-mqls.toml", "olist-marketing-funnel/olist_marketing_qualified_leads_dataset.csv"),
-        ("olist-deals.toml", "olist-marketing-funnel/olist_closed_deals_dataset.csv"),
+        (
+            "olist-mqls.toml",
+            "olist-marketing-funnel/olist_marketing_qualified_leads_dataset.csv",
+        ),
+        (
+            "olist-deals.toml",
+            "olist-marketing-funnel/olist_closed_deals_dataset.csv",
+        ),
     ] {
         let m = Mapping::parse(&std::fs::read_to_string(fixture(mapping)).unwrap()).unwrap();
-        let summary = import(&store, std::fs::File::open(dataset(file)).unwrap(), &m, now).await.unwrap();
-        assert!(summary.errors.is_empty(), "{mapping}: {:?}", &summary.errors[..summary.errors.len().min(5)]);
+        let summary = import(&store, std::fs::File::open(dataset(file)).unwrap(), &m, now)
+            .await
+            .unwrap();
+        assert!(
+            summary.errors.is_empty(),
+            "{mapping}: {:?}",
+            &summary.errors[..summary.errors.len().min(5)]
+        );
     }
 
     let transitions = all_transitions(&store).await.unwrap();
@@ -82,20 +114,40 @@ async fn olist_funnel_equals_an_independent_count() {
     let total = mql_to_won(&report.total);
     assert_eq!((total.cohort, total.converted), (8_000, 842));
     assert_eq!(format!("{:.2}", total.rate.unwrap() * 100.0), "10.53");
-    let organic = report.groups.iter().find(|g| g.group == "organic_search").unwrap();
+    let organic = report
+        .groups
+        .iter()
+        .find(|g| g.group == "organic_search")
+        .unwrap();
     assert_eq!(organic.entered[&Stage::Mql], 2_296);
 
     // Then every group against the independent computation, to the unit.
     let expected = expected();
     assert_eq!(report.groups.len(), expected.by_origin.len());
     for (origin, (mqls, won, days)) in expected.by_origin {
-        let name = if origin.is_empty() { funnel::NONE.to_owned() } else { origin };
-        let row = report.groups.iter().find(|g| g.group == name).unwrap_or_else(|| panic!("no group {name}"));
+        let name = if origin.is_empty() {
+            funnel::NONE.to_owned()
+        } else {
+            origin
+        };
+        let row = report
+            .groups
+            .iter()
+            .find(|g| g.group == name)
+            .unwrap_or_else(|| panic!("no group {name}"));
         let c = mql_to_won(row);
         assert_eq!(row.entered[&Stage::Mql], mqls, "{name}");
-        assert_eq!(row.entered.get(&Stage::Won).copied().unwrap_or(0), won, "{name}");
+        assert_eq!(
+            row.entered.get(&Stage::Won).copied().unwrap_or(0),
+            won,
+            "{name}"
+        );
         assert_eq!((c.cohort, c.converted), (mqls, won), "{name}");
         let (got, want) = (c.median_days, median(days));
-        assert!(got.zip(want).is_none_or(|(g, w)| (g - w).abs() < 1e-9) && got.is_some() == want.is_some(), "{name}: {got:?} vs {want:?}");
+        assert!(
+            got.zip(want).is_none_or(|(g, w)| (g - w).abs() < 1e-9)
+                && got.is_some() == want.is_some(),
+            "{name}: {got:?} vs {want:?}"
+        );
     }
 }

@@ -65,7 +65,9 @@ fn parse_dimension(s: &str) -> Result<Dimension, String> {
     Dimension::ALL
         .into_iter()
         .find(|d| d.as_str() == s)
-        .ok_or_else(|| format!("unknown grouping {s:?} (expected all, source, campaign, form, rep or grade)"))
+        .ok_or_else(|| {
+            format!("unknown grouping {s:?} (expected all, source, campaign, form, rep or grade)")
+        })
 }
 
 const SAMPLE_CSV: &str = include_str!("../sample/crm-export.csv");
@@ -73,24 +75,38 @@ const SAMPLE_MAPPING: &str = include_str!("../sample/crm-export.toml");
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
-    let store = EmbeddedStore::open(&cli.db).with_context(|| format!("failed to open the store {}", cli.db.display()))?;
+    let store = EmbeddedStore::open(&cli.db)
+        .with_context(|| format!("failed to open the store {}", cli.db.display()))?;
     let now = Utc::now();
 
     match cli.command {
         Command::Demo(args) => {
-            let mapping = Mapping::parse(SAMPLE_MAPPING).context("the bundled mapping is broken")?;
+            let mapping =
+                Mapping::parse(SAMPLE_MAPPING).context("the bundled mapping is broken")?;
             let summary = import::import(&store, SAMPLE_CSV.as_bytes(), &mapping, now).await?;
             print_summary(err, "sample/crm-export.csv", &summary)?;
             print_report(&store, &args, now, out).await?;
             Ok(0)
         }
-        Command::Import { mapping, file, strict } => {
-            let text = std::fs::read_to_string(&mapping).with_context(|| format!("failed to read {}", mapping.display()))?;
-            let mapping = Mapping::parse(&text).with_context(|| format!("in {}", mapping.display()))?;
-            let input = std::fs::File::open(&file).with_context(|| format!("failed to open {}", file.display()))?;
-            let summary = import::import(&store, std::io::BufReader::new(input), &mapping, now).await?;
+        Command::Import {
+            mapping,
+            file,
+            strict,
+        } => {
+            let text = std::fs::read_to_string(&mapping)
+                .with_context(|| format!("failed to read {}", mapping.display()))?;
+            let mapping =
+                Mapping::parse(&text).with_context(|| format!("in {}", mapping.display()))?;
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("failed to open {}", file.display()))?;
+            let summary =
+                import::import(&store, std::io::BufReader::new(input), &mapping, now).await?;
             print_summary(err, &file.display().to_string(), &summary)?;
-            Ok(if strict && !summary.errors.is_empty() { 2 } else { 0 })
+            Ok(if strict && !summary.errors.is_empty() {
+                2
+            } else {
+                0
+            })
         }
         Command::Report(args) => {
             print_report(&store, &args, now, out).await?;
@@ -115,7 +131,12 @@ fn print_summary(err: &mut dyn Write, name: &str, s: &Summary) -> Result<()> {
     Ok(())
 }
 
-async fn print_report(store: &dyn JourneyStore, args: &ReportArgs, now: DateTime<Utc>, out: &mut dyn Write) -> Result<()> {
+async fn print_report(
+    store: &dyn JourneyStore,
+    args: &ReportArgs,
+    now: DateTime<Utc>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let transitions = report::all_transitions(store).await?;
     if transitions.is_empty() {
         bail!("the store holds no transitions yet: import a file first (or run `journey demo`)");
@@ -128,10 +149,20 @@ async fn print_report(store: &dyn JourneyStore, args: &ReportArgs, now: DateTime
 
 fn period(args: &ReportArgs, transitions: &[lifecycle::Transition]) -> Period {
     let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
-    let first = transitions.iter().map(|t| t.effective_at).min().unwrap_or_default();
-    let last = transitions.iter().map(|t| t.effective_at).max().unwrap_or_default();
+    let first = transitions
+        .iter()
+        .map(|t| t.effective_at)
+        .min()
+        .unwrap_or_default();
+    let last = transitions
+        .iter()
+        .map(|t| t.effective_at)
+        .max()
+        .unwrap_or_default();
     Period {
         from: args.from.map_or(midnight(first.date_naive()), midnight),
-        to: args.to.map_or(midnight(last.date_naive() + chrono::Days::new(1)), midnight),
+        to: args
+            .to
+            .map_or(midnight(last.date_naive() + chrono::Days::new(1)), midnight),
     }
 }

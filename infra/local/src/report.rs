@@ -1,7 +1,7 @@
 //! Rendering a [`FunnelReport`] as a terminal table, JSON or CSV, and loading the transitions it
 //! is built from.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use lifecycle::{
     funnel::{Conversion, FunnelReport, GroupRow},
     Stage, Transition,
@@ -28,14 +28,22 @@ impl FromStr for Format {
             "table" => Ok(Format::Table),
             "json" => Ok(Format::Json),
             "csv" => Ok(Format::Csv),
-            other => Err(format!("unknown format {other:?} (expected table, json or csv)")),
+            other => Err(format!(
+                "unknown format {other:?} (expected table, json or csv)"
+            )),
         }
     }
 }
 
 /// Reads every transition the store holds, a page at a time.
 pub async fn all_transitions(store: &dyn JourneyStore) -> Result<Vec<Transition>, StoreError> {
-    let (from, to) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+    // Every time a store can hold: adapters keep times as sortable RFC 3339 text, which only
+    // sorts like time for four-digit years.
+    let from = DateTime::<Utc>::UNIX_EPOCH;
+    let to = Utc
+        .with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+        .single()
+        .expect("a valid date");
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
@@ -57,8 +65,12 @@ pub fn render(report: &FunnelReport, format: Format) -> String {
     }
 }
 
-const SHOWN: [(Stage, Stage); 4] =
-    [(Stage::Mql, Stage::Sal), (Stage::Sal, Stage::Sql), (Stage::Sql, Stage::Won), (Stage::Mql, Stage::Won)];
+const SHOWN: [(Stage, Stage); 4] = [
+    (Stage::Mql, Stage::Sal),
+    (Stage::Sal, Stage::Sql),
+    (Stage::Sql, Stage::Won),
+    (Stage::Mql, Stage::Won),
+];
 
 fn table(report: &FunnelReport) -> String {
     let mut out = String::new();
@@ -72,7 +84,13 @@ fn table(report: &FunnelReport) -> String {
     );
     let _ = writeln!(out, "entered = lead-cycles that entered the stage in the period; a→b = share of those entering a in the period that reached b (median days)\n");
 
-    let width = report.groups.iter().map(|g| g.group.chars().count()).max().unwrap_or(5).clamp(5, 32);
+    let width = report
+        .groups
+        .iter()
+        .map(|g| g.group.chars().count())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 32);
     let mut header = format!("{:<width$}", report.group_by.as_str());
     for s in Stage::ALL {
         let _ = write!(header, " {:>7}", short(s));
@@ -130,16 +148,29 @@ fn csv(report: &FunnelReport) -> String {
             header.push(format!("{}_to_{}_{figure}", c.from, c.to));
         }
     }
-    w.write_record(&header).expect("writing to memory cannot fail");
+    w.write_record(&header)
+        .expect("writing to memory cannot fail");
 
     for row in report.groups.iter().chain(std::iter::once(&report.total)) {
         let mut record = vec![row.group.clone()];
-        record.extend(Stage::ALL.iter().map(|s| row.entered.get(s).copied().unwrap_or(0).to_string()));
+        record.extend(
+            Stage::ALL
+                .iter()
+                .map(|s| row.entered.get(s).copied().unwrap_or(0).to_string()),
+        );
         for c in &row.conversions {
             let num = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.4}"));
-            record.extend([c.cohort.to_string(), c.converted.to_string(), num(c.rate), num(c.median_days), num(c.p90_days)]);
+            record.extend([
+                c.cohort.to_string(),
+                c.converted.to_string(),
+                num(c.rate),
+                num(c.median_days),
+                num(c.p90_days),
+            ]);
         }
-        w.write_record(&record).expect("writing to memory cannot fail");
+        w.write_record(&record)
+            .expect("writing to memory cannot fail");
     }
-    String::from_utf8(w.into_inner().expect("flushing memory cannot fail")).expect("CSV of UTF-8 is UTF-8")
+    String::from_utf8(w.into_inner().expect("flushing memory cannot fail"))
+        .expect("CSV of UTF-8 is UTF-8")
 }

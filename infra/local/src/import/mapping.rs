@@ -86,7 +86,14 @@ pub struct Mapping {
 }
 
 fn default_formats() -> Vec<String> {
-    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y %H:%M"].map(String::from).to_vec()
+    [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d",
+        "%d/%m/%Y",
+        "%m/%d/%Y %H:%M",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// The mapping file could not be used.
@@ -137,8 +144,16 @@ impl Mapping {
             ("country", &c.country),
         ];
         let mut named = vec![("lead_id".to_owned(), c.lead_id.as_str())];
-        named.extend(optional.iter().filter_map(|(f, col)| col.as_deref().map(|col| (f.to_string(), col))));
-        named.extend(self.stage_dates.iter().map(|(s, col)| (format!("stage_dates.{s}"), col.as_str())));
+        named.extend(
+            optional
+                .iter()
+                .filter_map(|(f, col)| col.as_deref().map(|col| (f.to_string(), col))),
+        );
+        named.extend(
+            self.stage_dates
+                .iter()
+                .map(|(s, col)| (format!("stage_dates.{s}"), col.as_str())),
+        );
         named
     }
 }

@@ -16,9 +16,7 @@ use lifecycle::{
     CauseId, Lead, LeadId, Reason, RepId, Stage, Timestamp, Transition,
 };
 use mapping::{Mapping, Mode};
-use ports::{
-    commit::Identity, Commit, CommitOutcome, Expect, JourneyStore, LeadWrite, StoreError,
-};
+use ports::{commit::Identity, Commit, CommitOutcome, Expect, JourneyStore, LeadWrite, StoreError};
 use rows::{Problem, Row, RowError};
 use std::io::Read;
 
@@ -71,7 +69,11 @@ pub async fn import(
             Ok(Written::Created) => summary.created += 1,
             Ok(Written::Updated) => summary.updated += 1,
             Ok(Written::Unchanged) => summary.unchanged += 1,
-            Err(problem) => summary.errors.push(RowError { line: row.line, lead_id: Some(row.lead_id.clone()), problem }),
+            Err(problem) => summary.errors.push(RowError {
+                line: row.line,
+                lead_id: Some(row.lead_id.clone()),
+                problem,
+            }),
         }
     }
     summary.errors.sort_by_key(|e| e.line);
@@ -90,7 +92,10 @@ async fn create(
     mapping: &Mapping,
     now: Timestamp,
 ) -> Result<Result<Written, Problem>, StoreError> {
-    let Some(created_at) = row.created_at.or_else(|| row.stages.first().map(|(_, at)| *at)) else {
+    let Some(created_at) = row
+        .created_at
+        .or_else(|| row.stages.first().map(|(_, at)| *at))
+    else {
         return Ok(Err(Problem::MissingDate("created_at".to_owned())));
     };
     let mut lead = new_lead(row, created_at, now);
@@ -102,7 +107,12 @@ async fn create(
         Err(problem) => return Ok(Err(problem)),
     };
     lead.version = 1;
-    let identities = lead.email.clone().map(Identity::Email).into_iter().collect();
+    let identities = lead
+        .email
+        .clone()
+        .map(Identity::Email)
+        .into_iter()
+        .collect();
     let commit = commit(mapping, row, lead, Expect::Absent, identities, transitions);
 
     match store.commit(commit).await? {
@@ -143,13 +153,25 @@ async fn update(
         lead.version = expected + 1;
         lead.updated_at = now;
 
-        match store.commit(commit(mapping, row, lead, Expect::Version(expected), Vec::new(), transitions)).await? {
+        match store
+            .commit(commit(
+                mapping,
+                row,
+                lead,
+                Expect::Version(expected),
+                Vec::new(),
+                transitions,
+            ))
+            .await?
+        {
             CommitOutcome::Committed => return Ok(Ok(Written::Updated)),
             CommitOutcome::Duplicate { .. } => return Ok(Ok(Written::Unchanged)),
             CommitOutcome::Conflict { .. } => continue,
         }
     }
-    Ok(Err(Problem::Rejected("the lead kept changing during the import".to_owned())))
+    Ok(Err(Problem::Rejected(
+        "the lead kept changing during the import".to_owned(),
+    )))
 }
 
 fn new_lead(row: &Row, created_at: Timestamp, now: Timestamp) -> Lead {
@@ -179,11 +201,19 @@ fn advance(
     for (stage, at) in events {
         let event = StageEvent {
             to: *stage,
-            cause: CauseId::new(format!("import:{}:{}:{}", mapping.batch, row.lead_id, stage)),
-            actor: Actor::Import { batch: mapping.batch.clone() },
-            reason: stage
-                .closes_cycle()
-                .then(|| Reason::code(row.field("reason").unwrap_or_else(|| "imported_without_reason".to_owned()))),
+            cause: CauseId::new(format!(
+                "import:{}:{}:{}",
+                mapping.batch, row.lead_id, stage
+            )),
+            actor: Actor::Import {
+                batch: mapping.batch.clone(),
+            },
+            reason: stage.closes_cycle().then(|| {
+                Reason::code(
+                    row.field("reason")
+                        .unwrap_or_else(|| "imported_without_reason".to_owned()),
+                )
+            }),
             effective_at: *at,
             recorded_at: now,
             dims: lead.dimensions(),
@@ -208,6 +238,10 @@ fn commit(
     let mut commit = Commit::claiming(format!("import:{}:{}", mapping.batch, row.lead_id), None);
     commit.counters = transitions.iter().flat_map(counter_deltas).collect();
     commit.transitions = transitions;
-    commit.lead = Some(LeadWrite { lead, expect, new_identities });
+    commit.lead = Some(LeadWrite {
+        lead,
+        expect,
+        new_identities,
+    });
     commit
 }

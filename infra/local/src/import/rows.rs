@@ -69,10 +69,14 @@ impl fmt::Display for Problem {
             Problem::Unreadable(why) => write!(f, "unreadable record: {why}"),
             Problem::MissingLeadId => f.write_str("missing lead id"),
             Problem::MissingDate(column) => write!(f, "missing date in column {column:?}"),
-            Problem::BadDate { column, value } => write!(f, "unparseable date {value:?} in column {column:?}"),
+            Problem::BadDate { column, value } => {
+                write!(f, "unparseable date {value:?} in column {column:?}")
+            }
             Problem::UnknownStage(value) => write!(f, "unknown stage {value:?}"),
             Problem::BadEmail => f.write_str("e-mail is not an address"),
-            Problem::DuplicateLeadId { first_line } => write!(f, "duplicated lead id (first on line {first_line})"),
+            Problem::DuplicateLeadId { first_line } => {
+                write!(f, "duplicated lead id (first on line {first_line})")
+            }
             Problem::UnknownLead => f.write_str("no lead with this id was imported before"),
             Problem::Rejected(why) => write!(f, "stage history refused: {why}"),
             Problem::EmailTaken => f.write_str("e-mail already belongs to another lead"),
@@ -123,7 +127,10 @@ struct Layout {
 /// Reads every record of `input` under `mapping`.
 pub fn parse(input: impl Read, mapping: &Mapping) -> Result<Parsed, ParseError> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
-    let header = reader.headers().map_err(|e| ParseError::Header(e.to_string()))?.clone();
+    let header = reader
+        .headers()
+        .map_err(|e| ParseError::Header(e.to_string()))?
+        .clone();
     let layout = layout(&header, mapping)?;
 
     let mut parsed = Parsed::default();
@@ -166,7 +173,9 @@ impl KindSummary for csv::Error {
     /// The error without the record's content (which may hold personal data).
     fn kind_summary(&self) -> String {
         match self.kind() {
-            csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            csv::ErrorKind::UnequalLengths {
+                expected_len, len, ..
+            } => {
                 format!("{len} fields where the header has {expected_len}")
             }
             csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_owned(),
@@ -177,17 +186,22 @@ impl KindSummary for csv::Error {
 
 fn layout(header: &csv::StringRecord, mapping: &Mapping) -> Result<Layout, MappingError> {
     let find = |field: &str, column: &str| {
-        header.iter().position(|h| h.trim() == column).ok_or_else(|| MappingError::MissingColumn {
-            field: field.to_owned(),
-            column: column.to_owned(),
-        })
+        header
+            .iter()
+            .position(|h| h.trim() == column)
+            .ok_or_else(|| MappingError::MissingColumn {
+                field: field.to_owned(),
+                column: column.to_owned(),
+            })
     };
     for (field, column) in mapping.named_columns() {
         find(&field, column)?;
     }
 
     let c = &mapping.columns;
-    let opt = |field: &str, column: &Option<String>| column.as_deref().map(|col| find(field, col)).transpose();
+    let opt = |field: &str, column: &Option<String>| {
+        column.as_deref().map(|col| find(field, col)).transpose()
+    };
     let text_fields: [(&'static str, &Option<String>); 9] = [
         ("source", &c.source),
         ("campaign", &c.campaign),
@@ -214,10 +228,18 @@ fn layout(header: &csv::StringRecord, mapping: &Mapping) -> Result<Layout, Mappi
     Ok(Layout {
         lead_id: find("lead_id", &c.lead_id)?,
         email: opt("email", &c.email)?,
-        created_at: c.created_at.as_ref().map(|col| Ok::<_, MappingError>((col.clone(), find("created_at", col)?))).transpose()?,
+        created_at: c
+            .created_at
+            .as_ref()
+            .map(|col| Ok::<_, MappingError>((col.clone(), find("created_at", col)?)))
+            .transpose()?,
         text,
         stage: opt("stage", &c.stage)?,
-        stage_date: c.stage_date.as_ref().map(|col| Ok::<_, MappingError>((col.clone(), find("stage_date", col)?))).transpose()?,
+        stage_date: c
+            .stage_date
+            .as_ref()
+            .map(|col| Ok::<_, MappingError>((col.clone(), find("stage_date", col)?)))
+            .transpose()?,
         stage_dates,
     })
 }
@@ -233,12 +255,18 @@ fn read_row(
     mapping: &Mapping,
     seen: &mut HashMap<String, u64>,
 ) -> Result<Row, RowError> {
-    let fail = |lead_id: Option<&str>, problem| RowError { line, lead_id: lead_id.map(String::from), problem };
+    let fail = |lead_id: Option<&str>, problem| RowError {
+        line,
+        lead_id: lead_id.map(String::from),
+        problem,
+    };
     let lead_id = cell(rec, layout.lead_id).ok_or_else(|| fail(None, Problem::MissingLeadId))?;
     let err = |problem| fail(Some(lead_id), problem);
 
     if let Some(first_line) = seen.get(lead_id) {
-        return Err(err(Problem::DuplicateLeadId { first_line: *first_line }));
+        return Err(err(Problem::DuplicateLeadId {
+            first_line: *first_line,
+        }));
     }
 
     let email = match layout.email.and_then(|i| cell(rec, i)) {
@@ -247,12 +275,21 @@ fn read_row(
     };
     let date = |column: &str, i: usize| -> Result<Option<Timestamp>, RowError> {
         cell(rec, i)
-            .map(|v| parse_date(v, &mapping.date_formats).ok_or_else(|| err(Problem::BadDate { column: column.to_owned(), value: v.to_owned() })))
+            .map(|v| {
+                parse_date(v, &mapping.date_formats).ok_or_else(|| {
+                    err(Problem::BadDate {
+                        column: column.to_owned(),
+                        value: v.to_owned(),
+                    })
+                })
+            })
             .transpose()
     };
 
     let created_at = match &layout.created_at {
-        Some((column, i)) => Some(date(column, *i)?.ok_or_else(|| err(Problem::MissingDate(column.clone())))?),
+        Some((column, i)) => {
+            Some(date(column, *i)?.ok_or_else(|| err(Problem::MissingDate(column.clone())))?)
+        }
         None => None,
     };
     let mut stages = Vec::new();
@@ -269,9 +306,20 @@ fn read_row(
     }
     stages.sort_by_key(|(s, at)| (*at, *s));
 
-    let fields = layout.text.iter().filter_map(|(name, i)| cell(rec, *i).map(|v| (*name, v.to_owned()))).collect();
+    let fields = layout
+        .text
+        .iter()
+        .filter_map(|(name, i)| cell(rec, *i).map(|v| (*name, v.to_owned())))
+        .collect();
     seen.insert(lead_id.to_owned(), line);
-    Ok(Row { line, lead_id: lead_id.to_owned(), email, created_at, fields, stages })
+    Ok(Row {
+        line,
+        lead_id: lead_id.to_owned(),
+        email,
+        created_at,
+        fields,
+        stages,
+    })
 }
 
 type DateFn<'a> = dyn Fn(&str, usize) -> Result<Option<Timestamp>, RowError> + 'a;
@@ -285,7 +333,9 @@ fn current_stage(
     date: &DateFn<'_>,
     err: &dyn Fn(Problem) -> RowError,
 ) -> Result<Option<(Stage, Timestamp)>, RowError> {
-    let Some(name) = cell(rec, i) else { return Ok(None) };
+    let Some(name) = cell(rec, i) else {
+        return Ok(None);
+    };
     let stage = mapping
         .stage_names
         .get(name)
@@ -312,7 +362,10 @@ pub fn parse_date(value: &str, formats: &[String]) -> Option<Timestamp> {
     formats.iter().find_map(|f| {
         NaiveDateTime::parse_from_str(value, f)
             .map(|t| t.and_utc())
-            .or_else(|_| NaiveDate::parse_from_str(value, f).map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc()))
+            .or_else(|_| {
+                NaiveDate::parse_from_str(value, f)
+                    .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+            })
             .ok()
     })
 }
