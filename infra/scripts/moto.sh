@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs a command with a local AWS emulator (moto in server mode: DynamoDB and SQS on one port).
+# Runs a command with a local AWS emulator (moto in server mode: DynamoDB and SQS on one port;
+# DynamoDB requests one at a time, see moto_server.py).
 #
 #   infra/scripts/moto.sh -- cargo test -p journey-aws -- --include-ignored
 #
@@ -22,7 +23,8 @@ mkdir -p "$(dirname "$LOG")"
 PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
 ENDPOINT="http://127.0.0.1:$PORT"
 
-"$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
+# moto_server.py: moto's own server, with DynamoDB requests serialised (see its docstring).
+"$VENV/bin/python" "$ROOT/infra/scripts/moto_server.py" 127.0.0.1 "$PORT" >"$LOG" 2>&1 &
 MOTO_PID=$!
 trap 'kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true' EXIT
 

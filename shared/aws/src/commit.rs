@@ -179,10 +179,10 @@ fn plan_lead(plan: &mut Plan, table: &str, write: &LeadWrite) -> Result<(), Stor
         )));
     }
 
-    let put = expect(put(table, item::lead_item(lead)?), write.expect, None);
-    plan.push_put(put, Role::Lead(lead.id.to_string()), "lead")?;
+    let lead_put = expect(put(table, item::lead_item(lead)?), write.expect, None);
+    plan.push_put(lead_put, Role::Lead(lead.id.to_string()), "lead")?;
     for identity in &write.new_identities {
-        let put = put(table, item::identity_item(identity, &lead.id))
+        let identity_put = put(table, item::identity_item(identity, &lead.id))
             .condition_expression("attribute_not_exists(#pk) OR #l = :l")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#l", "lead_id")
@@ -191,7 +191,7 @@ fn plan_lead(plan: &mut Plan, table: &str, write: &LeadWrite) -> Result<(), Stor
             Identity::Email(_) => "identity (e-mail)",
             Identity::Phone(_) => "identity (phone)",
         };
-        plan.push_put(put, Role::Identity(lead.id.to_string()), kind)?;
+        plan.push_put(identity_put, Role::Identity(lead.id.to_string()), kind)?;
     }
     Ok(())
 }
@@ -246,7 +246,8 @@ fn plan_activities(plan: &mut Plan, table: &str, commit: &Commit) -> Result<(), 
     let mut seen = HashSet::new();
     for activity in &commit.activities {
         let item = item::activity_item(activity)?;
-        if seen.insert(item.get(item::SK).cloned()) {
+        let sk = item::str_attr(&item, item::SK)?.to_owned();
+        if seen.insert(sk) {
             plan.push_put(put(table, item), Role::Activity, "activity")?;
         }
     }
