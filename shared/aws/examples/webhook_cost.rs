@@ -15,8 +15,13 @@ use aws_adapters::{
     metrics::RequestCounter, plan, sdk_config, setup, transactional_write_units, DynamoStore,
     SqsQueue, ENDPOINT_ENV,
 };
-use lifecycle::{funnel::counter_deltas, Activity, ActivityKind, Actor, CauseId, Email, Lead, LeadId, Stage, Transition};
-use ports::{commit::Identity, Commit, CommitOutcome, Expect, JourneyStore, LeadWrite, Message, Topic};
+use lifecycle::{
+    funnel::counter_deltas, Activity, ActivityKind, Actor, CauseId, Email, Lead, LeadId, Stage,
+    Transition,
+};
+use ports::{
+    commit::Identity, Commit, CommitOutcome, Expect, JourneyStore, LeadWrite, Message, Topic,
+};
 use std::{collections::BTreeMap, sync::Arc};
 
 #[tokio::main(flavor = "current_thread")]
@@ -74,7 +79,10 @@ async fn webhook(
 }
 
 fn new_lead_commit(email: &Email, claim: &str, now: lifecycle::Timestamp) -> Commit {
-    let mut lead = Lead::new(LeadId::new(format!("01J{:0>23}", now.timestamp_micros())), now);
+    let mut lead = Lead::new(
+        LeadId::new(format!("01J{:0>23}", now.timestamp_micros())),
+        now,
+    );
     lead.email = Some(email.clone());
     lead.profile.name = Some("Dana Whitfield".into());
     lead.profile.company = Some("Quillfield Analytics".into());
@@ -93,7 +101,10 @@ fn new_lead_commit(email: &Email, claim: &str, now: lifecycle::Timestamp) -> Com
         to: Stage::New,
         effective_at: now,
         recorded_at: now,
-        actor: Actor::Rule { id: "intake".into(), version: 1 },
+        actor: Actor::Rule {
+            id: "intake".into(),
+            version: 1,
+        },
         reason: None,
         cause: CauseId::new(claim),
         skipped: vec![],
@@ -122,7 +133,11 @@ fn activity_commit(mut lead: Lead, claim: &str, now: lifecycle::Timestamp) -> Co
     let mut commit = Commit::claiming(claim, Some(now + chrono::Duration::days(3)));
     commit.activities = vec![activity(&lead.id, claim, now)];
     commit.outbox = vec![outbox(&lead.id, claim)];
-    commit.lead = Some(LeadWrite { lead, expect: Expect::Version(read), new_identities: vec![] });
+    commit.lead = Some(LeadWrite {
+        lead,
+        expect: Expect::Version(read),
+        new_identities: vec![],
+    });
     commit
 }
 

@@ -26,8 +26,8 @@ use aws_sdk_dynamodb::{
     error::SdkError,
     operation::transact_write_items::TransactWriteItemsError,
     types::{
-        CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure,
-        TransactWriteItem, Update,
+        CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+        Update,
     },
     Client,
 };
@@ -65,7 +65,9 @@ impl Plan {
     /// The items the transaction writes, each with its kind (`claim`, `lead`, …) and the size
     /// DynamoDB bills for it. Deletes are listed with the size of their key.
     pub fn written(&self) -> impl Iterator<Item = (&'static str, usize)> + '_ {
-        self.written.iter().map(|(kind, i)| (*kind, item::item_size(i)))
+        self.written
+            .iter()
+            .map(|(kind, i)| (*kind, item::item_size(i)))
     }
 
     /// How many items the transaction holds.
@@ -129,7 +131,11 @@ pub fn plan(table: &str, commit: &Commit) -> Result<Plan, StoreError> {
         let put = put(table, item::transition_item(t)?)
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK);
-        plan.push_put(put, Role::Transition(t.lead_id.to_string(), t.seq), "transition")?;
+        plan.push_put(
+            put,
+            Role::Transition(t.lead_id.to_string(), t.seq),
+            "transition",
+        )?;
     }
     plan_activities(&mut plan, table, commit)?;
     plan_counters(&mut plan, table, commit)?;
@@ -155,7 +161,8 @@ impl Plan {
     ) -> Result<(), StoreError> {
         let put = put.build().map_err(invalid)?;
         self.written.push((kind, put.item().clone()));
-        self.items.push(TransactWriteItem::builder().put(put).build());
+        self.items
+            .push(TransactWriteItem::builder().put(put).build());
         self.roles.push(role);
         Ok(())
     }
@@ -226,7 +233,10 @@ fn expect(
 fn condition(
     expect: Expect,
     now: Option<i64>,
-) -> (Option<String>, Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>) {
+) -> (
+    Option<String>,
+    Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>,
+) {
     match (expect, now) {
         (Expect::Any, _) => (None, Vec::new()),
         (Expect::Absent, None) => (Some("attribute_not_exists(#pk)".into()), Vec::new()),
@@ -271,7 +281,8 @@ fn plan_counters(plan: &mut Plan, table: &str, commit: &Commit) -> Result<(), St
         let mut stored = item::counter_key(key);
         stored.insert("n".into(), n(delta));
         plan.written.push(("counter", stored));
-        plan.items.push(TransactWriteItem::builder().update(update).build());
+        plan.items
+            .push(TransactWriteItem::builder().update(update).build());
         plan.roles.push(Role::Counter);
     }
     Ok(())
@@ -307,7 +318,8 @@ fn plan_document(plan: &mut Plan, table: &str, write: &DocumentWrite) -> Result<
             let delete = delete.build().map_err(invalid)?;
             plan.written
                 .push(("document delete", item::document_key(collection, key)));
-            plan.items.push(TransactWriteItem::builder().delete(delete).build());
+            plan.items
+                .push(TransactWriteItem::builder().delete(delete).build());
             plan.roles.push(role);
             Ok(())
         }
@@ -337,11 +349,16 @@ async fn classify(
     }
     for (i, role) in roles.iter().enumerate() {
         if code(i) == "ConditionalCheckFailed" {
-            return Ok(CommitOutcome::Conflict { what: describe(role) });
+            return Ok(CommitOutcome::Conflict {
+                what: describe(role),
+            });
         }
     }
 
-    let codes: Vec<&str> = (0..roles.len()).map(code).filter(|c| *c != "None").collect();
+    let codes: Vec<&str> = (0..roles.len())
+        .map(code)
+        .filter(|c| *c != "None")
+        .collect();
     let summary = codes.join(",");
     if codes.iter().any(|c| {
         matches!(
@@ -350,10 +367,16 @@ async fn classify(
         )
     }) {
         Err(StoreError::Throttled(summary.into()))
-    } else if codes.contains(&"ValidationError") || codes.contains(&"ItemCollectionSizeLimitExceeded") {
-        Err(StoreError::Invalid(format!("transaction cancelled: {summary}")))
+    } else if codes.contains(&"ValidationError")
+        || codes.contains(&"ItemCollectionSizeLimitExceeded")
+    {
+        Err(StoreError::Invalid(format!(
+            "transaction cancelled: {summary}"
+        )))
     } else {
-        Err(StoreError::Unavailable(format!("transaction cancelled: {summary}").into()))
+        Err(StoreError::Unavailable(
+            format!("transaction cancelled: {summary}").into(),
+        ))
     }
 }
 

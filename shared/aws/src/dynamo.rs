@@ -17,9 +17,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::{operation::query::builders::QueryFluentBuilder, Client};
-use lifecycle::{
-    funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, Timestamp, Transition,
-};
+use lifecycle::{funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, Timestamp, Transition};
 use ports::{
     commit::Identity, Commit, CommitOutcome, Document, DocumentStore, JourneyStore, Page, Queue,
     StoreError,
@@ -195,7 +193,10 @@ impl JourneyStore for DynamoStore {
         limit: usize,
     ) -> Result<Page<Transition>, StoreError> {
         if from >= to || limit == 0 {
-            return Ok(Page { items: Vec::new(), next: None });
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
         }
         let (lo, hi) = (sortable(&from), sortable(&to));
         let last_day = (to - chrono::Duration::microseconds(1)).date_naive();
@@ -207,17 +208,34 @@ impl JourneyStore for DynamoStore {
         let mut found: Vec<Item> = Vec::new();
         loop {
             let want = limit - found.len();
-            let (items, more) = self.recorded_on(day, (&lo, &hi), after.as_deref(), want).await?;
+            let (items, more) = self
+                .recorded_on(day, (&lo, &hi), after.as_deref(), want)
+                .await?;
             found.extend(items);
-            let full_here = more || (found.len() == limit && self.any_after(day, last_day, &lo, &hi).await?);
+            let full_here =
+                more || (found.len() == limit && self.any_after(day, last_day, &lo, &hi).await?);
             if full_here {
-                let last = found.last().map(|i| item::str_attr(i, "rec_key")).transpose()?;
+                let last = found
+                    .last()
+                    .map(|i| item::str_attr(i, "rec_key"))
+                    .transpose()?;
                 let next = last.map(|k| format!("{day}|{k}"));
-                return Ok(Page { items: decode(&found)?, next });
+                return Ok(Page {
+                    items: decode(&found)?,
+                    next,
+                });
             }
-            match day.succ_opt().filter(|d| *d <= last_day && found.len() < limit) {
+            match day
+                .succ_opt()
+                .filter(|d| *d <= last_day && found.len() < limit)
+            {
                 Some(d) => (day, after) = (d, None),
-                None => return Ok(Page { items: decode(&found)?, next: None }),
+                None => {
+                    return Ok(Page {
+                        items: decode(&found)?,
+                        next: None,
+                    })
+                }
             }
         }
     }
@@ -255,9 +273,10 @@ impl JourneyStore for DynamoStore {
         if outcome == CommitOutcome::Committed && !commit.outbox.is_empty() {
             // The transaction holds; if sending fails now, the caller's retry of the same event
             // meets its own claim, gets `Duplicate { outbox }` and sends again.
-            self.outbox.send(&commit.outbox).await.map_err(|e| {
-                StoreError::Unavailable(Box::new(e))
-            })?;
+            self.outbox
+                .send(&commit.outbox)
+                .await
+                .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         }
         Ok(outcome)
     }
@@ -418,7 +437,10 @@ fn day_start_key(day: chrono::NaiveDate, rec_key: &str) -> Result<Item, StoreErr
     let (lead, seq) = rest.rsplit_once('#').ok_or_else(bad)?;
     Ok(HashMap::from([
         (PK.to_owned(), s(item::lead_pk(&LeadId::new(lead)))),
-        (SK.to_owned(), s(format!("{}{seq}", item::TRANSITION_PREFIX))),
+        (
+            SK.to_owned(),
+            s(format!("{}{seq}", item::TRANSITION_PREFIX)),
+        ),
         ("rec_day".to_owned(), s(format!("T#{day}"))),
         ("rec_key".to_owned(), s(rec_key)),
     ]))
@@ -434,4 +456,3 @@ fn created_start_key(created: &str) -> Result<Item, StoreError> {
     key.insert("created".to_owned(), s(created));
     Ok(key)
 }
-

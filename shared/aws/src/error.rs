@@ -74,7 +74,11 @@ where
 pub(crate) fn is_sender_fault(code: &str) -> bool {
     !matches!(
         code,
-        "RequestThrottled" | "ThrottlingException" | "ServiceUnavailable" | "InternalError"
-            | "KmsThrottled" | "unknown"
+        "RequestThrottled"
+            | "ThrottlingException"
+            | "ServiceUnavailable"
+            | "InternalError"
+            | "KmsThrottled"
+            | "unknown"
     )
 }

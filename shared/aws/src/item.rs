@@ -144,7 +144,10 @@ pub(crate) fn identity_item(identity: &ports::commit::Identity, lead: &LeadId) -
 
 /// A transition's item, in its lead's partition and in the `by_day` index.
 pub(crate) fn transition_item(t: &Transition) -> Result<Item, StoreError> {
-    let mut item = key(lead_pk(&t.lead_id), format!("{TRANSITION_PREFIX}{:010}", t.seq));
+    let mut item = key(
+        lead_pk(&t.lead_id),
+        format!("{TRANSITION_PREFIX}{:010}", t.seq),
+    );
     item.insert("body".into(), s(to_json(t)?));
     item.insert(
         "rec_day".into(),
@@ -213,7 +216,10 @@ pub(crate) fn outbox(item: &Item) -> Result<Vec<Message>, StoreError> {
 pub(crate) fn str_attr<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Ok(v),
-        _ => Err(corrupt(item, format!("attribute {name} missing or not a string"))),
+        _ => Err(corrupt(
+            item,
+            format!("attribute {name} missing or not a string"),
+        )),
     }
 }
 
@@ -221,7 +227,10 @@ pub(crate) fn str_attr<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreE
 pub(crate) fn num_attr(item: &Item, name: &str) -> Result<i64, StoreError> {
     match item.get(name) {
         Some(AttributeValue::N(v)) => v.parse().map_err(|e| corrupt(item, e)),
-        _ => Err(corrupt(item, format!("attribute {name} missing or not a number"))),
+        _ => Err(corrupt(
+            item,
+            format!("attribute {name} missing or not a number"),
+        )),
     }
 }
 
@@ -284,7 +293,11 @@ fn value_size(value: &AttributeValue) -> usize {
 /// Numbers: one byte per two significant digits, plus one.
 fn number_size(v: &str) -> usize {
     let digits: String = v.chars().filter(char::is_ascii_digit).collect();
-    let significant = digits.trim_start_matches('0').trim_end_matches('0').len().max(1);
+    let significant = digits
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .len()
+        .max(1);
     significant.div_ceil(2) + 1
 }
 
@@ -302,9 +315,9 @@ mod tests {
         // Published rules: a string counts its UTF-8 bytes, a number about one byte per two
         // significant digits plus one; each attribute name counts its UTF-8 bytes.
         let item = HashMap::from([
-            ("pk".to_owned(), s("LEAD#01")),   // 2 + 7
+            ("pk".to_owned(), s("LEAD#01")),  // 2 + 7
             ("version".to_owned(), n(12345)), // 7 + (5 digits -> 3) + 1
-            ("é".to_owned(), s("ü")),          // 2 + 2
+            ("é".to_owned(), s("ü")),         // 2 + 2
         ]);
         assert_eq!(item_size(&item), 9 + 11 + 4);
     }

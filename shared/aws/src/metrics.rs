@@ -41,7 +41,11 @@ impl Intercept for RequestCounter {
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let target = context.request().headers().get("x-amz-target").unwrap_or("unknown");
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("unknown");
         let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
         let mut tally = self.tally.lock().unwrap_or_else(|p| p.into_inner());
         *tally.entry(operation).or_default() += 1;

@@ -2,13 +2,10 @@
 //! trying the AWS adapters by hand. The shapes here must match `template.yaml` (same key
 //! schema, index names and projections, same redrive); `infra/TABLE.md` documents both.
 
-use crate::{
-    dynamo::index,
-    sqs::TopicQueues,
-};
+use crate::{dynamo::index, sqs::TopicQueues};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use ports::Topic;
 use std::collections::HashMap;
@@ -22,7 +19,9 @@ pub struct SetupError {
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-fn failed(action: &str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> SetupError + '_ {
+fn failed(
+    action: &str,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> SetupError + '_ {
     move |source| SetupError {
         action: action.to_owned(),
         source,
@@ -53,12 +52,19 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
         let mut gsi = GlobalSecondaryIndex::builder()
             .index_name(index_name)
             .key_schema(key(pk, KeyType::Hash)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build());
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            );
         if let Some(sk) = sk {
             attributes.push(sk);
             gsi = gsi.key_schema(key(sk, KeyType::Range)?);
         }
-        create = create.global_secondary_indexes(gsi.build().map_err(|e| failed("build an index")(e.into()))?);
+        create = create.global_secondary_indexes(
+            gsi.build()
+                .map_err(|e| failed("build an index")(e.into()))?,
+        );
     }
     for attribute in attributes {
         let def = AttributeDefinition::builder()
@@ -68,7 +74,10 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
             .map_err(|e| failed("define an attribute")(e.into()))?;
         create = create.attribute_definitions(def);
     }
-    create.send().await.map_err(|e| failed("create the table")(e.into()))?;
+    create
+        .send()
+        .await
+        .map_err(|e| failed("create the table")(e.into()))?;
 
     let ttl = TimeToLiveSpecification::builder()
         .attribute_name(crate::item::TTL)
@@ -110,7 +119,13 @@ pub async fn create_queues(
         })
         .to_string();
         let url = create_queue(client, &format!("{prefix}-{topic}"), Some(redrive)).await?;
-        topics.insert(topic, TopicQueues { url, dead_letter_url: dlq_url });
+        topics.insert(
+            topic,
+            TopicQueues {
+                url,
+                dead_letter_url: dlq_url,
+            },
+        );
     }
     Ok(topics)
 }
@@ -126,7 +141,10 @@ async fn create_queue(
     if let Some(policy) = redrive {
         create = create.attributes(QueueAttributeName::RedrivePolicy, policy);
     }
-    let out = create.send().await.map_err(|e| failed("create a queue")(e.into()))?;
+    let out = create
+        .send()
+        .await
+        .map_err(|e| failed("create a queue")(e.into()))?;
     Ok(out.queue_url().unwrap_or_default().to_owned())
 }
 

@@ -12,9 +12,7 @@
 use crate::error::queue_error;
 use async_trait::async_trait;
 use aws_sdk_sqs::{
-    types::{
-        MessageAttributeValue, MessageSystemAttributeName, SendMessageBatchRequestEntry,
-    },
+    types::{MessageAttributeValue, MessageSystemAttributeName, SendMessageBatchRequestEntry},
     Client,
 };
 use ports::{Delivery, Message, Queue, QueueConsumer, QueueError, Topic};
@@ -69,8 +67,15 @@ impl SqsQueue {
             .filter_map(|topic| {
                 let name = topic.as_str().to_uppercase();
                 let url = std::env::var(format!("JOURNEY_QUEUE_{name}")).ok()?;
-                let dead_letter_url = std::env::var(format!("JOURNEY_DLQ_{name}")).unwrap_or_default();
-                Some((topic, TopicQueues { url, dead_letter_url }))
+                let dead_letter_url =
+                    std::env::var(format!("JOURNEY_DLQ_{name}")).unwrap_or_default();
+                Some((
+                    topic,
+                    TopicQueues {
+                        url,
+                        dead_letter_url,
+                    },
+                ))
             })
             .collect();
         Self::new(client, topics)
@@ -109,7 +114,10 @@ impl SqsQueue {
 
             let failed: HashSet<&str> = out.failed().iter().map(|f| f.id()).collect();
             if let Some(f) = out.failed().iter().find(|f| f.sender_fault()) {
-                return Err(QueueError::Invalid(format!("message refused: {}", f.code())));
+                return Err(QueueError::Invalid(format!(
+                    "message refused: {}",
+                    f.code()
+                )));
             }
             pending.retain(|(i, _)| failed.contains(i.to_string().as_str()));
             if pending.is_empty() {
@@ -117,7 +125,11 @@ impl SqsQueue {
             }
         }
         Err(QueueError::Unavailable(
-            format!("{} messages not accepted after {SEND_ATTEMPTS} attempts", pending.len()).into(),
+            format!(
+                "{} messages not accepted after {SEND_ATTEMPTS} attempts",
+                pending.len()
+            )
+            .into(),
         ))
     }
 
@@ -248,7 +260,9 @@ impl QueueConsumer for SqsQueue {
     async fn dead_letters(&self, topic: Topic) -> Result<Vec<Delivery>, QueueError> {
         let url = self.queues(topic)?.dead_letter_url.clone();
         if url.is_empty() {
-            return Err(QueueError::Invalid(format!("no dead-letter queue for {topic}")));
+            return Err(QueueError::Invalid(format!(
+                "no dead-letter queue for {topic}"
+            )));
         }
         let mut seen = HashSet::new();
         let mut found = Vec::new();

@@ -11,8 +11,8 @@ use lifecycle::{
     Email, LeadId, Stage,
 };
 use ports::{
-    Commit, CommitOutcome, Expect, JourneyStore, LeadWrite, Message, Queue,
-    QueueConsumer, StoreError, Topic,
+    Commit, CommitOutcome, Expect, JourneyStore, LeadWrite, Message, Queue, QueueConsumer,
+    StoreError, Topic,
 };
 use std::sync::Arc;
 use support::{at, new_lead_commit, Env, MAX_RECEIVES};
@@ -70,7 +70,11 @@ async fn the_outbox_is_sent_after_the_commit_and_again_on_a_duplicate() {
     env.requests();
     let outcome = env.store.commit(again).await.unwrap();
 
-    assert_eq!(env.requests(), 1, "the stored outbox comes back with the cancellation");
+    assert_eq!(
+        env.requests(),
+        1,
+        "the stored outbox comes back with the cancellation"
+    );
     let CommitOutcome::Duplicate { key, outbox } = outcome else {
         panic!("expected a duplicate, got {outcome:?}");
     };
@@ -95,7 +99,10 @@ async fn a_second_lead_for_the_same_email_conflicts_without_naming_it() {
         panic!("expected a conflict, got {outcome:?}");
     };
     assert!(what.contains("identity"), "{what}");
-    assert!(!what.contains("dana"), "the e-mail must not reach a log line");
+    assert!(
+        !what.contains("dana"),
+        "the e-mail must not reach a log line"
+    );
     assert!(env.store.lead(&LeadId::new("L2")).await.unwrap().is_none());
 }
 
@@ -111,23 +118,44 @@ async fn a_stale_version_conflicts_and_writes_nothing() {
     lead.version = 2;
     lead.score = Some(10.0);
     let mut ok = Commit::claiming("api:1", None);
-    ok.lead = Some(LeadWrite { lead: lead.clone(), expect: Expect::Version(1), new_identities: vec![] });
-    assert_eq!(env.store.commit(ok).await.unwrap(), CommitOutcome::Committed);
+    ok.lead = Some(LeadWrite {
+        lead: lead.clone(),
+        expect: Expect::Version(1),
+        new_identities: vec![],
+    });
+    assert_eq!(
+        env.store.commit(ok).await.unwrap(),
+        CommitOutcome::Committed
+    );
 
     lead.score = Some(99.0);
     let mut stale = Commit::claiming("api:2", None);
-    stale.lead = Some(LeadWrite { lead, expect: Expect::Version(1), new_identities: vec![] });
+    stale.lead = Some(LeadWrite {
+        lead,
+        expect: Expect::Version(1),
+        new_identities: vec![],
+    });
     let outcome = env.store.commit(stale).await.unwrap();
 
-    assert!(matches!(outcome, CommitOutcome::Conflict { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, CommitOutcome::Conflict { .. }),
+        "{outcome:?}"
+    );
     let stored = env.store.lead(&LeadId::new("L1")).await.unwrap().unwrap();
     assert_eq!(stored.score, Some(10.0));
     // The claim of the refused commit was not kept either: the same event may try again.
     let mut retry = Commit::claiming("api:2", None);
     let mut fresh = stored.clone();
     fresh.version = 3;
-    retry.lead = Some(LeadWrite { lead: fresh, expect: Expect::Version(2), new_identities: vec![] });
-    assert_eq!(env.store.commit(retry).await.unwrap(), CommitOutcome::Committed);
+    retry.lead = Some(LeadWrite {
+        lead: fresh,
+        expect: Expect::Version(2),
+        new_identities: vec![],
+    });
+    assert_eq!(
+        env.store.commit(retry).await.unwrap(),
+        CommitOutcome::Committed
+    );
 }
 
 #[tokio::test]
@@ -163,7 +191,11 @@ async fn add_one_point(env: &Env, i: u32) -> u32 {
         lead.score = Some(lead.score.unwrap_or(0.0) + 1.0);
         lead.version += 1;
         let mut commit = Commit::claiming(format!("sqs:activity:{i}"), None);
-        commit.lead = Some(LeadWrite { lead, expect: Expect::Version(read_version), new_identities: vec![] });
+        commit.lead = Some(LeadWrite {
+            lead,
+            expect: Expect::Version(read_version),
+            new_identities: vec![],
+        });
         match env.store.commit(commit).await {
             Ok(CommitOutcome::Committed) => return attempt,
             Ok(CommitOutcome::Conflict { .. }) | Err(StoreError::Throttled(_)) => continue,
@@ -189,10 +221,18 @@ async fn a_message_failed_max_receives_times_moves_to_the_dead_letter_queue() {
         let got = env.queue.receive(Topic::Mqls, 10, 30).await.unwrap();
         assert_eq!(got.len(), 1, "receive {receive}");
         assert_eq!(got[0].receive_count, receive);
-        env.queue.fail(Topic::Mqls, &got[0].receipt, "test").await.unwrap();
+        env.queue
+            .fail(Topic::Mqls, &got[0].receipt, "test")
+            .await
+            .unwrap();
     }
 
-    assert!(env.queue.receive(Topic::Mqls, 10, 30).await.unwrap().is_empty());
+    assert!(env
+        .queue
+        .receive(Topic::Mqls, 10, 30)
+        .await
+        .unwrap()
+        .is_empty());
     let dead = env.queue.dead_letters(Topic::Mqls).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].id, "mql:L1:1");
@@ -215,12 +255,19 @@ async fn twenty_five_messages_go_out_in_batches_of_ten() {
 
     let mut ids = Vec::new();
     loop {
-        let got = env.queue.receive(Topic::Notifications, 10, 30).await.unwrap();
+        let got = env
+            .queue
+            .receive(Topic::Notifications, 10, 30)
+            .await
+            .unwrap();
         if got.is_empty() {
             break;
         }
         for d in got {
-            env.queue.ack(Topic::Notifications, &d.receipt).await.unwrap();
+            env.queue
+                .ack(Topic::Notifications, &d.receipt)
+                .await
+                .unwrap();
             ids.push(d.id);
         }
     }
