@@ -188,6 +188,8 @@ fn take_visible(
         "SELECT seq, id, body, receive_count FROM queue \
          WHERE topic = ?1 AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3",
     )?;
+    // More than a page at once is never useful, and keeps the count a valid SQL integer.
+    let max = max.min(ports::MAX_PAGE);
     let rows = stmt.query_map(params![topic.as_str(), time(now), max], |row| {
         Ok((
             row.get::<_, i64>(0)?,
