@@ -15,7 +15,7 @@
 //!    dropped.
 
 use super::{
-    config::Pool,
+    config::{Pool, PoolMember},
     facts::LeadFacts,
     rep::{exclusions, Exclusion, RepSnapshot},
     rotation::{RotationState, Standing},
@@ -34,6 +34,33 @@ pub struct RoutingContext<'a> {
     pub rotation: &'a RotationState,
     /// Now.
     pub now: Timestamp,
+    /// Reps who had the lead before in this cycle and let its SLA lapse: a reassignment goes
+    /// to somebody else.
+    pub previous_owners: &'a [RepId],
+}
+
+impl<'a> RoutingContext<'a> {
+    /// A context with no previous owners.
+    pub fn new(
+        reps: &'a BTreeMap<RepId, RepSnapshot>,
+        rotation: &'a RotationState,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            reps,
+            rotation,
+            now,
+            previous_owners: &[],
+        }
+    }
+
+    /// The same context, for a reassignment away from `previous_owners`.
+    pub fn reassigning(self, previous_owners: &'a [RepId]) -> Self {
+        Self {
+            previous_owners,
+            ..self
+        }
+    }
 }
 
 /// Why a candidate was considered.
@@ -214,7 +241,7 @@ pub fn route_batch(
         let step = RoutingContext {
             reps: &reps,
             rotation: &rotation,
-            now: ctx.now,
+            ..ctx
         };
         let routed = route(facts, owner.as_ref(), pool, step);
         if let Some(snapshot) = routed.decision.assignee().and_then(|r| reps.get_mut(r)) {
@@ -243,9 +270,22 @@ fn account_candidate(
     Candidate {
         rep: owner.clone(),
         role: Role::AccountOwner,
-        excluded: exclusions(ctx.reps.get(owner), member.as_ref(), facts, ctx.now),
+        excluded: excluded(owner, member.as_ref(), facts, ctx),
         standing: None,
     }
+}
+
+fn excluded(
+    rep: &RepId,
+    member: Option<&PoolMember>,
+    facts: &LeadFacts,
+    ctx: RoutingContext<'_>,
+) -> Vec<Exclusion> {
+    let mut out = exclusions(ctx.reps.get(rep), member, facts, ctx.now);
+    if ctx.previous_owners.contains(rep) {
+        out.push(Exclusion::PreviousOwner);
+    }
+    out
 }
 
 /// Every member as a candidate, in rep-id order so that the record does not depend on the
@@ -259,7 +299,7 @@ fn member_candidates(facts: &LeadFacts, pool: &Pool, ctx: RoutingContext<'_>) ->
         .map(|m| Candidate {
             rep: m.rep.clone(),
             role: Role::Member,
-            excluded: exclusions(ctx.reps.get(&m.rep), Some(m), facts, ctx.now),
+            excluded: excluded(&m.rep, Some(m), facts, ctx),
             standing: Some(ctx.rotation.standing(&m.rep, pool.returning)),
         })
         .collect()

@@ -16,6 +16,7 @@ pub mod config;
 pub mod decision;
 pub mod facts;
 pub mod rep;
+pub mod request;
 pub mod rotation;
 
 #[cfg(test)]
@@ -29,5 +30,8 @@ pub use decision::{
     route, route_batch, Candidate, Outcome, Role, Routed, RoutingContext, RoutingDecision, TieBreak,
 };
 pub use facts::LeadFacts;
-pub use rep::{AvailabilityError, Exclusion, OutOfOffice, RepAvailability, RepLoad, RepSnapshot};
+pub use rep::{
+    AvailabilityError, Exclusion, LoadCounter, OutOfOffice, RepAvailability, RepLoad, RepSnapshot,
+};
+pub use request::{Reassignment, RouteRequest};
 pub use rotation::{RotationState, Standing, Turns};

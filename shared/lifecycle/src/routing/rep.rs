@@ -7,6 +7,7 @@
 
 use super::{config::Dimension, facts::LeadFacts, PoolMember};
 use crate::{sla::BusinessCalendar, RepId, Timestamp};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 /// An absence, `[from, until)`.
@@ -73,6 +74,55 @@ pub struct RepLoad {
     pub open_leads: u32,
 }
 
+/// A rep's load as stored: the count of one local day, and the open leads. Reading it on a
+/// later day gives zero assigned today, so nothing has to reset it at midnight.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadCounter {
+    /// The rep's local day that `assigned_on_day` counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<NaiveDate>,
+    /// Leads assigned on that day.
+    #[serde(default)]
+    pub assigned_on_day: u32,
+    /// Leads the rep owns that are not closed.
+    #[serde(default)]
+    pub open_leads: u32,
+}
+
+impl LoadCounter {
+    /// The load on local day `today`.
+    pub fn load_on(&self, today: NaiveDate) -> RepLoad {
+        let same_day = self.day == Some(today);
+        RepLoad {
+            assigned_today: if same_day { self.assigned_on_day } else { 0 },
+            open_leads: self.open_leads,
+        }
+    }
+
+    /// Counts one more lead assigned on local day `today`.
+    pub fn assigned(&mut self, today: NaiveDate) {
+        self.assigned_on_day = self.load_on(today).assigned_today + 1;
+        self.day = Some(today);
+        self.open_leads += 1;
+    }
+
+    /// Counts one open lead closed (accepted leads stay open until qualified or
+    /// disqualified; a reassigned lead is closed for the rep who lost it).
+    pub fn closed(&mut self) {
+        self.open_leads = self.open_leads.saturating_sub(1);
+    }
+}
+
+impl RepAvailability {
+    /// The rep's local date at `now`: in the zone of their working hours, else UTC.
+    pub fn local_day(&self, now: Timestamp) -> NaiveDate {
+        match &self.working_hours {
+            Some(hours) => now.with_timezone(&hours.zone().tz()).date_naive(),
+            None => now.date_naive(),
+        }
+    }
+}
+
 /// A rep's availability and load, as loaded for one decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepSnapshot {
@@ -114,6 +164,8 @@ pub enum Exclusion {
         /// Open leads.
         open_leads: u32,
     },
+    /// The rep had the lead before in this cycle and let its SLA lapse.
+    PreviousOwner,
     /// The lead is outside the member's territory.
     OutsideTerritory {
         /// The first condition not met.

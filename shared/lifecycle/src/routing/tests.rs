@@ -55,11 +55,7 @@ fn route_one(
     rotation: &RotationState,
     n: usize,
 ) -> Routed {
-    let ctx = RoutingContext {
-        reps,
-        rotation,
-        now: now(),
-    };
+    let ctx = RoutingContext::new(reps, rotation, now());
     route(&lead(n), None, pool, ctx)
 }
 
@@ -171,22 +167,14 @@ fn a_batch_is_spread_like_the_same_leads_arriving_one_by_one() {
     let leads: Vec<(LeadFacts, Option<RepId>)> = (0..8).map(|i| (lead(i), None)).collect();
     let rotation = RotationState::new("emea");
 
-    let ctx = RoutingContext {
-        reps: &reps,
-        rotation: &rotation,
-        now: now(),
-    };
+    let ctx = RoutingContext::new(&reps, &rotation, now());
     let (batch, batch_rotation) = route_batch(&leads, &p, ctx);
 
     // One by one: each lead is routed after the previous decision and its load were stored.
     let mut rotation_now = rotation.clone();
     let mut singles = Vec::new();
     for (facts, _) in &leads {
-        let ctx = RoutingContext {
-            reps: &reps,
-            rotation: &rotation_now,
-            now: now(),
-        };
+        let ctx = RoutingContext::new(&reps, &rotation_now, now());
         let routed = route(facts, None, &p, ctx);
         let rep = routed.decision.assignee().unwrap().clone();
         let load = &mut reps.get_mut(&rep).unwrap().load;
@@ -343,11 +331,7 @@ fn working_hours_are_read_in_each_reps_own_zone() {
         .working_hours = Some(hours("America/Los_Angeles"));
     let p = pool(&["berlin", "la"]);
     let rotation = RotationState::new("emea");
-    let at = |t| RoutingContext {
-        reps: &reps,
-        rotation: &rotation,
-        now: utc(t),
-    };
+    let at = |t| RoutingContext::new(&reps, &rotation, utc(t));
 
     // Mon 2025-06-16 15:30Z is 17:30 in Berlin (closed until Tue 09:00 CEST = 07:00Z) and
     // 08:30 in Los Angeles (opens 09:00 PDT = 16:00Z): nobody.
@@ -378,11 +362,7 @@ fn an_account_owner_gets_the_lead_when_eligible_without_taking_a_turn() {
     let p = pool(&["a", "b"]);
     let rotation = RotationState::new("emea");
     let owner = RepId::new("owner");
-    let ctx = RoutingContext {
-        reps: &reps,
-        rotation: &rotation,
-        now: now(),
-    };
+    let ctx = RoutingContext::new(&reps, &rotation, now());
 
     let routed = route(&lead(0), Some(&owner), &p, ctx);
     assert_eq!(routed.decision.assignee(), Some(&owner));
@@ -395,11 +375,7 @@ fn an_account_owner_gets_the_lead_when_eligible_without_taking_a_turn() {
     assert_eq!(routed.decision.assignee(), Some(&RepId::new("a")));
 
     away(&mut reps, "owner");
-    let ctx = RoutingContext {
-        reps: &reps,
-        rotation: &rotation,
-        now: now(),
-    };
+    let ctx = RoutingContext::new(&reps, &rotation, now());
     let d = route(&lead(0), Some(&owner), &p, ctx).decision;
     assert_eq!(d.assignee(), Some(&RepId::new("a")));
     assert_eq!(d.candidates[0].role, Role::AccountOwner);
@@ -454,11 +430,7 @@ fn segments_pick_pools_and_territories_pick_members() {
 
     let reps = available(&["us", "eu"]);
     let rotation = RotationState::new("smb");
-    let ctx = RoutingContext {
-        reps: &reps,
-        rotation: &rotation,
-        now: now(),
-    };
+    let ctx = RoutingContext::new(&reps, &rotation, now());
     let d = route(&small, None, choice.pool, ctx).decision;
     assert_eq!(d.assignee(), Some(&RepId::new("eu")));
     let us = d
@@ -559,6 +531,85 @@ fn a_decision_explains_itself_and_round_trips_as_json() {
     );
     assert_eq!(json["tie_break"]["by"], "earliest_turn");
     assert_eq!(serde_json::from_value::<RoutingDecision>(json).unwrap(), d);
+}
+
+#[test]
+fn a_reassignment_never_goes_back_to_a_previous_owner() {
+    let reps = available(&["a", "b", "c"]);
+    let p = pool(&["a", "b", "c"]);
+    let rotation = RotationState::new("emea");
+    let lapsed = [RepId::new("a"), RepId::new("b")];
+    let ctx = RoutingContext::new(&reps, &rotation, now()).reassigning(&lapsed);
+    let d = route(&lead(0), Some(&RepId::new("a")), &p, ctx).decision;
+    assert_eq!(d.assignee(), Some(&RepId::new("c")));
+    assert_eq!(d.candidates[0].excluded, [Exclusion::PreviousOwner]);
+
+    let only_lapsed = pool(&["a", "b"]);
+    let d = route(&lead(0), None, &only_lapsed, ctx).decision;
+    assert_eq!(
+        d.outcome,
+        Outcome::Overflow {
+            queue: "emea_overflow".into()
+        }
+    );
+}
+
+#[test]
+fn the_daily_count_belongs_to_the_reps_local_day() {
+    let mut rep = RepAvailability::active("la");
+    rep.working_hours = Some(hours("America/Los_Angeles"));
+    let mut counter = LoadCounter::default();
+    // 2025-06-17 06:00Z is still Monday 2025-06-16 (23:00 PDT) in Los Angeles.
+    let monday_night = utc("2025-06-17T06:00:00Z");
+    let monday = rep.local_day(monday_night);
+    assert_eq!(monday.to_string(), "2025-06-16");
+    counter.assigned(monday);
+    counter.assigned(monday);
+    assert_eq!(
+        counter.load_on(monday),
+        RepLoad {
+            assigned_today: 2,
+            open_leads: 2
+        }
+    );
+
+    // 08:00Z is 01:00 PDT on Tuesday: a new day, the open leads stay.
+    let tuesday = rep.local_day(utc("2025-06-17T08:00:00Z"));
+    assert_eq!(
+        counter.load_on(tuesday),
+        RepLoad {
+            assigned_today: 0,
+            open_leads: 2
+        }
+    );
+    counter.assigned(tuesday);
+    counter.closed();
+    assert_eq!(
+        counter.load_on(tuesday),
+        RepLoad {
+            assigned_today: 1,
+            open_leads: 2
+        }
+    );
+}
+
+#[test]
+fn route_requests_have_one_key_per_attempt() {
+    let json = r#"{"lead":"01J","cycle":2,"lead_kind":"hand_raiser","requested_at":"2025-06-16T12:00:00Z"}"#;
+    let first: RouteRequest = serde_json::from_str(json).unwrap();
+    assert_eq!(first.claim_key(), "route:01J:2:0");
+    assert!(first.previous_owners().is_empty());
+
+    let again = RouteRequest {
+        reassignment: Some(Reassignment {
+            attempt: 1,
+            previous_owners: vec![RepId::new("a")],
+            clock: "01J:2:rep_response:0".into(),
+        }),
+        ..first
+    };
+    assert_eq!(again.claim_key(), "route:01J:2:1");
+    assert_eq!(again.previous_owners(), [RepId::new("a")]);
 }
 
 // ---- properties ----
