@@ -300,6 +300,7 @@ impl Router {
         let start = |owner: Option<RepId>, at| ClockStart {
             lead: lead.id.clone(),
             cycle: request.cycle,
+            lead_kind: request.lead_kind,
             owner,
             reassignments: request.attempt(),
             at,

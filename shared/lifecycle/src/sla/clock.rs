@@ -11,13 +11,16 @@
 //! reassignments came before it; the number is part of the clock's id, so every clock's
 //! steps are distinct.
 //!
-//! An **escalation step** is one rung of the ladder (remind, reassign or overflow, tell the
-//! manager), with an id `<clock id>:<step>` that the sweep claims in the same commit as the
-//! step's effects, so a step happens once even when sweeps overlap or one crashes midway.
+//! An **escalation step** is one rung of the ladder, with an id `<clock id>:<step>` that the
+//! sweep claims in the same commit as the step's effects, so a step happens once even when
+//! sweeps overlap or one crashes midway. The ladder is: remind the owner (at a share of the
+//! target); on breach tell the manager, then take the lead away: reassign it, or send it to
+//! overflow once the reassignments are used up. Taking the lead away stops the clock, so it
+//! comes last: a sweep that crashes after telling the manager still reassigns next time.
 //! The clock copies the policy's ladder when it starts: editing a policy changes the clocks
 //! started afterwards, not the ones running.
 
-use super::{calendar::BusinessCalendar, policy::Escalation, ClockKind, SlaPolicy};
+use super::{calendar::BusinessCalendar, policy::Escalation, ClockKind, LeadKind, SlaPolicy};
 use crate::{LeadId, RepId, Timestamp};
 use chrono::{Duration, SecondsFormat};
 use serde::{Deserialize, Serialize};
@@ -79,6 +82,8 @@ pub struct ClockStart {
     pub lead: LeadId,
     /// The lead's cycle (a recycled lead's next MQL gets fresh clocks).
     pub cycle: u32,
+    /// How the lead became an MQL (carried on so a reassignment can ask for the same policy).
+    pub lead_kind: LeadKind,
     /// The owner; `None` for a routing-latency clock.
     pub owner: Option<RepId>,
     /// How many reassignments came before this clock in the cycle.
@@ -96,6 +101,8 @@ pub struct SlaClock {
     pub lead: LeadId,
     /// The lead's cycle.
     pub cycle: u32,
+    /// How the lead became an MQL.
+    pub lead_kind: LeadKind,
     /// What the clock measures.
     pub kind: ClockKind,
     /// The policy it was started under.
@@ -141,6 +148,7 @@ impl SlaClock {
             ),
             lead: start.lead,
             cycle: start.cycle,
+            lead_kind: start.lead_kind,
             kind,
             policy: policy.id.clone(),
             owner: start.owner,
@@ -152,29 +160,6 @@ impl SlaClock {
             steps_done: BTreeSet::new(),
             stopped_at: None,
         }
-    }
-
-    /// Stops this clock at `at` and starts the next one, for `new_owner`, under `policy` (the
-    /// policy as it is now). Returns `None` if this clock was already stopped: the owner acted,
-    /// or another sweep reassigned first.
-    pub fn reassign(
-        &mut self,
-        new_owner: RepId,
-        at: Timestamp,
-        policy: &SlaPolicy,
-        calendar: &BusinessCalendar,
-    ) -> Option<SlaClock> {
-        if !self.stop(at) {
-            return None;
-        }
-        let start = ClockStart {
-            lead: self.lead.clone(),
-            cycle: self.cycle,
-            owner: Some(new_owner),
-            reassignments: self.reassignments + 1,
-            at,
-        };
-        Some(SlaClock::start(policy, calendar, start))
     }
 
     /// Stops the clock; `false` if it was stopped already (the first stop stands).
@@ -243,10 +228,13 @@ impl SlaClock {
             .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
     }
 
-    /// The breach steps this clock's ladder holds, in order: reassign (or overflow once the
-    /// reassignments are used up), then tell the manager.
+    /// The breach steps this clock's ladder holds, in order: tell the manager, then reassign
+    /// (or overflow once the reassignments are used up).
     fn breach_ladder(&self) -> Vec<StepKind> {
         let mut steps = Vec::new();
+        if self.escalation.notify_manager {
+            steps.push(StepKind::NotifyManager);
+        }
         if self.escalation.reassign && self.owner.is_some() {
             if self.reassignments < self.escalation.max_reassignments {
                 steps.push(StepKind::Reassign);
@@ -254,10 +242,12 @@ impl SlaClock {
                 steps.push(StepKind::Overflow);
             }
         }
-        if self.escalation.notify_manager {
-            steps.push(StepKind::NotifyManager);
-        }
         steps
+    }
+
+    /// Whether carrying out `step` takes the lead from the owner, which stops the clock.
+    pub fn ends_with(step: StepKind) -> bool {
+        matches!(step, StepKind::Reassign | StepKind::Overflow)
     }
 
     fn step(&self, kind: StepKind, due_at: Timestamp) -> EscalationStep {
