@@ -137,11 +137,8 @@ impl Sweeper {
     }
 
     async fn escalate_logged(&self, key: &str, now: Timestamp, report: &mut SweepReport) {
-        match self.escalate(key, now).await {
-            Ok((steps, duplicates)) => {
-                report.steps += steps;
-                report.duplicates += duplicates;
-            }
+        match self.escalate(key, now, report).await {
+            Ok(()) => {}
             Err(e) if e.is_retryable() => {
                 report.failed += 1;
                 warn!(clock = %key, error = %e, "clock left for the next sweep");
@@ -153,28 +150,32 @@ impl Sweeper {
         }
     }
 
-    /// Climbs one clock's ladder as far as `now` allows; returns the steps done here and the
-    /// ones found done by another sweep.
-    async fn escalate(&self, key: &str, now: Timestamp) -> Result<(usize, usize), SweepError> {
-        let (mut steps, mut duplicates) = (0, 0);
+    /// Climbs one clock's ladder as far as `now` allows, counting in `report` the steps done
+    /// here and the ones found done by another sweep (as they happen, so a failure midway
+    /// still reports the steps before it).
+    async fn escalate(
+        &self,
+        key: &str,
+        now: Timestamp,
+        report: &mut SweepReport,
+    ) -> Result<(), SweepError> {
         for _ in 0..MAX_TRIES {
             let Some(stored) = self.read(key).await? else {
-                return Ok((steps, duplicates));
+                return Ok(());
             };
             let Some(step) = stored.clock.value.next_steps(now).into_iter().next() else {
-                self.fix_index(key, &stored).await?;
-                return Ok((steps, duplicates));
+                return self.fix_index(key, &stored).await;
             };
 
             let commit = self.step_commit(&stored.clock, &step, now).await?;
             match self.journey.commit(commit).await? {
                 CommitOutcome::Committed => {
                     info!(clock = %key, step = %step.kind, "escalation step done");
-                    steps += 1;
+                    report.steps += 1;
                 }
                 CommitOutcome::Duplicate { outbox, .. } => {
                     self.queue.send(&outbox).await?;
-                    duplicates += 1;
+                    report.duplicates += 1;
                 }
                 CommitOutcome::Conflict { what } => {
                     debug!(clock = %key, %what, "clock moved, re-reading")
