@@ -7,7 +7,7 @@ use crate::{
     LeadId, RepId, Timestamp,
 };
 use chrono::{DateTime, Duration};
-use proptest::prelude::{any, prop, prop_assert, proptest, Strategy as _};
+use proptest::prelude::{any, prop, prop_assert, proptest, Just, Strategy as _};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn utc(s: &str) -> Timestamp {
@@ -686,5 +686,26 @@ proptest! {
             }
             None => prop_assert!(!cases.iter().any(can_take)),
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn equal_turns_stay_within_one_for_any_team_and_member_order(
+        order in (2usize..9).prop_flat_map(|n| Just((0..n).collect::<Vec<_>>()).prop_shuffle()),
+        leads in 1usize..400,
+    ) {
+        let names: Vec<String> = order.iter().map(|i| format!("rep-{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let reps = available(&refs);
+        let mut rotation = RotationState::new("emea");
+        let counts = run(&pool(&refs), &reps, &mut rotation, leads);
+
+        // Every rep is counted, zeros included, when there are fewer leads than reps.
+        let got: Vec<usize> = refs.iter().map(|r| counts.get(*r).copied().unwrap_or(0)).collect();
+        let (lo, hi) = (leads / refs.len(), leads.div_ceil(refs.len()));
+        prop_assert!(got.iter().all(|c| *c == lo || *c == hi), "{got:?} for {leads} leads");
     }
 }
