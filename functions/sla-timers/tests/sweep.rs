@@ -453,6 +453,49 @@ async fn a_clock_stopped_by_the_owner_escalates_nothing_and_leaves_the_index() {
 }
 
 #[tokio::test]
+async fn an_owner_acting_stops_the_clock_in_the_same_commit_and_nothing_escalates() {
+    let store = setup(always_open()).await;
+    routed_lead(&store, "l1", monday()).await;
+    drain(&store, Topic::Notifications).await;
+
+    let at = monday() + mins(3);
+    let writes = sla_timers::stop_writes(&store, &LeadId::new("l1"), 1, ClockKind::RepResponse, at)
+        .await
+        .unwrap();
+    assert_eq!(writes.len(), 1);
+    store
+        .commit(Commit {
+            documents: writes,
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+    let again = sla_timers::stop_writes(&store, &LeadId::new("l1"), 1, ClockKind::RepResponse, at)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "a stopped clock is not stopped twice");
+
+    assert!(store
+        .due(docs::SLA_CLOCK, "9999", 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        sweeper(&store).sweep(monday() + mins(60)).await.unwrap(),
+        report(0, 0, 0, 0)
+    );
+    let clock = docs::load::<SlaClock>(&store, docs::SLA_CLOCK, "l1:1:rep_response:0")
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(
+        clock.status(monday() + mins(60)),
+        lifecycle::sla::ClockStatus::Met
+    );
+}
+
+#[tokio::test]
 async fn a_friday_night_lead_is_not_chased_over_the_weekend() {
     let day = OpenInterval::new(WallTime::hm(9, 0).unwrap(), WallTime::hm(17, 0).unwrap());
     let spec = CalendarSpec {

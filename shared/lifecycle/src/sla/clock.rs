@@ -75,6 +75,18 @@ pub struct EscalationStep {
     pub due_at: Timestamp,
 }
 
+/// Where a clock stands, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockStatus {
+    /// Still running and not yet due.
+    Running,
+    /// Stopped before it was due: the promise was kept.
+    Met,
+    /// Due before it stopped (or still running past its due time): the promise was broken.
+    Breached,
+}
+
 /// What starts a clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClockStart {
@@ -174,6 +186,15 @@ impl SlaClock {
     /// Whether the clock was still running at its due time, judged at `now`.
     pub fn is_breached(&self, now: Timestamp) -> bool {
         self.stopped_at.unwrap_or(now) >= self.due_at
+    }
+
+    /// Where the clock stands at `now`.
+    pub fn status(&self, now: Timestamp) -> ClockStatus {
+        match (self.is_breached(now), self.stopped_at) {
+            (true, _) => ClockStatus::Breached,
+            (false, Some(_)) => ClockStatus::Met,
+            (false, None) => ClockStatus::Running,
+        }
     }
 
     /// Records that `step` was carried out; `false` if it already was.

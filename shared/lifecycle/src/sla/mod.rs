@@ -19,5 +19,5 @@ mod tests;
 pub use calendar::{
     BusinessCalendar, CalendarError, CalendarSpec, OpenInterval, WallTime, WeeklyHours, Zone,
 };
-pub use clock::{ClockStart, EscalationStep, SlaClock, StepKind};
+pub use clock::{ClockStart, ClockStatus, EscalationStep, SlaClock, StepKind};
 pub use policy::{ClockKind, Escalation, LeadKind, PolicyError, SlaPolicies, SlaPolicy};
