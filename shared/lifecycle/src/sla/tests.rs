@@ -392,8 +392,14 @@ fn a_stopped_clock_has_no_steps_and_a_late_sweep_skips_the_reminder() {
         [StepKind::NotifyManager, StepKind::Reassign]
     );
 
-    assert_eq!(clock.status(utc("2025-06-16T07:05:00Z")), ClockStatus::Running);
-    assert_eq!(clock.status(utc("2025-06-16T07:15:00Z")), ClockStatus::Breached);
+    assert_eq!(
+        clock.status(utc("2025-06-16T07:05:00Z")),
+        ClockStatus::Running
+    );
+    assert_eq!(
+        clock.status(utc("2025-06-16T07:15:00Z")),
+        ClockStatus::Breached
+    );
     assert!(clock.stop(utc("2025-06-16T07:05:00Z")));
     assert_eq!(clock.status(utc("2025-06-16T09:00:00Z")), ClockStatus::Met);
     assert!(!clock.stop(utc("2025-06-16T07:06:00Z")));
