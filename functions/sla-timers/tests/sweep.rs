@@ -69,8 +69,18 @@ fn policies() -> SlaPolicies {
             notify_manager: true,
         },
     };
+    // The routing-latency clock only tells the manager; a lead that was assigned at once
+    // has it stopped at once.
+    let latency = SlaPolicy {
+        id: "routing_latency".into(),
+        clock: ClockKind::RoutingLatency,
+        lead_kind: None,
+        target_minutes: 5,
+        escalation: Escalation::default(),
+        ..accept.clone()
+    };
     SlaPolicies {
-        policies: vec![accept],
+        policies: vec![accept, latency],
     }
 }
 
@@ -108,6 +118,24 @@ fn always_open() -> BusinessCalendar {
 
 /// Stores an MQL and routes it at `at`; returns the router.
 async fn routed_lead(store: &EmbeddedStore, id: &str, at: Timestamp) -> Router {
+    let router = mql_lead(store, id, at).await;
+    let request = RouteRequest {
+        lead: LeadId::new(id),
+        cycle: 1,
+        lead_kind: LeadKind::HandRaiser,
+        requested_at: at,
+        reassignment: None,
+    };
+    let outcome = router.route(&request, at).await;
+    assert!(
+        matches!(outcome, Ok(RouteOutcome::Assigned(_))),
+        "{outcome:?}"
+    );
+    router
+}
+
+/// Stores an MQL that became one at `at`; returns a router over the store.
+async fn mql_lead(store: &EmbeddedStore, id: &str, at: Timestamp) -> Router {
     let mut lead = Lead::new(LeadId::new(id), at);
     lead.email = Some(Email::parse(&format!("{id}@quillfield.example")).unwrap());
     let mut journey = JourneyState::default();
@@ -145,19 +173,7 @@ async fn routed_lead(store: &EmbeddedStore, id: &str, at: Timestamp) -> Router {
         .unwrap();
 
     let s = Arc::new(store.clone());
-    let router = Router::new(s.clone(), s.clone(), s);
-    let request = RouteRequest {
-        lead: LeadId::new(id),
-        cycle: 1,
-        lead_kind: LeadKind::HandRaiser,
-        requested_at: at,
-        reassignment: None,
-    };
-    assert!(matches!(
-        router.route(&request, at).await.unwrap(),
-        RouteOutcome::Assigned(_)
-    ));
-    router
+    Router::new(s.clone(), s.clone(), s)
 }
 
 fn sweeper(store: &EmbeddedStore) -> Sweeper {
@@ -492,6 +508,47 @@ async fn an_owner_acting_stops_the_clock_in_the_same_commit_and_nothing_escalate
     assert_eq!(
         clock.status(monday() + mins(60)),
         lifecycle::sla::ClockStatus::Met
+    );
+}
+
+#[tokio::test]
+async fn a_lead_nobody_could_take_breaches_its_routing_latency_and_the_manager_hears() {
+    let store = setup(always_open()).await;
+    for rep in ["rep-a", "rep-b"] {
+        let mut inactive = RepAvailability::active(rep);
+        inactive.active = false;
+        let mut commit = Commit::default();
+        commit
+            .documents
+            .push(docs::put(docs::REP, rep, &inactive, 1, None).unwrap());
+        store.commit(commit).await.unwrap();
+    }
+    let router = mql_lead(&store, "l1", monday()).await;
+    let request = RouteRequest {
+        lead: LeadId::new("l1"),
+        cycle: 1,
+        lead_kind: LeadKind::Behavioural,
+        requested_at: monday(),
+        reassignment: None,
+    };
+    assert_eq!(
+        router.route(&request, monday()).await.unwrap(),
+        RouteOutcome::Overflowed("emea_overflow".into())
+    );
+    drain(&store, Topic::Notifications).await;
+
+    let sweep = sweeper(&store);
+    assert_eq!(
+        sweep.sweep(monday() + mins(4)).await.unwrap(),
+        report(0, 0, 0, 0)
+    );
+    assert_eq!(
+        sweep.sweep(monday() + mins(5)).await.unwrap(),
+        report(1, 1, 0, 0)
+    );
+    let sent = notices(&store).await;
+    assert!(
+        matches!(&sent[..], [Notice::SlaBreached { owner: None, clock, .. }] if clock == "l1:1:routing_latency:0")
     );
 }
 
