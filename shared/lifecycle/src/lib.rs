@@ -16,6 +16,8 @@ pub mod funnel;
 pub mod ids;
 pub mod journey;
 pub mod lead;
+pub mod routing;
+pub mod sla;
 pub mod stage;
 pub mod transition;
 
