@@ -19,20 +19,52 @@ pub struct Evaluation {
     pub decision: MqlDecision,
 }
 
-/// Grades `lead`, brings `ledger` up to date with `activities` (which include `trigger`),
-/// folds the scores at `now` and decides on the MQL. The ledger is updated in place, including
-/// the trace when the verdict changed.
+/// What asks for an evaluation: an activity, or a rescore under new rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    /// The cause of an MQL transition it leads to.
+    pub cause: CauseId,
+    /// When it happened: the MQL transition's `effective_at`.
+    pub occurred_at: Timestamp,
+    /// Whether it asks for sales.
+    pub hand_raiser: bool,
+}
+
+impl Trigger {
+    /// An activity (which must be among the activities evaluated).
+    pub fn activity(activity: &Activity) -> Self {
+        Self {
+            cause: cause_of(activity),
+            occurred_at: activity.occurred_at,
+            hand_raiser: activity.hand_raiser || activity.kind == ActivityKind::DemoBooked,
+        }
+    }
+
+    /// The rescore of `lead` to rule-set `version`, run at `at`.
+    pub fn rescore(lead: &crate::LeadId, version: u32, at: Timestamp) -> Self {
+        Self {
+            cause: CauseId::new(format!("rescore:{lead}:v{version}")),
+            occurred_at: at,
+            hand_raiser: false,
+        }
+    }
+}
+
+/// Grades `lead`, brings `ledger` up to date with `activities`, folds the scores at `now` and
+/// decides on the MQL. The ledger is updated in place: entries, grade, and the trace when the
+/// verdict changed.
 pub fn evaluate(
     rules: &RuleSet,
     lead: &Lead,
     activities: &[Activity],
     ledger: &mut ScoreLedger,
-    trigger: &Activity,
+    trigger: &Trigger,
     now: Timestamp,
 ) -> Evaluation {
     let facts = FitFacts::of(lead);
     let grade = rules.grade.grade(&facts, rules.version);
     let rescore = ledger.update(rules, activities, facts.email_domain, now);
+    ledger.grade = Some(grade.clone());
     let scores = ledger.scores_at(rules, now);
     let mql_score = scores.get(&rules.mql_score).copied().unwrap_or(0.0);
 
@@ -41,9 +73,9 @@ pub fn evaluate(
     let mql_facts = MqlFacts {
         grade: grade.letter,
         score: mql_score,
-        hand_raiser: trigger.hand_raiser || trigger.kind == ActivityKind::DemoBooked,
+        hand_raiser: trigger.hand_raiser,
         incomplete: lead.is_incomplete(),
-        cause: cause_of(trigger),
+        cause: trigger.cause.clone(),
         effective_at: trigger.occurred_at,
         recorded_at: now,
         rule_version: rules.version,

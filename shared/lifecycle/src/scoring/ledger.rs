@@ -1,6 +1,6 @@
 //! The score ledger: one entry per activity and rule, and the fold that turns it into a score.
 
-use super::{mql::MqlTrace, rules::Decay, RuleSet};
+use super::{grade::Grade, mql::MqlTrace, rules::Decay, RuleSet};
 use crate::{Activity, LeadId, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -101,16 +101,20 @@ pub fn derive(
             if !rule.matches(activity, email_domain) {
                 continue;
             }
+            let wanted = rule.points_for(activity);
+            if wanted == 0.0 {
+                continue;
+            }
             let (points, capped_from) = match rule.cap {
-                None => (rule.points, None),
+                None => (wanted, None),
                 Some(cap) => {
                     let bucket = cap.window.bucket(activity.occurred_at.timestamp());
                     let spent = used.entry((index, bucket)).or_insert(0.0);
                     let room = (cap.max_points - *spent).max(0.0);
-                    let granted = rule.points.abs().min(room);
+                    let granted = wanted.abs().min(room);
                     *spent += granted;
-                    let capped = (granted < rule.points.abs()).then_some(rule.points);
-                    (granted.copysign(rule.points), capped)
+                    let capped = (granted < wanted.abs()).then_some(wanted);
+                    (granted.copysign(wanted), capped)
                 }
             };
             entries.push(LedgerEntry {
@@ -156,6 +160,9 @@ pub struct ScoreLedger {
     pub rule_version: u32,
     /// The entries of the version in force: [`derive`] of the lead's activities.
     pub entries: Vec<LedgerEntry>,
+    /// The lead's grade when the ledger was last updated, with the rules that gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade: Option<Grade>,
     /// Entries of earlier versions, each followed by its reversal. Append-only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<LedgerEntry>,
@@ -174,6 +181,7 @@ impl ScoreLedger {
         Self {
             lead_id,
             rule_version,
+            grade: None,
             entries: Vec::new(),
             history: Vec::new(),
             rescores: Vec::new(),

@@ -26,7 +26,7 @@ pub mod mql;
 mod pattern;
 pub mod rules;
 
-pub use evaluate::{cause_of, evaluate, Evaluation};
+pub use evaluate::{cause_of, evaluate, Evaluation, Trigger};
 pub use grade::{FitFacts, Grade, GradeLetter, GradeRules};
 pub use ledger::{derive, score_at, EntryKind, LedgerEntry, Rescore, ScoreLedger};
 pub use mql::{decide_mql, MqlDecision, MqlFacts, MqlTrace, Verdict};

@@ -98,7 +98,7 @@ proptest! {
         let now = at(24 * 30);
         for a in &noisy {
             stored.push(a.clone());
-            let eval = evaluate(&rules, &lead, &stored, &mut ledger, a, now);
+            let eval = evaluate(&rules, &lead, &stored, &mut ledger, &Trigger::activity(a), now);
             lead.score = Some(eval.mql_score);
             if let Some(t) = eval.decision.transition {
                 lead.journey.push(&t);
@@ -122,8 +122,10 @@ proptest! {
                 *spent.entry((&rule.id, bucket)).or_default() += e.points.abs();
                 prop_assert!(spent[&(rule.id.as_str(), bucket)] <= cap.max_points + 1e-9);
             }
-            prop_assert!(e.points.abs() <= rule.points.abs());
-            prop_assert_eq!(e.points.signum(), rule.points.signum());
+            let activity = clean.iter().find(|a| a.id == e.activity_id).unwrap();
+            let wanted = rule.points_for(activity);
+            prop_assert!(e.points.abs() <= wanted.abs());
+            prop_assert!(e.points * wanted >= 0.0);
         }
         // The buckets are fixed UTC windows: a day window never spans two dates.
         let day = Window::Days(1);
@@ -169,7 +171,14 @@ proptest! {
         let mut fired = 0;
         for a in &arrivals {
             stored.push(a.clone());
-            let eval = evaluate(&rules, &lead, &stored, &mut ledger, a, a.occurred_at);
+            let eval = evaluate(
+                &rules,
+                &lead,
+                &stored,
+                &mut ledger,
+                &Trigger::activity(a),
+                a.occurred_at,
+            );
             if let Some(t) = eval.decision.transition {
                 lead.journey.push(&t);
                 fired += 1;

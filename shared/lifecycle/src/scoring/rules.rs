@@ -96,8 +96,12 @@ pub struct ScoreRule {
     /// Further conditions, all of which must hold.
     #[serde(default)]
     pub when: Conditions,
-    /// Points per matching activity; negative points take value away.
+    /// Points per matching activity (or per unit of `per`); negative points take value away.
     pub points: f64,
+    /// Gives `points` for each whole unit of a numeric attribute instead of once ("1 point
+    /// per minute on the site"); an activity without the attribute gets nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per: Option<Per>,
     /// At most this many points (in absolute value) per window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap: Option<Cap>,
@@ -127,6 +131,16 @@ pub struct Conditions {
     /// The activity must (or must not) be a hand raiser.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hand_raiser: Option<bool>,
+}
+
+/// Points per unit of a numeric attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Per {
+    /// The attribute, e.g. `seconds`.
+    pub attribute: String,
+    /// The size of one unit, e.g. 60 for minutes when the attribute counts seconds.
+    pub unit: f64,
 }
 
 /// A cap on a rule's points per window.
@@ -277,6 +291,11 @@ impl RuleSet {
         if let Some(decay) = rule.decay {
             check_decay(&format!("{at}.decay"), decay, problems);
         }
+        if let Some(per) = &rule.per {
+            if !(per.unit.is_finite() && per.unit > 0.0) {
+                problems.push(format!("{at}: per.unit must be a positive number"));
+            }
+        }
         if rule.when.at_least.values().any(|v| !v.is_finite()) {
             problems.push(format!("{at}: when.at_least values must be finite numbers"));
         }
@@ -331,6 +350,15 @@ impl ScoreRule {
             && self.domain_matches(email_domain)
     }
 
+    /// The points the rule gives `activity` before any cap (the caller checked it matches).
+    pub fn points_for(&self, activity: &Activity) -> f64 {
+        let Some(per) = &self.per else {
+            return self.points;
+        };
+        let units = number(activity, &per.attribute).map_or(0.0, |v| (v / per.unit).floor());
+        self.points * units.max(0.0)
+    }
+
     fn attributes_match(&self, activity: &Activity) -> bool {
         let globs = self.when.attributes.iter().all(|(name, glob)| {
             activity
@@ -339,13 +367,11 @@ impl ScoreRule {
                 .is_some_and(|value| pattern::glob(glob, value))
         });
         globs
-            && self.when.at_least.iter().all(|(name, least)| {
-                activity
-                    .attributes
-                    .get(name)
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-                    .is_some_and(|v| v >= *least)
-            })
+            && self
+                .when
+                .at_least
+                .iter()
+                .all(|(name, least)| number(activity, name).is_some_and(|v| v >= *least))
     }
 
     fn domain_matches(&self, email_domain: Option<&str>) -> bool {
@@ -359,4 +385,10 @@ impl ScoreRule {
                 .any(|listed| listed.eq_ignore_ascii_case(d))
         })
     }
+}
+
+/// A numeric attribute of an activity.
+fn number(activity: &Activity, name: &str) -> Option<f64> {
+    let value = activity.attributes.get(name)?.trim().parse::<f64>().ok()?;
+    value.is_finite().then_some(value)
 }

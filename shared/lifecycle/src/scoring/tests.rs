@@ -476,7 +476,7 @@ fn evaluate_records_the_trace_and_folds_the_score() {
         &lead,
         std::slice::from_ref(&form),
         &mut ledger,
-        &form,
+        &Trigger::activity(&form),
         at(1),
     );
 
@@ -484,5 +484,36 @@ fn evaluate_records_the_trace_and_folds_the_score() {
     assert_eq!(eval.mql_score, ledger.score_at("mql", at(1)));
     assert_eq!(eval.decision.trace.verdict, Verdict::Mql);
     assert_eq!(ledger.mql_traces.len(), 1);
+    assert_eq!(
+        ledger.grade.as_ref().map(|g| g.letter),
+        Some(eval.grade.letter)
+    );
     assert_eq!(eval.decision.transition.unwrap().cause, cause_of(&form));
+}
+
+#[test]
+fn points_per_unit_and_numeric_thresholds() {
+    let rules = rules(
+        r#"[{ "id": "minutes", "kinds": ["page_viewed"], "points": 2,
+              "per": { "attribute": "seconds", "unit": 60 },
+              "cap": { "max_points": 10, "window": { "days": 1 } } },
+            { "id": "long", "kinds": ["page_viewed"], "points": 7,
+              "when": { "at_least": { "seconds": 300 } } }]"#,
+    );
+    let short = with(
+        activity("a", ActivityKind::PageViewed, at(1)),
+        "seconds",
+        "150",
+    );
+    let long = with(
+        activity("b", ActivityKind::PageViewed, at(2)),
+        "seconds",
+        "400",
+    );
+    let unknown = activity("c", ActivityKind::PageViewed, at(3));
+
+    // 150 s: two whole minutes, 4 points. 400 s: six minutes, 12 points, cut to the 6 left of
+    // the day's 10; and 7 for a long visit. No seconds: nothing.
+    assert_eq!(score(&rules, std::slice::from_ref(&short), at(5)), 4.0);
+    assert_eq!(score(&rules, &[short, long, unknown], at(5)), 17.0);
 }
