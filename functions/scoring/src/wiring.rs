@@ -1,0 +1,1 @@
+//! Placeholder, replaced once the store adapters land.
