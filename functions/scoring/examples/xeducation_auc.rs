@@ -21,7 +21,8 @@ fn main() -> anyhow::Result<()> {
     let rules = match args.next() {
         None => default_rules(),
         Some(file) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("failed to read {file}"))?;
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("failed to read {file}"))?;
             RuleSet::from_json(&text)?
         }
     };
@@ -40,6 +41,9 @@ fn main() -> anyhow::Result<()> {
     );
     println!("ROC AUC of the MQL score:        {:.4}", report.score_auc);
     println!("ROC AUC of the fit points:       {:.4}", report.grade_auc);
-    println!("ROC AUC of score + fit points:   {:.4}", report.combined_auc);
+    println!(
+        "ROC AUC of score + fit points:   {:.4}",
+        report.combined_auc
+    );
     Ok(())
 }

@@ -18,7 +18,11 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     let mut rank_sum = 0.0;
     let mut start = 0;
     while start < pairs.len() {
-        let end = start + pairs[start..].iter().take_while(|p| p.0 == pairs[start].0).count();
+        let end = start
+            + pairs[start..]
+                .iter()
+                .take_while(|p| p.0 == pairs[start].0)
+                .count();
         let average_rank = (start + 1 + end) as f64 / 2.0;
         let tied_positives = pairs[start..end].iter().filter(|(_, y)| *y).count();
         rank_sum += average_rank * tied_positives as f64;

@@ -55,13 +55,19 @@ pub fn explain(ledger: &ScoreLedger, at: Timestamp) -> Explanation {
             let age = (at - e.effective_at).num_seconds();
             ExplainedEntry {
                 entry: e.clone(),
-                decay_factor: if age < 0 { 0.0 } else { e.decay.factor(age as f64) },
+                decay_factor: if age < 0 {
+                    0.0
+                } else {
+                    e.decay.factor(age as f64)
+                },
                 value: e.value_at(at),
             }
         })
         .collect();
-    let names: std::collections::BTreeSet<&str> =
-        entries.iter().map(|e| e.entry.score_name.as_str()).collect();
+    let names: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .map(|e| e.entry.score_name.as_str())
+        .collect();
 
     Explanation {
         lead_id: ledger.lead_id.clone(),

@@ -1,15 +1,14 @@
 //! The queue handler: one activity message in, one atomic commit out.
 
 use crate::{documents, error::ScoringError};
-use chrono::Utc;
 use lifecycle::{
     funnel::counter_deltas,
     scoring::{evaluate, Evaluation, RuleSet, Trigger},
     Lead, LeadId, Timestamp, Transition,
 };
 use ports::{
-    Commit, CommitOutcome, Delivery, DocumentStore, Expect, JourneyStore, LeadWrite, Message,
-    Queue, Topic,
+    Clock, Commit, CommitOutcome, Delivery, DocumentStore, Expect, JourneyStore, LeadWrite,
+    Message, Queue, QueueConsumer, QueueError, Topic,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -69,6 +68,8 @@ pub struct Scorer {
     pub docs: Arc<dyn DocumentStore>,
     /// For re-sending the messages of a duplicate.
     pub queue: Arc<dyn Queue>,
+    /// Now.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Scorer {
@@ -82,7 +83,12 @@ impl Scorer {
                 let (class, retryable) = (e.class(), e.is_retryable());
                 report.failed = deliveries
                     .iter()
-                    .map(|d| (d.id.clone(), ScoringError::RulesUnavailable { class, retryable }))
+                    .map(|d| {
+                        (
+                            d.id.clone(),
+                            ScoringError::RulesUnavailable { class, retryable },
+                        )
+                    })
                     .collect();
                 return report;
             }
@@ -95,6 +101,35 @@ impl Scorer {
             }
         }
         report
+    }
+
+    /// Receives up to `max` messages of the `activities` queue, handles them, acknowledges the
+    /// ones done and fails the others with their error class (the queue retries them, and
+    /// dead-letters one that keeps failing). This is how the local runner drives the handler;
+    /// in AWS, Lambda's event source mapping does the same through [`crate::sqs`].
+    pub async fn poll_once(
+        &self,
+        consumer: &dyn QueueConsumer,
+        max: usize,
+        visibility_seconds: u32,
+    ) -> Result<BatchReport, QueueError> {
+        let deliveries = consumer
+            .receive(Topic::Activities, max, visibility_seconds)
+            .await?;
+        let report = self.handle_batch(&deliveries).await;
+
+        let receipt = |id: &str| deliveries.iter().find(|d| d.id == id).map(|d| &d.receipt);
+        for (id, _) in &report.done {
+            if let Some(r) = receipt(id) {
+                consumer.ack(Topic::Activities, r).await?;
+            }
+        }
+        for (id, error) in &report.failed {
+            if let Some(r) = receipt(id) {
+                consumer.fail(Topic::Activities, r, error.class()).await?;
+            }
+        }
+        Ok(report)
     }
 
     /// Handles one message in its own span.
@@ -138,7 +173,7 @@ impl Scorer {
         span.record("activity_id", message.activity_id.as_str());
 
         for _ in 0..MAX_ATTEMPTS {
-            let (commit, mql) = self.decide(rules, &message, Utc::now()).await?;
+            let (commit, mql) = self.decide(rules, &message, self.clock.now()).await?;
             match self.store.commit(commit).await? {
                 CommitOutcome::Committed => return Ok(RecordOutcome::Scored { mql }),
                 CommitOutcome::Duplicate { outbox, .. } => {

@@ -84,7 +84,8 @@ async fn rescore_lead(
     lead: Lead,
     now: Timestamp,
 ) -> Result<Option<bool>, ScoringError> {
-    let (mut ledger, ledger_version) = documents::load_ledger(docs, &lead.id, rules.version).await?;
+    let (mut ledger, ledger_version) =
+        documents::load_ledger(docs, &lead.id, rules.version).await?;
     if ledger_version > 0 && ledger.rule_version == rules.version {
         return Ok(None);
     }
@@ -95,7 +96,10 @@ async fn rescore_lead(
     let mql = eval.decision.transition.is_some();
     let claim = format!("rescore:{}:v{}", lead.id, rules.version);
     let write = documents::put_ledger(&ledger, ledger_version);
-    match store.commit(build_commit(claim, lead, eval, write, now)).await? {
+    match store
+        .commit(build_commit(claim, lead, eval, write, now))
+        .await?
+    {
         CommitOutcome::Committed => Ok(Some(mql)),
         CommitOutcome::Duplicate { outbox, .. } => {
             queue.send(&outbox).await?;
@@ -103,9 +107,6 @@ async fn rescore_lead(
         }
         // The lead changed meanwhile; its next activity brings it to the new version, or the
         // next run does.
-        CommitOutcome::Conflict { .. } => Err(ScoringError::Contention(
-            ledger.lead_id.clone(),
-            1,
-        )),
+        CommitOutcome::Conflict { .. } => Err(ScoringError::Contention(ledger.lead_id.clone(), 1)),
     }
 }

@@ -261,10 +261,14 @@ fn check_attributes(attributes: &BTreeMap<String, String>) -> Result<(), String>
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     };
     if let Some(name) = attributes.keys().find(|n| bad_name(n)) {
-        return Err(format!("attribute name {name:?} must be 1 to 40 of a-z, 0-9, _"));
+        return Err(format!(
+            "attribute name {name:?} must be 1 to 40 of a-z, 0-9, _"
+        ));
     }
     if attributes.values().any(|v| v.len() > MAX_VALUE_LEN) {
-        return Err(format!("attribute values are at most {MAX_VALUE_LEN} bytes"));
+        return Err(format!(
+            "attribute values are at most {MAX_VALUE_LEN} bytes"
+        ));
     }
     Ok(())
 }

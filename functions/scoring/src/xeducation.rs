@@ -133,14 +133,24 @@ fn import(row: Row) -> ImportedLead {
 
     let mut activities = visits(&row, &id, as_of);
     let mut add = |n: usize, kind: ActivityKind, minutes_before: i64, attrs: &[(&str, &str)]| {
-        let mut a = activity(&id, &format!("{n}"), kind, as_of - TimeDelta::minutes(minutes_before));
+        let mut a = activity(
+            &id,
+            &format!("{n}"),
+            kind,
+            as_of - TimeDelta::minutes(minutes_before),
+        );
         for (k, v) in attrs {
             a.attributes.insert((*k).to_owned(), (*v).to_owned());
         }
         activities.push(a);
     };
     if let Some(form) = form_of(&row.origin) {
-        add(1, ActivityKind::FormSubmitted, 120, &[("form", form), ("source", &source_of(&row.source))]);
+        add(
+            1,
+            ActivityKind::FormSubmitted,
+            120,
+            &[("form", form), ("source", &source_of(&row.source))],
+        );
     }
     if let Some(kind) = last_activity(&row.last_activity) {
         add(2, kind, 30, &[]);
@@ -149,7 +159,12 @@ fn import(row: Row) -> ImportedLead {
         add(3, ActivityKind::Unsubscribed, 20, &[]);
     }
     if row.free_copy == "Yes" {
-        add(4, ActivityKind::ContentDownloaded, 100, &[("content_id", "mastering-the-interview")]);
+        add(
+            4,
+            ActivityKind::ContentDownloaded,
+            100,
+            &[("content_id", "mastering-the-interview")],
+        );
     }
 
     ImportedLead {
@@ -252,7 +267,12 @@ pub fn measure(rules: &RuleSet, leads: &[ImportedLead]) -> AucReport {
     for l in leads {
         let ledger = derive(rules, &l.activities, None);
         scores.push(score_at(&ledger, &rules.mql_score, as_of));
-        fits.push(rules.grade.grade(&FitFacts::of(&l.lead), rules.version).points);
+        fits.push(
+            rules
+                .grade
+                .grade(&FitFacts::of(&l.lead), rules.version)
+                .points,
+        );
     }
     let combined: Vec<f64> = scores.iter().zip(&fits).map(|(s, f)| s + f).collect();
 
