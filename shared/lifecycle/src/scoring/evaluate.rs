@@ -24,7 +24,7 @@ pub struct Evaluation {
 pub struct Trigger {
     /// The cause of an MQL transition it leads to.
     pub cause: CauseId,
-    /// When it happened: the MQL transition's `effective_at`.
+    /// When it happened: the MQL transition's `effective_at` when it is a hand raiser.
     pub occurred_at: Timestamp,
     /// Whether it asks for sales.
     pub hand_raiser: bool,
@@ -68,6 +68,23 @@ pub fn evaluate(
     let scores = ledger.scores_at(rules, now);
     let mql_score = scores.get(&rules.mql_score).copied().unwrap_or(0.0);
 
+    // The MQL happened when the score first reached the threshold in this cycle (after a
+    // recycle, not before it), not when the message that noticed it was handled; a hand
+    // raiser, when the hand went up.
+    let since = lead
+        .journey
+        .current()
+        .and_then(|c| c.closed_by.and_then(|stage| c.entered_at(stage)));
+    let reached_at = ledger
+        .first_reaching(&rules.mql_score, rules.mql.min_score, since, now)
+        .unwrap_or(now);
+    let hand_raiser_only = trigger.hand_raiser && mql_score < rules.mql.min_score;
+    let effective_at = if hand_raiser_only {
+        trigger.occurred_at
+    } else {
+        reached_at
+    };
+
     let mut dims = lead.dimensions();
     dims.grade = Some(grade.letter.to_string());
     let mql_facts = MqlFacts {
@@ -76,7 +93,7 @@ pub fn evaluate(
         hand_raiser: trigger.hand_raiser,
         incomplete: lead.is_incomplete(),
         cause: trigger.cause.clone(),
-        effective_at: trigger.occurred_at,
+        effective_at,
         recorded_at: now,
         rule_version: rules.version,
         dims,

@@ -135,6 +135,17 @@ pub fn derive(
     entries
 }
 
+/// When a negative entry stops taking points away.
+fn expiry_of_negative(e: &LedgerEntry) -> Option<Timestamp> {
+    match e.decay {
+        Decay::Expire { days } if e.points < 0.0 => {
+            let seconds = (days * 86_400.0).ceil() as i64;
+            Some(e.effective_at + chrono::TimeDelta::seconds(seconds))
+        }
+        _ => None,
+    }
+}
+
 /// A change of rule-set version recorded in a lead's ledger.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rescore {
@@ -192,6 +203,38 @@ impl ScoreLedger {
     /// The score named `score` at `t`: the fold of the whole ledger, history included.
     pub fn score_at(&self, score: &str, t: Timestamp) -> f64 {
         score_at(&self.history, score, t) + score_at(&self.entries, score, t)
+    }
+
+    /// The first time in `[since, until]` at which the score named `score` is at least
+    /// `threshold`; `None` if it is not at `until` either.
+    ///
+    /// The moments looked at are `since`, every time an entry starts to count, and every time
+    /// a negative entry expires: the moments the score can rise. A negative entry with a
+    /// half-life makes the score rise slowly in between; such a crossing is found at the next
+    /// of those moments, or at `until`.
+    pub fn first_reaching(
+        &self,
+        score: &str,
+        threshold: f64,
+        since: Option<Timestamp>,
+        until: Timestamp,
+    ) -> Option<Timestamp> {
+        let mut moments: Vec<Timestamp> = self
+            .history
+            .iter()
+            .chain(&self.entries)
+            .filter(|e| e.score_name == score)
+            .flat_map(|e| [Some(e.effective_at), expiry_of_negative(e)])
+            .flatten()
+            .chain(since)
+            .filter(|t| since.is_none_or(|s| *t >= s) && *t <= until)
+            .collect();
+        moments.sort_unstable();
+        moments.dedup();
+        moments
+            .into_iter()
+            .chain(std::iter::once(until))
+            .find(|t| self.score_at(score, *t) >= threshold)
     }
 
     /// Every named score of `rules` at `t`.

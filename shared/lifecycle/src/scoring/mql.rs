@@ -24,7 +24,8 @@ pub struct MqlFacts {
     pub incomplete: bool,
     /// The triggering event (the activity's id): the transition's cause.
     pub cause: CauseId,
-    /// When the triggering activity happened: the transition's `effective_at`.
+    /// When the lead qualified (the score first reached the threshold, or the hand went up):
+    /// the transition's `effective_at`.
     pub effective_at: Timestamp,
     /// When the decision is made.
     pub recorded_at: Timestamp,
@@ -59,6 +60,8 @@ pub struct MqlTrace {
     pub at: Timestamp,
     /// The activity that triggered it.
     pub cause: CauseId,
+    /// When the lead qualified, if it did.
+    pub effective_at: Timestamp,
     /// The rule-set version.
     pub rule_version: u32,
     /// The lead's grade.
@@ -105,6 +108,7 @@ pub fn decide_mql(
     let mut trace = MqlTrace {
         at: facts.recorded_at,
         cause: facts.cause.clone(),
+        effective_at: facts.effective_at,
         rule_version: facts.rule_version,
         grade: facts.grade,
         min_grade: thresholds.min_grade,

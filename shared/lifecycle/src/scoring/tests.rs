@@ -517,3 +517,65 @@ fn points_per_unit_and_numeric_thresholds() {
     assert_eq!(score(&rules, std::slice::from_ref(&short), at(5)), 4.0);
     assert_eq!(score(&rules, &[short, long, unknown], at(5)), 17.0);
 }
+
+#[test]
+fn the_mql_takes_effect_when_the_score_first_reached_the_threshold() {
+    // Threshold 20 (see `rules`): 15 at hour 0, 30 at hour 5; handled together at hour 9.
+    let rules = rules(r#"[{ "id": "form", "kinds": ["form_submitted"], "points": 15 }]"#);
+    let mut lead = lead("CEO", "", "a@corp.example");
+    lead.journey = entered("lead-1");
+    let forms = [
+        activity("f1", ActivityKind::FormSubmitted, at(0)),
+        activity("f2", ActivityKind::FormSubmitted, at(5)),
+    ];
+    let mut ledger = ScoreLedger::new(lead.id.clone(), 1);
+
+    let eval = evaluate(
+        &rules,
+        &lead,
+        &forms,
+        &mut ledger,
+        &Trigger::activity(&forms[0]),
+        at(9),
+    );
+
+    let t = eval.decision.transition.unwrap();
+    assert_eq!(t.effective_at, at(5));
+    assert_eq!(t.recorded_at, at(9));
+    assert_eq!(eval.decision.trace.effective_at, at(5));
+}
+
+#[test]
+fn after_a_recycle_the_mql_counts_from_the_recycle() {
+    let rules = rules(r#"[{ "id": "form", "kinds": ["form_submitted"], "points": 25 }]"#);
+    let mut lead = lead("CEO", "", "a@corp.example");
+    lead.journey = entered("lead-1");
+    let form = activity("f1", ActivityKind::FormSubmitted, at(0));
+    let mut ledger = ScoreLedger::new(lead.id.clone(), 1);
+    let first = evaluate(
+        &rules,
+        &lead,
+        std::slice::from_ref(&form),
+        &mut ledger,
+        &Trigger::activity(&form),
+        at(1),
+    );
+    lead.journey.push(&first.decision.transition.unwrap());
+    let mut recycle = stage_event(Stage::Recycled, "recycle", Some(Reason::code("nurture")));
+    recycle.effective_at = at(10);
+    lead.journey.apply(&lead.id.clone(), &recycle).unwrap();
+
+    let view = activity("v1", ActivityKind::PageViewed, at(12));
+    let activities = [form, view.clone()];
+    let again = evaluate(
+        &rules,
+        &lead,
+        &activities,
+        &mut ledger,
+        &Trigger::activity(&view),
+        at(12),
+    );
+
+    let t = again.decision.transition.unwrap();
+    assert_eq!((t.cycle, t.effective_at), (2, at(10)));
+}
