@@ -3,7 +3,7 @@
 use super::{grade::Grade, mql::MqlTrace, rules::Decay, RuleSet};
 use crate::{Activity, LeadId, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Why an entry is in the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -91,7 +91,7 @@ pub fn derive(
 ) -> Vec<LedgerEntry> {
     let mut ordered: Vec<&Activity> = activities.iter().collect();
     ordered.sort_by(|a, b| (a.occurred_at, &a.id).cmp(&(b.occurred_at, &b.id)));
-    let mut seen = BTreeSet::new();
+    let mut seen = HashSet::with_capacity(activities.len());
     ordered.retain(|a| seen.insert(a.id.as_str()));
 
     let mut used: HashMap<(usize, i64), f64> = HashMap::new();
