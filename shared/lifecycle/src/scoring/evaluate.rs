@@ -1,6 +1,8 @@
 //! One lead, one triggering activity: grade, ledger, scores and the MQL decision together.
 
-use super::{decide_mql, FitFacts, Grade, MqlDecision, MqlFacts, Rescore, RuleSet, ScoreLedger};
+use super::{
+    decide_mql, FitFacts, Grade, MqlDecision, MqlFacts, Rescore, RuleSet, ScoreLedger, Verdict,
+};
 use crate::{Activity, ActivityKind, CauseId, Lead, Timestamp};
 use std::collections::BTreeMap;
 
@@ -26,7 +28,9 @@ pub struct Trigger {
     pub cause: CauseId,
     /// When it happened: the MQL transition's `effective_at` when it is a hand raiser.
     pub occurred_at: Timestamp,
-    /// Whether it asks for sales.
+    /// Whether it asks for sales. (Any hand raiser among the lead's activities in the current
+    /// cycle counts too, so a hand raised while the lead had no e-mail still counts once it
+    /// has one.)
     pub hand_raiser: bool,
 }
 
@@ -36,7 +40,7 @@ impl Trigger {
         Self {
             cause: cause_of(activity),
             occurred_at: activity.occurred_at,
-            hand_raiser: activity.hand_raiser || activity.kind == ActivityKind::DemoBooked,
+            hand_raiser: is_hand_raiser(activity),
         }
     }
 
@@ -51,7 +55,10 @@ impl Trigger {
 }
 
 /// Grades `lead`, brings `ledger` up to date with `activities`, folds the scores at `now` and
-/// decides on the MQL. The ledger is updated in place: entries, grade, and the trace when the
+/// decides on the MQL.
+///
+/// The MQL takes effect when the lead qualified, not when a message noticed it: when the score
+/// first reached the threshold in the current cycle, or when the hand went up. The ledger is updated in place: entries, grade, and the trace when the
 /// verdict changed.
 pub fn evaluate(
     rules: &RuleSet,
@@ -68,21 +75,32 @@ pub fn evaluate(
     let scores = ledger.scores_at(rules, now);
     let mql_score = scores.get(&rules.mql_score).copied().unwrap_or(0.0);
 
-    // The MQL happened when the score first reached the threshold in this cycle (after a
-    // recycle, not before it), not when the message that noticed it was handled; a hand
-    // raiser, when the hand went up.
-    let since = lead
-        .journey
-        .current()
-        .and_then(|c| c.closed_by.and_then(|stage| c.entered_at(stage)));
-    let reached_at = ledger
-        .first_reaching(&rules.mql_score, rules.mql.min_score, since, now)
-        .unwrap_or(now);
-    let hand_raiser_only = trigger.hand_raiser && mql_score < rules.mql.min_score;
-    let effective_at = if hand_raiser_only {
-        trigger.occurred_at
+    let since = cycle_start(lead);
+    let hand_raised_at = activities
+        .iter()
+        .filter(|a| is_hand_raiser(a) && since.is_none_or(|s| a.occurred_at >= s))
+        .map(|a| a.occurred_at)
+        .min()
+        .or(trigger.hand_raiser.then_some(trigger.occurred_at));
+    let thresholds_met =
+        grade.letter.at_least(rules.mql.min_grade) && mql_score >= rules.mql.min_score;
+    let effective_at = if thresholds_met {
+        ledger
+            .first_reaching(&rules.mql_score, rules.mql.min_score, since, now)
+            .unwrap_or(now)
     } else {
-        reached_at
+        hand_raised_at.unwrap_or(trigger.occurred_at)
+    };
+    // A lead that waited for its e-mail qualified when it became complete, which is no earlier
+    // than the activity that finds it complete.
+    let was_waiting = ledger
+        .mql_traces
+        .last()
+        .is_some_and(|t| t.verdict == Verdict::WaitingForEmail);
+    let effective_at = if was_waiting {
+        effective_at.max(trigger.occurred_at)
+    } else {
+        effective_at
     };
 
     let mut dims = lead.dimensions();
@@ -90,7 +108,7 @@ pub fn evaluate(
     let mql_facts = MqlFacts {
         grade: grade.letter,
         score: mql_score,
-        hand_raiser: trigger.hand_raiser,
+        hand_raiser: hand_raised_at.is_some(),
         incomplete: lead.is_incomplete(),
         cause: trigger.cause.clone(),
         effective_at,
@@ -111,6 +129,18 @@ pub fn evaluate(
         rescore,
         decision,
     }
+}
+
+/// When the lead's current cycle started, if an earlier one closed (a recycled lead): the MQL
+/// of this cycle counts from then, and hand raisers before it do not count.
+fn cycle_start(lead: &Lead) -> Option<Timestamp> {
+    let cycle = lead.journey.current()?;
+    cycle.entered_at(cycle.closed_by?)
+}
+
+/// Whether an activity asks for sales.
+fn is_hand_raiser(activity: &Activity) -> bool {
+    activity.hand_raiser || activity.kind == ActivityKind::DemoBooked
 }
 
 /// The cause id of the MQL transition an activity triggers.

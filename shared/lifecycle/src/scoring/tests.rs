@@ -579,3 +579,46 @@ fn after_a_recycle_the_mql_counts_from_the_recycle() {
     let t = again.decision.transition.unwrap();
     assert_eq!((t.cycle, t.effective_at), (2, at(10)));
 }
+
+#[test]
+fn a_hand_raiser_without_an_email_qualifies_once_the_email_arrives() {
+    let rules = rules(r#"[{ "id": "view", "kinds": ["page_viewed"], "points": 1 }]"#);
+    let mut lead = lead("CEO", "", "a@corp.example");
+    lead.email = None;
+    lead.journey = entered("lead-1");
+    let demo = activity("d1", ActivityKind::DemoBooked, at(0));
+    let mut ledger = ScoreLedger::new(lead.id.clone(), 1);
+    let waiting = evaluate(
+        &rules,
+        &lead,
+        std::slice::from_ref(&demo),
+        &mut ledger,
+        &Trigger::activity(&demo),
+        at(1),
+    );
+    assert_eq!(waiting.decision.trace.verdict, Verdict::WaitingForEmail);
+
+    lead.email = Some(Email::parse("a@corp.example").unwrap());
+    let view = activity("v1", ActivityKind::PageViewed, at(5));
+    let activities = [demo, view.clone()];
+    let fired = evaluate(
+        &rules,
+        &lead,
+        &activities,
+        &mut ledger,
+        &Trigger::activity(&view),
+        at(6),
+    );
+
+    let t = fired.decision.transition.unwrap();
+    assert_eq!(
+        t.actor,
+        Actor::Rule {
+            id: "mql.hand_raiser".to_owned(),
+            version: 1
+        }
+    );
+    assert_eq!((t.effective_at, t.cause.as_str()), (at(5), "scoring:v1"));
+    let verdicts: Vec<Verdict> = ledger.mql_traces.iter().map(|t| t.verdict).collect();
+    assert_eq!(verdicts, [Verdict::WaitingForEmail, Verdict::Mql]);
+}
