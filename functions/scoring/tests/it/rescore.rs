@@ -10,7 +10,7 @@ async fn a_rescore_records_the_change_in_each_ledger_once() {
     install_rules(&env, &test_rules(1, 30.0)).await;
     for id in ["l1", "l2"] {
         new_lead(&env, id, Some(&format!("{id}@corp.example"))).await;
-        let form = activity(id, &format!("{id}-f"), ActivityKind::FormSubmitted, t0());
+        let form = activity(id, &format!("{id}-f"), ActivityKind::FormSubmitted);
         let d = store_activity(&env, form).await;
         env.scorer.handle_batch(&[d]).await;
     }
@@ -72,4 +72,52 @@ async fn a_rescore_records_the_change_in_each_ledger_once() {
     .await
     .unwrap();
     assert_eq!((again.rescored, again.unchanged), (0, 2));
+}
+
+#[tokio::test]
+async fn rule_changes_go_up_one_version_at_a_time_and_are_kept() {
+    use scoring::documents::{load_rules, save_rules, SaveRulesError};
+    let env = env();
+    let store = env.store.as_ref();
+
+    // The shipped rules are version 1, so the first saved set is version 2.
+    let err = save_rules(store, store, &test_rules(1, 30.0))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        SaveRulesError::WrongVersion {
+            expected: 2,
+            got: 1
+        }
+    ));
+    save_rules(store, store, &test_rules(2, 30.0))
+        .await
+        .unwrap();
+    let err = save_rules(store, store, &test_rules(4, 30.0))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        SaveRulesError::WrongVersion {
+            expected: 3,
+            got: 4
+        }
+    ));
+    let mut invalid = test_rules(3, 30.0);
+    invalid.mql_score = "nope".into();
+    let err = save_rules(store, store, &invalid).await.unwrap_err();
+    assert!(matches!(err, SaveRulesError::Invalid(_)));
+    save_rules(store, store, &test_rules(3, 40.0))
+        .await
+        .unwrap();
+
+    assert_eq!(load_rules(store).await.unwrap(), test_rules(3, 40.0));
+    let v2 = ports::DocumentStore::get(store, "scoring_rules_history", "v000002")
+        .await
+        .unwrap();
+    assert_eq!(
+        v2.unwrap().body,
+        serde_json::to_value(test_rules(2, 30.0)).unwrap()
+    );
 }
