@@ -10,7 +10,7 @@ async fn a_rescore_records_the_change_in_each_ledger_once() {
     install_rules(&env, &test_rules(1, 30.0)).await;
     for id in ["l1", "l2"] {
         new_lead(&env, id, Some(&format!("{id}@corp.example"))).await;
-        let form = activity(id, &format!("{id}-f"), ActivityKind::FormSubmitted);
+        let form = activity(id, &format!("{id}-f"), ActivityKind::FormSubmitted, t0());
         let d = store_activity(&env, form).await;
         env.scorer.handle_batch(&[d]).await;
     }
