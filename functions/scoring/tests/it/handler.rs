@@ -116,9 +116,11 @@ async fn crossing_the_threshold_fires_one_mql_sent_to_routing() {
     let routed = env.store.receive(Topic::Mqls, 10, 30).await.unwrap();
     assert_eq!(routed.len(), 1);
     let body: serde_json::Value = serde_json::from_str(&routed[0].body).unwrap();
+    let requested_at = (hours(1) + chrono::TimeDelta::minutes(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     assert_eq!(
         body,
-        serde_json::json!({ "lead_id": "l1", "cycle": 1, "seq": 2 })
+        serde_json::json!({ "lead": "l1", "cycle": 1, "lead_kind": "behavioural", "requested_at": requested_at })
     );
 }
 

@@ -11,6 +11,11 @@ use crate::{
 };
 use serde::{Deserialize, Serialize};
 
+/// The actor id of an MQL made by the hand-raiser rule.
+pub const HAND_RAISER_RULE: &str = "mql.hand_raiser";
+/// The actor id of an MQL made by the grade and score thresholds.
+pub const THRESHOLDS_RULE: &str = "mql.thresholds";
+
 /// What the decision looks at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MqlFacts {
@@ -140,9 +145,9 @@ fn fire(
     by_hand_raiser: bool,
 ) -> (Option<Transition>, Verdict) {
     let rule = if by_hand_raiser {
-        "mql.hand_raiser"
+        HAND_RAISER_RULE
     } else {
-        "mql.thresholds"
+        THRESHOLDS_RULE
     };
     let event = StageEvent {
         to: Stage::Mql,
