@@ -356,7 +356,13 @@ impl ScoreRule {
             return self.points;
         };
         let units = number(activity, &per.attribute).map_or(0.0, |v| (v / per.unit).floor());
-        self.points * units.max(0.0)
+        let points = self.points * units.max(0.0);
+        // An absurd attribute (1e308 seconds) must not put an infinity in the ledger.
+        if points.is_finite() {
+            points
+        } else {
+            0.0
+        }
     }
 
     fn attributes_match(&self, activity: &Activity) -> bool {
