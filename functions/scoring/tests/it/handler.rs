@@ -291,3 +291,109 @@ async fn the_lambda_reports_partial_batch_failures() {
     assert_eq!(failed, ["m-bad"]);
     assert!(lead(&env, "l1").await.score.is_some());
 }
+
+/// A store that lets another writer change the lead just before the handler's first commit.
+struct RacingStore {
+    inner: std::sync::Arc<embedded::EmbeddedStore>,
+    raced: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl JourneyStore for RacingStore {
+    async fn lead(&self, id: &LeadId) -> Result<Option<lifecycle::Lead>, ports::StoreError> {
+        self.inner.lead(id).await
+    }
+    async fn lead_by_email(
+        &self,
+        email: &lifecycle::Email,
+    ) -> Result<Option<lifecycle::Lead>, ports::StoreError> {
+        self.inner.lead_by_email(email).await
+    }
+    async fn lead_by_phone(
+        &self,
+        phone: &lifecycle::Phone,
+    ) -> Result<Option<lifecycle::Lead>, ports::StoreError> {
+        self.inner.lead_by_phone(phone).await
+    }
+    async fn transitions(
+        &self,
+        id: &LeadId,
+    ) -> Result<Vec<lifecycle::Transition>, ports::StoreError> {
+        self.inner.transitions(id).await
+    }
+    async fn activities(&self, id: &LeadId) -> Result<Vec<lifecycle::Activity>, ports::StoreError> {
+        self.inner.activities(id).await
+    }
+    async fn transitions_recorded(
+        &self,
+        from: lifecycle::Timestamp,
+        to: lifecycle::Timestamp,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<ports::Page<lifecycle::Transition>, ports::StoreError> {
+        self.inner
+            .transitions_recorded(from, to, cursor, limit)
+            .await
+    }
+    async fn leads(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<ports::Page<lifecycle::Lead>, ports::StoreError> {
+        self.inner.leads(cursor, limit).await
+    }
+    async fn counter(&self, key: &CounterKey) -> Result<i64, ports::StoreError> {
+        self.inner.counter(key).await
+    }
+    async fn commit(
+        &self,
+        commit: ports::Commit,
+    ) -> Result<ports::CommitOutcome, ports::StoreError> {
+        if !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            // Another writer (say, a webhook filling in the company) gets there first.
+            let id = commit.lead_id().unwrap().clone();
+            let mut other = self.inner.lead(&id).await?.unwrap();
+            let read = other.version;
+            other.profile.company = Some("Acme".into());
+            other.version += 1;
+            let mut race = ports::Commit::claiming("race", None);
+            race.lead = Some(ports::LeadWrite {
+                lead: other,
+                expect: ports::Expect::Version(read),
+                new_identities: Vec::new(),
+            });
+            assert_eq!(
+                self.inner.commit(race).await?,
+                ports::CommitOutcome::Committed
+            );
+        }
+        self.inner.commit(commit).await
+    }
+}
+
+#[tokio::test]
+async fn a_conflicting_write_is_decided_again_and_neither_update_is_lost() {
+    let env = env();
+    install_rules(&env, &test_rules(1, 30.0)).await;
+    new_lead(&env, "l1", Some("ann@corp.example")).await;
+    let d = store_activity(
+        &env,
+        activity("l1", "f1", ActivityKind::FormSubmitted, t0()),
+    )
+    .await;
+    let mut scorer = env.scorer.clone();
+    scorer.store = std::sync::Arc::new(RacingStore {
+        inner: env.store.clone(),
+        raced: false.into(),
+    });
+
+    let rules = scoring::documents::load_rules(env.store.as_ref())
+        .await
+        .unwrap();
+    let outcome = scorer.handle(&rules, &d).await.unwrap();
+
+    assert_eq!(outcome, RecordOutcome::Scored { mql: false });
+    let lead = lead(&env, "l1").await;
+    assert_eq!(lead.profile.company.as_deref(), Some("Acme"));
+    assert_eq!((lead.score, lead.version), (Some(30.0), 3));
+}
