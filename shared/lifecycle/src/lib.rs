@@ -17,6 +17,7 @@ pub mod ids;
 pub mod journey;
 pub mod lead;
 pub mod routing;
+pub mod scoring;
 pub mod sla;
 pub mod stage;
 pub mod transition;

@@ -1,0 +1,7 @@
+//! The scoring function against the embedded store: one test binary.
+
+mod common;
+mod handler;
+mod rescore;
+mod tracking;
+mod xeducation;
