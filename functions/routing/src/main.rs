@@ -42,13 +42,9 @@ async fn handle(router: &Router, event: LambdaEvent<SqsEvent>) -> Result<SqsBatc
     let failed = router.handle_batch(records, chrono::Utc::now()).await;
     let batch_item_failures = failed
         .into_iter()
-        .map(|item_identifier| BatchItemFailure {
-            item_identifier,
-            ..Default::default()
-        })
+        .map(|item_identifier| BatchItemFailure { item_identifier })
         .collect();
     Ok(SqsBatchResponse {
         batch_item_failures,
-        ..Default::default()
     })
 }
