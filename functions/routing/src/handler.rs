@@ -261,6 +261,10 @@ impl Router {
 
     /// Availability and load of each rep; a rep without an availability document is left out
     /// (the core then records them as unknown).
+    ///
+    /// Known cost: two reads per rep, one after the other (the document port has no batch
+    /// get), so a pool of 25 costs 50 round trips per lead on DynamoDB. A `get_many` on the
+    /// port would make it one or two.
     async fn reps(
         &self,
         ids: &[RepId],
