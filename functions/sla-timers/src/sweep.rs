@@ -52,6 +52,26 @@ pub enum SweepError {
     Contended,
 }
 
+impl SweepReport {
+    /// The `SlaBreaches` metric as one line of CloudWatch embedded metric format (namespace
+    /// `LeadJourney`, dimension `Stage`), for the Lambda to print to its log.
+    pub fn breaches_metric(&self, stage: &str, at: Timestamp) -> String {
+        serde_json::json!({
+            "_aws": {
+                "Timestamp": at.timestamp_millis(),
+                "CloudWatchMetrics": [{
+                    "Namespace": "LeadJourney",
+                    "Dimensions": [["Stage"]],
+                    "Metrics": [{ "Name": "SlaBreaches", "Unit": "Count" }],
+                }],
+            },
+            "Stage": stage,
+            "SlaBreaches": self.breaches,
+        })
+        .to_string()
+    }
+}
+
 impl SweepError {
     /// Whether the next sweep may succeed where this one failed.
     pub fn is_retryable(&self) -> bool {
@@ -75,6 +95,10 @@ pub struct SweepReport {
     pub duplicates: usize,
     /// Clocks that failed (left due for the next sweep).
     pub failed: usize,
+    /// Clocks whose breach this sweep acted on first (the `SlaBreaches` metric). A breach step
+    /// whose commit went through but whose answer was lost is not counted by anyone: the
+    /// metric may undercount, never double count.
+    pub breaches: usize,
 }
 
 /// The sweep's dependencies.
@@ -172,6 +196,8 @@ impl Sweeper {
                 CommitOutcome::Committed => {
                     info!(clock = %key, step = %step.kind, "escalation step done");
                     report.steps += 1;
+                    report.breaches +=
+                        usize::from(first_breach_step(&stored.clock.value, step.kind));
                 }
                 CommitOutcome::Duplicate { outbox, .. } => {
                     self.queue.send(&outbox).await?;
@@ -385,6 +411,12 @@ impl Sweeper {
         counter.value.closed();
         Ok(Some(counter.write(docs::REP_LOAD, rep.as_str(), None)?))
     }
+}
+
+/// Whether `step` is the first step of `clock`'s breach (none of its breach steps done yet).
+fn first_breach_step(clock: &SlaClock, step: StepKind) -> bool {
+    let breach = |k: &StepKind| *k != StepKind::Remind;
+    breach(&step) && !clock.steps_done.iter().any(breach)
 }
 
 /// An unconditional put: a lead may overflow again in a later cycle, replacing its old entry.

@@ -187,7 +187,13 @@ fn report(clocks: usize, steps: usize, duplicates: usize, failed: usize) -> Swee
         steps,
         duplicates,
         failed,
+        breaches: 0,
     }
+}
+
+/// A report of a sweep that acted first on `breaches` breaches.
+fn breached(breaches: usize, report: SweepReport) -> SweepReport {
+    SweepReport { breaches, ..report }
 }
 
 /// Every message of `topic`, acknowledged: (id, body).
@@ -248,7 +254,7 @@ async fn the_ladder_reminds_then_reassigns_then_overflows_each_step_once() {
     // Breach at 15 min: the manager hears, and routing is asked to reassign away from rep-a.
     assert_eq!(
         sweep.sweep(monday() + mins(15)).await.unwrap(),
-        report(1, 2, 0, 0)
+        breached(1, report(1, 2, 0, 0))
     );
     assert!(matches!(
         &notices(&store).await[..],
@@ -269,7 +275,7 @@ async fn the_ladder_reminds_then_reassigns_then_overflows_each_step_once() {
     // This sweep comes at the due time itself, when a reminder would be pointless.
     assert_eq!(
         sweep.sweep(at + mins(15)).await.unwrap(),
-        report(1, 2, 0, 0),
+        breached(1, report(1, 2, 0, 0)),
         "tell, overflow"
     );
     assert_eq!(lead(&store, "l1").await.owner, None);
@@ -313,6 +319,7 @@ async fn overlapping_sweeps_do_each_step_once() {
     // The reminder's moment passed before the breach, so the ladder is: tell, reassign.
     assert_eq!(r1.steps + r2.steps, 2, "{r1:?} {r2:?}");
     assert_eq!(r1.failed + r2.failed, 0);
+    assert_eq!(r1.breaches + r2.breaches, 1, "one breach, counted once");
 
     assert!(matches!(
         &notices(&store).await[..],
@@ -403,7 +410,7 @@ async fn a_crash_between_telling_the_manager_and_reassigning_is_finished_by_the_
     let at = monday() + mins(20);
     assert_eq!(
         sweep.sweep(at).await.unwrap(),
-        report(1, 1, 0, 1),
+        breached(1, report(1, 1, 0, 1)),
         "told, then crashed"
     );
     assert!(drain(&store, Topic::Mqls).await.is_empty());
@@ -544,7 +551,7 @@ async fn a_lead_nobody_could_take_breaches_its_routing_latency_and_the_manager_h
     );
     assert_eq!(
         sweep.sweep(monday() + mins(5)).await.unwrap(),
-        report(1, 1, 0, 0)
+        breached(1, report(1, 1, 0, 0))
     );
     let sent = notices(&store).await;
     assert!(
@@ -584,6 +591,24 @@ async fn a_friday_night_lead_is_not_chased_over_the_weekend() {
     );
     assert_eq!(
         sweep.sweep(t("2025-06-16T07:15:00Z")).await.unwrap(),
-        report(1, 2, 0, 0)
+        breached(1, report(1, 2, 0, 0))
     );
+}
+
+#[test]
+fn the_breach_metric_is_one_line_of_embedded_metric_format() {
+    let report = SweepReport {
+        breaches: 3,
+        ..SweepReport::default()
+    };
+    let line = report.breaches_metric("prod", t("2025-06-16T08:00:00Z"));
+    assert!(!line.contains('\n'));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["SlaBreaches"], 3);
+    assert_eq!(v["Stage"], "prod");
+    assert_eq!(v["_aws"]["Timestamp"], 1_750_060_800_000i64);
+    let metric = &v["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(metric["Namespace"], "LeadJourney");
+    assert_eq!(metric["Dimensions"], serde_json::json!([["Stage"]]));
+    assert_eq!(metric["Metrics"][0]["Name"], "SlaBreaches");
 }
