@@ -16,7 +16,9 @@ pub mod funnel;
 pub mod ids;
 pub mod journey;
 pub mod lead;
+pub mod routing;
 pub mod scoring;
+pub mod sla;
 pub mod stage;
 pub mod transition;
 

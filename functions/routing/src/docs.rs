@@ -1,0 +1,148 @@
+//! The documents routing reads and writes, by collection, and typed access to them.
+//!
+//! | collection | key | body |
+//! |---|---|---|
+//! | `config` | `routing` | [`RoutingConfig`](lifecycle::routing::RoutingConfig) |
+//! | `config` | `sla_policies` | [`SlaPolicies`](lifecycle::sla::SlaPolicies) |
+//! | `calendar` | pool id, or `default` | [`BusinessCalendar`](lifecycle::sla::BusinessCalendar) |
+//! | `rep` | rep id | [`RepAvailability`](lifecycle::routing::RepAvailability) |
+//! | `rep_load` | rep id | [`LoadCounter`](lifecycle::routing::LoadCounter) |
+//! | `account` | company domain | [`AccountOwner`] |
+//! | `rotation` | pool id | [`RotationState`](lifecycle::routing::RotationState) |
+//! | `routing_decision` | `<lead>:<cycle>:<attempt>` | [`RoutingDecision`](lifecycle::routing::RoutingDecision) |
+//! | `overflow` | `<queue>:<lead>` | [`OverflowEntry`], indexed by the time it was queued |
+//! | `sla_clock` | clock id | [`SlaClock`](lifecycle::sla::SlaClock), indexed by its next wake-up |
+//!
+//! Every write is conditional on the version read ([`Versioned`]), so two routers that read
+//! the same rotation cannot both commit.
+
+use crate::error::RoutingError;
+use lifecycle::{LeadId, RepId, Timestamp};
+use ports::{Document, DocumentStore, DocumentWrite, Expect};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// Collection of configuration documents.
+pub const CONFIG: &str = "config";
+/// Key of the routing configuration.
+pub const ROUTING_CONFIG: &str = "routing";
+/// Key of the SLA policies.
+pub const SLA_POLICIES: &str = "sla_policies";
+/// Collection of business calendars.
+pub const CALENDAR: &str = "calendar";
+/// Key of the calendar used by pools without their own.
+pub const DEFAULT_CALENDAR: &str = "default";
+/// Collection of rep availability.
+pub const REP: &str = "rep";
+/// Collection of rep load counters.
+pub const REP_LOAD: &str = "rep_load";
+/// Collection of account owners.
+pub const ACCOUNT: &str = "account";
+/// Collection of rotation states.
+pub const ROTATION: &str = "rotation";
+/// Collection of routing decisions.
+pub const DECISION: &str = "routing_decision";
+/// Collection of leads waiting in overflow queues.
+pub const OVERFLOW: &str = "overflow";
+/// Collection of SLA clocks.
+pub const SLA_CLOCK: &str = "sla_clock";
+
+/// Who owns a company (by domain).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountOwner {
+    /// The owner.
+    pub owner: RepId,
+}
+
+/// A lead waiting in an overflow queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverflowEntry {
+    /// The queue.
+    pub queue: String,
+    /// The pool it overflowed from.
+    pub pool: String,
+    /// The lead.
+    pub lead: LeadId,
+    /// The lead's cycle.
+    pub cycle: u32,
+    /// When it was queued.
+    pub queued_at: Timestamp,
+}
+
+/// A document's body with the version it was read at (0 when it was absent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    /// The body.
+    pub value: T,
+    /// The version read; 0 for a document that does not exist yet.
+    pub version: u64,
+}
+
+impl<T: Serialize> Versioned<T> {
+    /// A write of `self.value` that succeeds only if nobody wrote since it was read.
+    pub fn write(
+        &self,
+        collection: &str,
+        key: &str,
+        index: Option<String>,
+    ) -> Result<DocumentWrite, RoutingError> {
+        put(collection, key, &self.value, self.version, index)
+    }
+}
+
+/// Reads and decodes a document.
+pub async fn load<T: DeserializeOwned>(
+    docs: &dyn DocumentStore,
+    collection: &str,
+    key: &str,
+) -> Result<Option<Versioned<T>>, RoutingError> {
+    let Some(doc) = docs.get(collection, key).await? else {
+        return Ok(None);
+    };
+    let value = serde_json::from_value(doc.body).map_err(|source| RoutingError::BadDocument {
+        collection: collection.to_owned(),
+        key: key.to_owned(),
+        source,
+    })?;
+    Ok(Some(Versioned {
+        value,
+        version: doc.version,
+    }))
+}
+
+/// Reads a document, or starts from `T::default()` at version 0.
+pub async fn load_or_default<T: DeserializeOwned + Default>(
+    docs: &dyn DocumentStore,
+    collection: &str,
+    key: &str,
+) -> Result<Versioned<T>, RoutingError> {
+    let found = load(docs, collection, key).await?;
+    Ok(found.unwrap_or(Versioned {
+        value: T::default(),
+        version: 0,
+    }))
+}
+
+/// A conditional write: the new version is `read_version + 1`, and the store must still hold
+/// `read_version` (or nothing, for 0).
+pub fn put<T: Serialize>(
+    collection: &str,
+    key: &str,
+    value: &T,
+    read_version: u64,
+    index: Option<String>,
+) -> Result<DocumentWrite, RoutingError> {
+    let body = serde_json::to_value(value).map_err(RoutingError::Encode)?;
+    let expect = match read_version {
+        0 => Expect::Absent,
+        v => Expect::Version(v),
+    };
+    let doc = Document {
+        collection: collection.to_owned(),
+        key: key.to_owned(),
+        version: read_version + 1,
+        index,
+        body,
+        expires_at: None,
+    };
+    Ok(DocumentWrite::Put { doc, expect })
+}

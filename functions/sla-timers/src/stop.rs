@@ -1,0 +1,56 @@
+//! Stopping clocks when the owner acts.
+//!
+//! The API accepts, qualifies and disqualifies leads; when it does, the lead's running clocks of
+//! that kind must stop *in the same commit* as the transition, so that a sweep can never
+//! escalate a lead that was already handled. [`stop_writes`] gives the document writes to add
+//! to that commit: each running clock stopped, taken out of the due index, and conditional on
+//! the version read, so a sweep that moved the clock meanwhile makes the commit conflict (and
+//! the caller decides again) instead of being overwritten.
+
+use crate::sweep::SweepError;
+use lifecycle::{
+    sla::{ClockKind, SlaClock},
+    LeadId, Timestamp,
+};
+use ports::{DocumentStore, DocumentWrite, MAX_PAGE};
+use routing::{docs, RoutingError};
+
+/// The writes that stop every running `kind` clock of `lead` in `cycle` at `at`.
+pub async fn stop_writes(
+    store: &dyn DocumentStore,
+    lead: &LeadId,
+    cycle: u32,
+    kind: ClockKind,
+    at: Timestamp,
+) -> Result<Vec<DocumentWrite>, SweepError> {
+    let prefix = format!("{lead}:{cycle}:{kind}:");
+    let mut writes = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list(docs::SLA_CLOCK, &prefix, cursor, MAX_PAGE)
+            .await?;
+        for doc in page.items {
+            let key = doc.key.clone();
+            let mut clock: SlaClock =
+                serde_json::from_value(doc.body).map_err(|source| RoutingError::BadDocument {
+                    collection: docs::SLA_CLOCK.to_owned(),
+                    key: key.clone(),
+                    source,
+                })?;
+            if clock.stop(at) {
+                writes.push(docs::put(
+                    docs::SLA_CLOCK,
+                    &key,
+                    &clock,
+                    doc.version,
+                    clock.wake_index(),
+                )?);
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(writes),
+        }
+    }
+}

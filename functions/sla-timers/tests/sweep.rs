@@ -1,0 +1,589 @@
+//! The SLA sweep over the embedded store, with the routing function in the loop: the ladder
+//! end to end, overlapping sweeps, a crash between two steps, a lost acknowledgement, a clock
+//! stopped behind the sweep's back, and business hours.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration};
+use embedded::EmbeddedStore;
+use lifecycle::{
+    funnel::CounterKey,
+    routing::{
+        LoadCounter, Pool, PoolMember, RepAvailability, Returning, RouteRequest, RoutingConfig,
+        Strategy,
+    },
+    sla::{
+        BusinessCalendar, CalendarSpec, ClockKind, Escalation, LeadKind, OpenInterval, SlaClock,
+        SlaPolicies, SlaPolicy, WallTime, WeeklyHours, Zone,
+    },
+    transition::Actor,
+    Activity, CauseId, Email, JourneyState, Lead, LeadId, Phone, RepId, Stage, StageEvent,
+    StageOutcome, Timestamp, Transition,
+};
+use ports::{
+    Commit, CommitOutcome, DocumentStore, Expect, JourneyStore, LeadWrite, Page, QueueConsumer,
+    StoreError, Topic,
+};
+use routing::{docs, Notice, RouteOutcome, Router};
+use serde::Serialize;
+use sla_timers::{SweepReport, Sweeper};
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
+
+fn t(s: &str) -> Timestamp {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+/// Mon 2025-06-16 10:00 CEST.
+fn monday() -> Timestamp {
+    t("2025-06-16T08:00:00Z")
+}
+
+fn mins(m: i64) -> Duration {
+    Duration::minutes(m)
+}
+
+async fn put<T: Serialize>(store: &EmbeddedStore, collection: &str, key: &str, value: &T) {
+    let mut commit = Commit::default();
+    commit
+        .documents
+        .push(docs::put(collection, key, value, 0, None).unwrap());
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+}
+
+fn policies() -> SlaPolicies {
+    let accept = SlaPolicy {
+        id: "hand_raiser_accept".into(),
+        clock: ClockKind::RepResponse,
+        stage: Stage::Mql,
+        lead_kind: Some(LeadKind::HandRaiser),
+        target_minutes: 15,
+        escalation: Escalation {
+            remind_at_percent: Some(50),
+            reassign: true,
+            max_reassignments: 1,
+            notify_manager: true,
+        },
+    };
+    // The routing-latency clock only tells the manager; a lead that was assigned at once
+    // has it stopped at once.
+    let latency = SlaPolicy {
+        id: "routing_latency".into(),
+        clock: ClockKind::RoutingLatency,
+        lead_kind: None,
+        target_minutes: 5,
+        escalation: Escalation::default(),
+        ..accept.clone()
+    };
+    SlaPolicies {
+        policies: vec![accept, latency],
+    }
+}
+
+async fn setup(calendar: BusinessCalendar) -> EmbeddedStore {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let pool = Pool {
+        id: "emea".into(),
+        strategy: Strategy::RoundRobin,
+        members: ["rep-a", "rep-b"]
+            .iter()
+            .map(|r| PoolMember::new(*r))
+            .collect(),
+        account_match: false,
+        returning: Returning::RejoinLevel,
+        overflow_queue: "emea_overflow".into(),
+        manager: Some(RepId::new("boss")),
+    };
+    let config = RoutingConfig {
+        pools: vec![pool],
+        rules: vec![],
+        default_pool: "emea".into(),
+    };
+    put(&store, docs::CONFIG, docs::ROUTING_CONFIG, &config).await;
+    put(&store, docs::CONFIG, docs::SLA_POLICIES, &policies()).await;
+    put(&store, docs::CALENDAR, docs::DEFAULT_CALENDAR, &calendar).await;
+    for rep in ["rep-a", "rep-b"] {
+        put(&store, docs::REP, rep, &RepAvailability::active(rep)).await;
+    }
+    store
+}
+
+fn always_open() -> BusinessCalendar {
+    BusinessCalendar::always_open(Zone::parse("Europe/Berlin").unwrap())
+}
+
+/// Stores an MQL and routes it at `at`; returns the router.
+async fn routed_lead(store: &EmbeddedStore, id: &str, at: Timestamp) -> Router {
+    let router = mql_lead(store, id, at).await;
+    let request = RouteRequest {
+        lead: LeadId::new(id),
+        cycle: 1,
+        lead_kind: LeadKind::HandRaiser,
+        requested_at: at,
+        reassignment: None,
+    };
+    let outcome = router.route(&request, at).await;
+    assert!(
+        matches!(outcome, Ok(RouteOutcome::Assigned(_))),
+        "{outcome:?}"
+    );
+    router
+}
+
+/// Stores an MQL that became one at `at`; returns a router over the store.
+async fn mql_lead(store: &EmbeddedStore, id: &str, at: Timestamp) -> Router {
+    let mut lead = Lead::new(LeadId::new(id), at);
+    lead.email = Some(Email::parse(&format!("{id}@quillfield.example")).unwrap());
+    let mut journey = JourneyState::default();
+    let mut transitions = Vec::new();
+    for to in [Stage::New, Stage::Mql] {
+        let event = StageEvent {
+            to,
+            cause: CauseId::new(format!("{id}:{to}")),
+            actor: Actor::System {
+                component: "test".into(),
+            },
+            reason: None,
+            effective_at: at,
+            recorded_at: at,
+            dims: Default::default(),
+        };
+        if let StageOutcome::Applied(tr) = journey.apply(&lead.id, &event).unwrap() {
+            transitions.push(tr);
+        }
+    }
+    lead.journey = journey;
+    lead.version = 1;
+    let write = LeadWrite {
+        lead,
+        expect: Expect::Absent,
+        new_identities: vec![],
+    };
+    store
+        .commit(Commit {
+            lead: Some(write),
+            transitions,
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+
+    let s = Arc::new(store.clone());
+    Router::new(s.clone(), s.clone(), s)
+}
+
+fn sweeper(store: &EmbeddedStore) -> Sweeper {
+    let s = Arc::new(store.clone());
+    Sweeper::new(s.clone(), s.clone(), s)
+}
+
+fn report(clocks: usize, steps: usize, duplicates: usize, failed: usize) -> SweepReport {
+    SweepReport {
+        clocks,
+        steps,
+        duplicates,
+        failed,
+    }
+}
+
+/// Every message of `topic`, acknowledged: (id, body).
+async fn drain(store: &EmbeddedStore, topic: Topic) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    loop {
+        let batch = store.receive(topic, 10, 60).await.unwrap();
+        if batch.is_empty() {
+            return out;
+        }
+        for d in batch {
+            store.ack(topic, &d.receipt).await.unwrap();
+            out.push((d.id, d.body));
+        }
+    }
+}
+
+/// The notices sent, deduplicated by message id as the notifier does.
+async fn notices(store: &EmbeddedStore) -> Vec<Notice> {
+    let mut seen = std::collections::BTreeSet::new();
+    drain(store, Topic::Notifications)
+        .await
+        .into_iter()
+        .filter(|(id, _)| seen.insert(id.clone()))
+        .map(|(_, body)| serde_json::from_str(&body).unwrap())
+        .collect()
+}
+
+async fn lead(store: &EmbeddedStore, id: &str) -> Lead {
+    store.lead(&LeadId::new(id)).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn the_ladder_reminds_then_reassigns_then_overflows_each_step_once() {
+    let store = setup(always_open()).await;
+    let router = routed_lead(&store, "l1", monday()).await;
+    assert_eq!(lead(&store, "l1").await.owner, Some(RepId::new("rep-a")));
+    drain(&store, Topic::Notifications).await;
+    let sweep = sweeper(&store);
+
+    // Nothing before the reminder at 7 min 30 s; the reminder once.
+    assert_eq!(
+        sweep.sweep(monday() + mins(7)).await.unwrap(),
+        report(0, 0, 0, 0)
+    );
+    assert_eq!(
+        sweep.sweep(monday() + mins(8)).await.unwrap(),
+        report(1, 1, 0, 0)
+    );
+    assert_eq!(
+        sweep.sweep(monday() + mins(9)).await.unwrap(),
+        report(0, 0, 0, 0)
+    );
+    assert!(
+        matches!(&notices(&store).await[..], [Notice::SlaReminder { rep, .. }] if rep.as_str() == "rep-a")
+    );
+
+    // Breach at 15 min: the manager hears, and routing is asked to reassign away from rep-a.
+    assert_eq!(
+        sweep.sweep(monday() + mins(15)).await.unwrap(),
+        report(1, 2, 0, 0)
+    );
+    assert!(matches!(
+        &notices(&store).await[..],
+        [Notice::SlaBreached { .. }]
+    ));
+    let requests = drain(&store, Topic::Mqls).await;
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].0, "l1:1:rep_response:0:reassign");
+    let at = monday() + mins(16);
+    assert_eq!(
+        router.handle_message(&requests[0].1, at).await.unwrap(),
+        RouteOutcome::Assigned(RepId::new("rep-b"))
+    );
+    let (a, b) = (load(&store, "rep-a").await, load(&store, "rep-b").await);
+    assert_eq!((a.open_leads, b.open_leads), (0, 1));
+
+    // rep-b's clock started at 16 min; one reassignment was allowed, so its breach overflows.
+    // This sweep comes at the due time itself, when a reminder would be pointless.
+    assert_eq!(
+        sweep.sweep(at + mins(15)).await.unwrap(),
+        report(1, 2, 0, 0),
+        "tell, overflow"
+    );
+    assert_eq!(lead(&store, "l1").await.owner, None);
+    assert!(
+        docs::load::<docs::OverflowEntry>(&store, docs::OVERFLOW, "emea_overflow:l1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .due(docs::SLA_CLOCK, "9999", 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing left to do"
+    );
+}
+
+async fn load(store: &EmbeddedStore, rep: &str) -> LoadCounter {
+    docs::load::<LoadCounter>(store, docs::REP_LOAD, rep)
+        .await
+        .unwrap()
+        .unwrap()
+        .value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_sweeps_do_each_step_once() {
+    let store = setup(always_open()).await;
+    routed_lead(&store, "l1", monday()).await;
+    drain(&store, Topic::Notifications).await;
+
+    let at = monday() + mins(20);
+    let (one, two) = (sweeper(&store), sweeper(&store));
+    let (r1, r2) = tokio::join!(
+        tokio::spawn(async move { one.sweep(at).await.unwrap() }),
+        tokio::spawn(async move { two.sweep(at).await.unwrap() }),
+    );
+    let (r1, r2) = (r1.unwrap(), r2.unwrap());
+    // The reminder's moment passed before the breach, so the ladder is: tell, reassign.
+    assert_eq!(r1.steps + r2.steps, 2, "{r1:?} {r2:?}");
+    assert_eq!(r1.failed + r2.failed, 0);
+
+    assert!(matches!(
+        &notices(&store).await[..],
+        [Notice::SlaBreached { .. }]
+    ));
+    let mut ids: Vec<String> = drain(&store, Topic::Mqls)
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    ids.dedup();
+    assert_eq!(ids, ["l1:1:rep_response:0:reassign"]);
+}
+
+/// The embedded store, with one chosen commit failing: either before it is applied (a crash
+/// before the write) or after (a crash before the answer came back).
+struct Faulty {
+    inner: EmbeddedStore,
+    step: &'static str,
+    applied: bool,
+    tripped: AtomicBool,
+}
+
+#[async_trait]
+impl JourneyStore for Faulty {
+    async fn lead(&self, id: &LeadId) -> Result<Option<Lead>, StoreError> {
+        self.inner.lead(id).await
+    }
+    async fn lead_by_email(&self, email: &Email) -> Result<Option<Lead>, StoreError> {
+        self.inner.lead_by_email(email).await
+    }
+    async fn lead_by_phone(&self, phone: &Phone) -> Result<Option<Lead>, StoreError> {
+        self.inner.lead_by_phone(phone).await
+    }
+    async fn transitions(&self, id: &LeadId) -> Result<Vec<Transition>, StoreError> {
+        self.inner.transitions(id).await
+    }
+    async fn activities(&self, id: &LeadId) -> Result<Vec<Activity>, StoreError> {
+        self.inner.activities(id).await
+    }
+    async fn transitions_recorded(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Transition>, StoreError> {
+        self.inner
+            .transitions_recorded(from, to, cursor, limit)
+            .await
+    }
+    async fn leads(&self, cursor: Option<String>, limit: usize) -> Result<Page<Lead>, StoreError> {
+        self.inner.leads(cursor, limit).await
+    }
+    async fn counter(&self, key: &CounterKey) -> Result<i64, StoreError> {
+        self.inner.counter(key).await
+    }
+    async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
+        let targeted = commit.claims.iter().any(|c| c.key.ends_with(self.step));
+        if !targeted || self.tripped.swap(true, Ordering::SeqCst) {
+            return self.inner.commit(commit).await;
+        }
+        if self.applied {
+            self.inner.commit(commit).await?;
+        }
+        Err(StoreError::Unavailable("simulated crash".into()))
+    }
+}
+
+fn faulty_sweeper(store: &EmbeddedStore, step: &'static str, applied: bool) -> Sweeper {
+    let s = Arc::new(store.clone());
+    let journey = Arc::new(Faulty {
+        inner: store.clone(),
+        step,
+        applied,
+        tripped: AtomicBool::new(false),
+    });
+    Sweeper::new(journey, s.clone(), s)
+}
+
+#[tokio::test]
+async fn a_crash_between_telling_the_manager_and_reassigning_is_finished_by_the_next_sweep() {
+    let store = setup(always_open()).await;
+    routed_lead(&store, "l1", monday()).await;
+    drain(&store, Topic::Notifications).await;
+    let sweep = faulty_sweeper(&store, ":reassign", false);
+
+    let at = monday() + mins(20);
+    assert_eq!(
+        sweep.sweep(at).await.unwrap(),
+        report(1, 1, 0, 1),
+        "told, then crashed"
+    );
+    assert!(drain(&store, Topic::Mqls).await.is_empty());
+    assert_eq!(
+        sweep.sweep(at + mins(1)).await.unwrap(),
+        report(1, 1, 0, 0),
+        "reassigned"
+    );
+
+    assert_eq!(notices(&store).await.len(), 1, "the manager heard once");
+    assert_eq!(drain(&store, Topic::Mqls).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_step_whose_answer_was_lost_is_not_done_again() {
+    let store = setup(always_open()).await;
+    routed_lead(&store, "l1", monday()).await;
+    drain(&store, Topic::Notifications).await;
+    let sweep = faulty_sweeper(&store, ":notify_manager", true);
+
+    let at = monday() + mins(20);
+    assert_eq!(
+        sweep.sweep(at).await.unwrap(),
+        report(1, 0, 0, 1),
+        "committed, but no answer"
+    );
+    assert_eq!(
+        sweep.sweep(at + mins(1)).await.unwrap(),
+        report(1, 1, 0, 0),
+        "only the reassignment is left"
+    );
+    assert_eq!(notices(&store).await.len(), 1);
+    assert_eq!(drain(&store, Topic::Mqls).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_clock_stopped_by_the_owner_escalates_nothing_and_leaves_the_index() {
+    let store = setup(always_open()).await;
+    routed_lead(&store, "l1", monday()).await;
+    drain(&store, Topic::Notifications).await;
+
+    // The owner accepts at 5 min; the writer stops the clock but keeps the old index value.
+    let key = "l1:1:rep_response:0";
+    let doc = store.get(docs::SLA_CLOCK, key).await.unwrap().unwrap();
+    let mut clock: SlaClock = serde_json::from_value(doc.body).unwrap();
+    clock.stop(monday() + mins(5));
+    let mut commit = Commit::default();
+    commit
+        .documents
+        .push(docs::put(docs::SLA_CLOCK, key, &clock, doc.version, doc.index).unwrap());
+    store.commit(commit).await.unwrap();
+
+    assert_eq!(
+        sweeper(&store).sweep(monday() + mins(30)).await.unwrap(),
+        report(1, 0, 0, 0)
+    );
+    assert!(store
+        .due(docs::SLA_CLOCK, "9999", 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(notices(&store).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_owner_acting_stops_the_clock_in_the_same_commit_and_nothing_escalates() {
+    let store = setup(always_open()).await;
+    routed_lead(&store, "l1", monday()).await;
+    drain(&store, Topic::Notifications).await;
+
+    let at = monday() + mins(3);
+    let writes = sla_timers::stop_writes(&store, &LeadId::new("l1"), 1, ClockKind::RepResponse, at)
+        .await
+        .unwrap();
+    assert_eq!(writes.len(), 1);
+    store
+        .commit(Commit {
+            documents: writes,
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+    let again = sla_timers::stop_writes(&store, &LeadId::new("l1"), 1, ClockKind::RepResponse, at)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "a stopped clock is not stopped twice");
+
+    assert!(store
+        .due(docs::SLA_CLOCK, "9999", 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        sweeper(&store).sweep(monday() + mins(60)).await.unwrap(),
+        report(0, 0, 0, 0)
+    );
+    let clock = docs::load::<SlaClock>(&store, docs::SLA_CLOCK, "l1:1:rep_response:0")
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(
+        clock.status(monday() + mins(60)),
+        lifecycle::sla::ClockStatus::Met
+    );
+}
+
+#[tokio::test]
+async fn a_lead_nobody_could_take_breaches_its_routing_latency_and_the_manager_hears() {
+    let store = setup(always_open()).await;
+    for rep in ["rep-a", "rep-b"] {
+        let mut inactive = RepAvailability::active(rep);
+        inactive.active = false;
+        let mut commit = Commit::default();
+        commit
+            .documents
+            .push(docs::put(docs::REP, rep, &inactive, 1, None).unwrap());
+        store.commit(commit).await.unwrap();
+    }
+    let router = mql_lead(&store, "l1", monday()).await;
+    let request = RouteRequest {
+        lead: LeadId::new("l1"),
+        cycle: 1,
+        lead_kind: LeadKind::Behavioural,
+        requested_at: monday(),
+        reassignment: None,
+    };
+    assert_eq!(
+        router.route(&request, monday()).await.unwrap(),
+        RouteOutcome::Overflowed("emea_overflow".into())
+    );
+    drain(&store, Topic::Notifications).await;
+
+    let sweep = sweeper(&store);
+    assert_eq!(
+        sweep.sweep(monday() + mins(4)).await.unwrap(),
+        report(0, 0, 0, 0)
+    );
+    assert_eq!(
+        sweep.sweep(monday() + mins(5)).await.unwrap(),
+        report(1, 1, 0, 0)
+    );
+    let sent = notices(&store).await;
+    assert!(
+        matches!(&sent[..], [Notice::SlaBreached { owner: None, clock, .. }] if clock == "l1:1:routing_latency:0")
+    );
+}
+
+#[tokio::test]
+async fn a_friday_night_lead_is_not_chased_over_the_weekend() {
+    let day = OpenInterval::new(WallTime::hm(9, 0).unwrap(), WallTime::hm(17, 0).unwrap());
+    let spec = CalendarSpec {
+        time_zone: Zone::parse("Europe/Berlin").unwrap(),
+        weekly: WeeklyHours::weekdays(&[day]),
+        holidays: Default::default(),
+    };
+    let store = setup(BusinessCalendar::new(spec).unwrap()).await;
+    // Fri 2025-06-13 23:59 CEST = 21:59Z; due Mon 09:15 CEST = 07:15Z, reminder 09:07:30.
+    routed_lead(&store, "l1", t("2025-06-13T21:59:00Z")).await;
+    drain(&store, Topic::Notifications).await;
+    let sweep = sweeper(&store);
+
+    assert_eq!(
+        sweep.sweep(t("2025-06-15T12:00:00Z")).await.unwrap(),
+        report(0, 0, 0, 0)
+    );
+    assert_eq!(
+        sweep.sweep(t("2025-06-16T07:07:00Z")).await.unwrap(),
+        report(0, 0, 0, 0)
+    );
+    assert_eq!(
+        sweep.sweep(t("2025-06-16T07:08:00Z")).await.unwrap(),
+        report(1, 1, 0, 0)
+    );
+    assert_eq!(
+        sweep.sweep(t("2025-06-16T07:14:59Z")).await.unwrap(),
+        report(0, 0, 0, 0)
+    );
+    assert_eq!(
+        sweep.sweep(t("2025-06-16T07:15:00Z")).await.unwrap(),
+        report(1, 2, 0, 0)
+    );
+}
