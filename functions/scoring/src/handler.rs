@@ -3,8 +3,10 @@
 use crate::{documents, error::ScoringError};
 use lifecycle::{
     funnel::counter_deltas,
+    routing::RouteRequest,
     scoring::mql::HAND_RAISER_RULE,
     scoring::{evaluate, Evaluation, RuleSet, Trigger},
+    sla::LeadKind,
     transition::Actor,
     Lead, LeadId, Timestamp, Transition,
 };
@@ -27,32 +29,6 @@ pub struct ActivityMessage {
     pub lead_id: LeadId,
     /// The stored activity's id.
     pub activity_id: String,
-}
-
-/// The body of a message on the `mqls` queue: ids only. Its JSON is the routing function's
-/// route request (`lead`, `cycle`, `lead_kind`, `requested_at`); once that type is in the core,
-/// this one should give way to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MqlMessage {
-    /// The new MQL.
-    pub lead: LeadId,
-    /// The cycle it became an MQL in.
-    pub cycle: u32,
-    /// How it became one (routing picks the SLA policy by it).
-    pub lead_kind: MqlKind,
-    /// When routing was asked for: when scoring recorded the MQL. Not when the lead qualified,
-    /// which may be earlier, so that an SLA clock never starts already breached.
-    pub requested_at: Timestamp,
-}
-
-/// How a lead became an MQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MqlKind {
-    /// It asked for sales.
-    HandRaiser,
-    /// It crossed the grade and score thresholds.
-    Behavioural,
 }
 
 /// What handling one message did.
@@ -278,15 +254,18 @@ pub(crate) fn build_commit(
 
 fn mql_message(t: &Transition) -> Message {
     let hand_raiser = matches!(&t.actor, Actor::Rule { id, .. } if id == HAND_RAISER_RULE);
-    let body = MqlMessage {
+    // Routing is asked for when scoring recorded the MQL, not when the lead qualified (which
+    // may be earlier), so that an SLA clock never starts already breached.
+    let body = RouteRequest {
         lead: t.lead_id.clone(),
         cycle: t.cycle,
         lead_kind: if hand_raiser {
-            MqlKind::HandRaiser
+            LeadKind::HandRaiser
         } else {
-            MqlKind::Behavioural
+            LeadKind::Behavioural
         },
         requested_at: t.recorded_at,
+        reassignment: None,
     };
     Message {
         topic: Topic::Mqls,

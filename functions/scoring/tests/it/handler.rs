@@ -115,6 +115,8 @@ async fn crossing_the_threshold_fires_one_mql_sent_to_routing() {
     assert_eq!(env.store.counter(&all).await.unwrap(), 1);
     let routed = env.store.receive(Topic::Mqls, 10, 30).await.unwrap();
     assert_eq!(routed.len(), 1);
+    let request: lifecycle::routing::RouteRequest = serde_json::from_str(&routed[0].body).unwrap();
+    assert_eq!((request.cycle, request.attempt()), (1, 0));
     let body: serde_json::Value = serde_json::from_str(&routed[0].body).unwrap();
     let requested_at = (hours(1) + chrono::TimeDelta::minutes(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
