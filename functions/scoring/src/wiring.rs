@@ -1,26 +1,30 @@
-//! Building the handler's dependencies from the environment.
-//!
-//! Known shortcoming: the DynamoDB + SQS adapters (`journey-aws`) have not landed yet, so the
-//! Lambda binary runs on the embedded store at the path in `JOURNEY_DB` (default
-//! `journey.db`). That is right for `cargo lambda watch` and the local stack; in AWS the store
-//! must be swapped for the DynamoDB adapter here, the only place that names an adapter.
+//! Building the handler's dependencies from the environment, once per cold start: the
+//! DynamoDB table named by `JOURNEY_TABLE` and the SQS queues named by the `JOURNEY_QUEUE_*`
+//! variables the template sets (`JOURNEY_AWS_ENDPOINT` points both at a local emulator). This
+//! is the only place that names an adapter; the local runner builds a [`Scorer`] over the
+//! embedded store instead.
 
 use crate::handler::Scorer;
-use embedded::EmbeddedStore;
+use anyhow::Context;
+use aws_adapters::{Clients, DynamoStore, SqsQueue};
 use ports::SystemClock;
 use std::sync::Arc;
 
-/// The scorer over the store the environment names.
+/// The scorer over the AWS adapters the environment names.
 pub async fn scorer_from_env() -> anyhow::Result<Scorer> {
-    use anyhow::Context;
+    let clients = Clients::from_env().await;
+    let queue = Arc::new(SqsQueue::from_env(clients.sqs.clone()));
+    let table = std::env::var("JOURNEY_TABLE").context("JOURNEY_TABLE is not set")?;
+    let store = Arc::new(DynamoStore::new(
+        clients.dynamodb.clone(),
+        table,
+        queue.clone(),
+    ));
 
-    let path = std::env::var("JOURNEY_DB").unwrap_or_else(|_| "journey.db".to_owned());
-    let store = EmbeddedStore::open(&path).context("failed to open the embedded store")?;
-    let store = Arc::new(store);
     Ok(Scorer {
         store: store.clone(),
-        docs: store.clone(),
-        queue: store,
+        docs: store,
+        queue,
         clock: Arc::new(SystemClock),
     })
 }
