@@ -1,0 +1,8 @@
+//! The API's integration tests, one binary: each test builds a fresh API on an in-memory
+//! embedded store and drives it through `api::handle`.
+
+mod actions;
+mod erasure;
+mod harness;
+mod reads;
+mod roles;
