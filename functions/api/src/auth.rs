@@ -165,10 +165,14 @@ pub fn authenticate(req: &Request, mode: AuthMode) -> ApiResult<Principal> {
         AuthMode::Jwt => jwt_claims(req),
         AuthMode::DevHeader => dev_claims(req)?,
     };
-    claims
-        .as_ref()
-        .and_then(Principal::from_claims)
-        .ok_or(ApiError::Unauthenticated)
+    let claims = claims.ok_or_else(|| {
+        ApiError::Unauthenticated(match mode {
+            AuthMode::Jwt => "no verified token claims came with the request".into(),
+            AuthMode::DevHeader => "send an X-Dev-User header holding your claims".into(),
+        })
+    })?;
+    Principal::from_claims(&claims)
+        .ok_or_else(|| ApiError::Unauthenticated("the claims need a `sub` and a known role".into()))
 }
 
 fn jwt_claims(req: &Request) -> Option<BTreeMap<String, String>> {
@@ -185,11 +189,9 @@ fn dev_claims(req: &Request) -> ApiResult<Option<BTreeMap<String, String>>> {
     let Some(raw) = crate::http::header(req, "x-dev-user") else {
         return Ok(None);
     };
-    let value: serde_json::Value = serde_json::from_str(raw)
-        .map_err(|_| ApiError::BadRequest("X-Dev-User must be a JSON object of claims".into()))?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| ApiError::BadRequest("X-Dev-User must be a JSON object of claims".into()))?;
+    let bad = || ApiError::Unauthenticated("X-Dev-User must be a JSON object of claims".into());
+    let value: serde_json::Value = serde_json::from_str(raw).map_err(|_| bad())?;
+    let object = value.as_object().ok_or_else(bad)?;
     let claims = object
         .iter()
         .map(|(k, v)| {

@@ -389,11 +389,11 @@ fn number(
 }
 
 fn string(item: &Value, at: &str, name: &str, errors: &mut Vec<FieldError>) {
-    if !item
+    let blank = item
         .get(name)
         .and_then(Value::as_str)
-        .is_some_and(|s| !s.trim().is_empty())
-    {
+        .is_none_or(|s| s.trim().is_empty());
+    if blank {
         errors.push(FieldError::new(
             format!("{at}/{name}"),
             "must be a non-empty string",

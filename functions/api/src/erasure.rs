@@ -11,6 +11,9 @@
 //!   never personal data;
 //! * an audit document records who erased the lead and when (ids only).
 //!
+//! Afterwards the lead is gone for the API (404 on every lead path, left out of listings),
+//! while its anonymous transitions keep counting in reports.
+//!
 //! Known shortcomings, each needing a port change owned elsewhere:
 //! * the store's identity index keeps the old e-mail (and phone) pointing at the lead; the
 //!   `Commit` has no way to retire an identity. Needed: `LeadWrite::retired_identities`.
@@ -32,6 +35,19 @@ use ports::{Commit, CommitOutcome, Document, DocumentWrite, Expect, LeadWrite};
 /// Where erasure audit records live (key: the lead id).
 pub const AUDIT_COLLECTION: &str = "erasure";
 
+/// Whether the lead's person was erased. Only a lead without e-mail and phone can be, so the
+/// audit record is looked up only for those.
+pub async fn is_erased(deps: &Deps, lead: &Lead) -> ApiResult<bool> {
+    if lead.email.is_some() || lead.phone.is_some() {
+        return Ok(false);
+    }
+    let audit = deps
+        .documents
+        .get(AUDIT_COLLECTION, lead.id.as_str())
+        .await?;
+    Ok(audit.is_some())
+}
+
 /// How often an erasure re-reads and retries when the lead moves under it.
 const ATTEMPTS: usize = 5;
 
@@ -50,6 +66,9 @@ pub async fn erase(
             .lead(&lead_id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("lead {id}")))?;
+        if is_erased(deps, &lead).await? {
+            return Err(ApiError::NotFound(format!("lead {id} (erased)")));
+        }
         let commit = erasure_commit(deps, who, &lead).await?;
         match deps.journey.commit(commit).await? {
             CommitOutcome::Committed => return summary(&lead_id),

@@ -41,9 +41,9 @@ pub enum ApiError {
     /// The request is malformed: a bad query parameter, header or JSON body.
     #[error("bad request: {0}")]
     BadRequest(String),
-    /// No usable identity came with the request.
+    /// No usable identity came with the request; says what was missing or wrong.
     #[error("not authenticated")]
-    Unauthenticated,
+    Unauthenticated(String),
     /// The caller's roles do not allow this.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -104,7 +104,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -120,7 +120,7 @@ impl ApiError {
     pub fn kind(&self) -> (&'static str, &'static str) {
         match self {
             ApiError::BadRequest(_) => ("bad-request", "The request is malformed"),
-            ApiError::Unauthenticated => ("unauthenticated", "No valid identity"),
+            ApiError::Unauthenticated(_) => ("unauthenticated", "No valid identity"),
             ApiError::Forbidden(_) => ("forbidden", "Not allowed for your role"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
@@ -140,13 +140,11 @@ impl ApiError {
 
     fn detail(&self) -> String {
         match self {
-            ApiError::BadRequest(d) | ApiError::Forbidden(d) | ApiError::StageConflict(d) => {
-                d.clone()
-            }
+            ApiError::BadRequest(d)
+            | ApiError::Forbidden(d)
+            | ApiError::StageConflict(d)
+            | ApiError::Unauthenticated(d) => d.clone(),
             ApiError::NotFound(what) => format!("{what} does not exist"),
-            ApiError::Unauthenticated => {
-                "send a bearer token (or, locally, an X-Dev-User header)".to_owned()
-            }
             ApiError::MethodNotAllowed(_) => "this path does not take that method".to_owned(),
             ApiError::StaleVersion { expected, current } => format!(
                 "If-Match names version {expected} but the current version is {current}; \

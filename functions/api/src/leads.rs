@@ -7,7 +7,7 @@
 use crate::{
     actions,
     auth::{Principal, Role},
-    cursor,
+    cursor, erasure,
     error::{ApiError, ApiResult},
     http, reps, Deps,
 };
@@ -189,7 +189,7 @@ async fn scan(
                 return Ok((items, Some(resume)));
             }
             scanned += 1;
-            if filter.matches(lead) {
+            if filter.matches(lead) && !erasure::is_erased(deps, lead).await? {
                 items.push(LeadView::from(lead));
             }
         }
@@ -212,6 +212,9 @@ pub async fn load_visible(deps: &Deps, who: &Principal, id: &str) -> ApiResult<L
         .lead(&LeadId::new(id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("lead {id}")))?;
+    if erasure::is_erased(deps, &lead).await? {
+        return Err(ApiError::NotFound(format!("lead {id} (erased)")));
+    }
     if who.sees_all_leads() || owns(who, &lead) {
         return Ok(lead);
     }
@@ -252,6 +255,8 @@ pub async fn detail(deps: &Deps, who: &Principal, id: &str) -> ApiResult<Respons
 }
 
 /// One entry of a timeline.
+// Built and serialised once per request: boxing the transition would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TimelineEntry {
