@@ -10,7 +10,8 @@
 //! * `rep_id`: the rep the caller is (defaults to `sub` for a rep).
 //!
 //! Locally there is no authorizer. [`AuthMode::DevHeader`] trusts an `X-Dev-User` header
-//! holding the same claims as a JSON object, e.g.
+//! (and refuses any `Authorization` header, which it cannot verify) holding the same claims
+//! as a JSON object, e.g.
 //! `X-Dev-User: {"sub":"ana","roles":"rep","rep_id":"rep-ana","team":"emea"}`. It must only
 //! ever be enabled by the local runner on a loopback address: with it, anyone who can reach
 //! the port can be anyone. The Lambda binary always uses [`AuthMode::Jwt`].
@@ -186,6 +187,12 @@ fn jwt_claims(req: &Request) -> Option<BTreeMap<String, String>> {
 }
 
 fn dev_claims(req: &Request) -> ApiResult<Option<BTreeMap<String, String>>> {
+    // Nothing here can verify a token: refuse one rather than silently ignore it.
+    if req.headers().contains_key("authorization") {
+        return Err(ApiError::Unauthenticated(
+            "this local API does not verify bearer tokens; send X-Dev-User instead".into(),
+        ));
+    }
     let Some(raw) = crate::http::header(req, "x-dev-user") else {
         return Ok(None);
     };

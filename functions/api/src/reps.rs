@@ -54,7 +54,11 @@ pub struct Rep {
     #[serde(default = "yes")]
     pub active: bool,
     /// The most open leads they hold at once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     pub capacity: Option<u32>,
     /// The routing pools they are in.
     #[serde(default)]
@@ -66,6 +70,21 @@ pub struct Rep {
 
 fn yes() -> bool {
     true
+}
+
+/// A `u32` written as any JSON number with no fractional part (`25` or `25.0`): JSON Schema
+/// calls both integers, so the API accepts both.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(n) = Option::<f64>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n);
+    if !whole {
+        return Err(serde::de::Error::custom(
+            "expected a whole number from 0 to 4294967295",
+        ));
+    }
+    Ok(Some(n as u32))
 }
 
 /// A rep as the API shows it.

@@ -256,3 +256,40 @@ async fn the_plan_runs_the_measured_funnel_backwards() {
     let mql_rate = plan["run_rate_per_month"]["mql"].as_f64().unwrap();
     assert!((mql_rate - 4.0 / months).abs() < 1e-9, "{mql_rate}");
 }
+
+#[tokio::test]
+async fn a_local_api_refuses_a_bearer_token_it_cannot_verify() {
+    let api = Api::new().await;
+
+    let r = api
+        .call("GET", "/leads", Who::Admin)
+        .header("authorization", "Bearer not-checked-here")
+        .send(&api)
+        .await;
+
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.json()["type"],
+        "https://lead-journey.dev/problems/unauthenticated"
+    );
+}
+
+#[tokio::test]
+async fn a_rep_capacity_may_be_written_as_a_whole_float_but_not_a_fraction() {
+    let api = Api::new().await;
+    let put = |body: Value| {
+        api.call("PUT", "/reps/rep-cy", Who::Admin)
+            .if_match(0)
+            .body(body)
+            .send(&api)
+    };
+
+    let fraction = put(json!({ "capacity": 2.5 })).await;
+    let whole = put(json!({ "capacity": 25.0 })).await;
+
+    assert_eq!(fraction.status, 400);
+    assert_eq!(
+        (whole.status, whole.json()["capacity"].as_u64()),
+        (200, Some(25))
+    );
+}
