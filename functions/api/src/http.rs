@@ -17,12 +17,12 @@ pub fn query(req: &Request) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Parses an optional query parameter with `FromStr`.
+/// Parses an optional query parameter with `FromStr`. Present but empty is not valid.
 pub fn param<T: std::str::FromStr>(
     q: &BTreeMap<String, String>,
     name: &str,
 ) -> ApiResult<Option<T>> {
-    match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+    match q.get(name).map(|s| s.trim()) {
         None => Ok(None),
         Some(raw) => raw
             .parse()
@@ -36,7 +36,7 @@ pub fn time_param(
     q: &BTreeMap<String, String>,
     name: &str,
 ) -> ApiResult<Option<lifecycle::Timestamp>> {
-    let Some(raw) = q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) else {
+    let Some(raw) = q.get(name).map(|s| s.trim()) else {
         return Ok(None);
     };
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {

@@ -60,11 +60,7 @@ fn window(
 }
 
 fn dimension(q: &BTreeMap<String, String>) -> ApiResult<Dimension> {
-    let Some(name) = q
-        .get("group_by")
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(name) = q.get("group_by").map(|s| s.trim()) else {
         return Ok(Dimension::All);
     };
     Dimension::ALL
@@ -85,7 +81,7 @@ pub async fn funnel(req: &Request, deps: &Deps, who: &Principal) -> ApiResult<Re
     let (period, as_of) = window(&q, deps.clock.now(), 30)?;
     let group_by = dimension(&q)?;
     let csv = match q.get("format").map(String::as_str) {
-        None | Some("") | Some("json") => false,
+        None | Some("json") => false,
         Some("csv") => true,
         Some(_) => {
             return Err(ApiError::BadRequest(

@@ -293,3 +293,17 @@ async fn a_rep_capacity_may_be_written_as_a_whole_float_but_not_a_fraction() {
         (200, Some(25))
     );
 }
+
+#[tokio::test]
+async fn a_typed_parameter_sent_empty_is_refused_not_defaulted() {
+    let api = Api::new().await;
+    for path in [
+        "/reports/funnel?from=",
+        "/leads?limit=",
+        "/leads?stage=",
+        "/reports/funnel?format=",
+    ] {
+        let r = api.call("GET", path, Who::Admin).send(&api).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+    }
+}
