@@ -3,6 +3,7 @@
 
 mod actions;
 mod erasure;
+mod failures;
 mod harness;
 mod reads;
 mod roles;
