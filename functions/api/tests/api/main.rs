@@ -5,5 +5,6 @@ mod actions;
 mod erasure;
 mod failures;
 mod harness;
+mod jwt;
 mod reads;
 mod roles;
