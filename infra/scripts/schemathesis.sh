@@ -22,6 +22,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==4.32.5"
 
+# schemathesis keeps its crash cache (for `st replay`) in the working directory; keep it in
+# the ignored target/ directory rather than in the repository.
+work="$root/target/schemathesis"
+mkdir -p "$work"
+cd "$work"
+
 user="${ST_USER:-{\"sub\":\"schemathesis\",\"roles\":\"admin\"}}"
 exec "$venv/bin/st" --config-file "$root/infra/scripts/schemathesis.toml" run "$base/openapi.json" \
     --url "$base" \
