@@ -9,7 +9,22 @@ use serde::{de::DeserializeOwned, Serialize};
 /// A time as fixed-width RFC 3339 text (`2030-01-01T00:00:00.000000000Z`): comparing the text
 /// compares the times, so SQL can filter and sort on it.
 pub(crate) fn time(t: Timestamp) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    // Text sorts like time only for four-digit years; a query bound such as
+    // `DateTime::MAX_UTC` ("+262142-…") would otherwise sort before every stored time.
+    t.clamp(earliest(), latest())
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn earliest() -> Timestamp {
+    chrono::DateTime::parse_from_rfc3339("0000-01-01T00:00:00Z")
+        .map(|t| t.to_utc())
+        .unwrap_or_default()
+}
+
+fn latest() -> Timestamp {
+    chrono::DateTime::parse_from_rfc3339("9999-12-31T23:59:59.999999999Z")
+        .map(|t| t.to_utc())
+        .unwrap_or_default()
 }
 
 /// A time read back from a column written by [`time`]; `key` names the row in the error.
@@ -59,6 +74,13 @@ pub(crate) fn parse_cursor<T: DeserializeOwned>(cursor: &str) -> Result<T, Store
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extreme_bounds_still_sort_around_real_times() {
+        let now = chrono::DateTime::from_timestamp(1_893_456_000, 0).unwrap();
+        assert!(time(chrono::DateTime::<chrono::Utc>::MIN_UTC) < time(now));
+        assert!(time(chrono::DateTime::<chrono::Utc>::MAX_UTC) > time(now));
+    }
 
     #[test]
     fn time_text_is_fixed_width_and_sorts_like_time() {

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use lifecycle::{funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, Timestamp, Transition};
 use ports::{Commit, CommitOutcome, JourneyStore, Page, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
+use tracing::Instrument;
 
 #[async_trait]
 impl JourneyStore for EmbeddedStore {
@@ -99,11 +100,12 @@ impl JourneyStore for EmbeddedStore {
             transitions = commit.transitions.len(),
             outbox = commit.outbox.len(),
         );
-        let _entered = span.enter();
         commit::validate(&commit)?;
-        Ok(self
+        let outcome = self
             .run(move |conn, now| commit::apply(conn, &commit, now))
-            .await?)
+            .instrument(span)
+            .await?;
+        Ok(outcome)
     }
 }
 

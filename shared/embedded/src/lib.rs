@@ -21,6 +21,17 @@
 //! "Now" (queue visibility, delays, claim and document expiry) comes from an injected
 //! [`Clock`], so the local stack can run on a [`ManualClock`](ports::ManualClock).
 //!
+//! # Inspecting a file
+//!
+//! Bodies are JSON text and times RFC 3339 text, so the `sqlite3` shell is enough:
+//!
+//! ```text
+//! sqlite3 journey.db "select id, version, json_extract(body, '$.journey.stage') from leads"
+//! sqlite3 journey.db "select lead_id, seq, json_extract(body, '$.to') from transitions"
+//! sqlite3 journey.db "select topic, id, receive_count, visible_at from queue"
+//! sqlite3 journey.db "select topic, id, reason from dead_letters"
+//! ```
+//!
 //! # Durability
 //!
 //! Files use WAL with `synchronous = NORMAL`: a process crash loses nothing committed, a power

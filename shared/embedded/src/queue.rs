@@ -168,10 +168,14 @@ fn redrive_timed_out(
          FROM queue WHERE topic = ?1 AND visible_at <= ?3 AND receive_count >= ?2 ORDER BY seq",
     )?
     .execute(params![topic.as_str(), config.max_receives, now])?;
-    tx.prepare_cached(
-        "DELETE FROM queue WHERE topic = ?1 AND visible_at <= ?3 AND receive_count >= ?2",
-    )?
-    .execute(params![topic.as_str(), config.max_receives, now])?;
+    let moved = tx
+        .prepare_cached(
+            "DELETE FROM queue WHERE topic = ?1 AND visible_at <= ?3 AND receive_count >= ?2",
+        )?
+        .execute(params![topic.as_str(), config.max_receives, now])?;
+    if moved > 0 {
+        tracing::warn!(%topic, moved, "messages timed out on their last receive: dead-lettered");
+    }
     Ok(())
 }
 
@@ -188,6 +192,8 @@ fn take_visible(
         "SELECT seq, id, body, receive_count FROM queue \
          WHERE topic = ?1 AND visible_at <= ?2 ORDER BY visible_at, seq LIMIT ?3",
     )?;
+    // More than a page at once is never useful, and keeps the count a valid SQL integer.
+    let max = max.min(ports::MAX_PAGE);
     let rows = stmt.query_map(params![topic.as_str(), time(now), max], |row| {
         Ok((
             row.get::<_, i64>(0)?,
@@ -238,6 +244,7 @@ fn release(
     };
 
     if count >= config.max_receives {
+        tracing::warn!(%topic, seq, count, reason, "message failed its last receive: dead-lettered");
         tx.prepare_cached(
             "INSERT INTO dead_letters (topic, id, body, receive_count, reason, failed_at) \
              SELECT topic, id, body, receive_count, ?2, ?3 FROM queue WHERE seq = ?1",

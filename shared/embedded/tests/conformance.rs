@@ -477,3 +477,162 @@ mod embedded_only {
         assert!(matches!(live, CommitOutcome::Duplicate { .. }));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Pagination against a model: whatever the data and the page size, walking the pages gives
+// exactly what filtering and sorting everything at once gives.
+
+mod pagination {
+    use embedded::EmbeddedStore;
+    use lifecycle::{Actor, CauseId, LeadId, Stage, Timestamp, Transition};
+    use ports::{Commit, Document, DocumentStore, DocumentWrite, Expect, JourneyStore};
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// More pages than the largest generated data set has items.
+    const MAX_WALK: usize = 30;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp(1_893_456_000 + secs, 0).unwrap()
+    }
+
+    fn put(key: &str) -> DocumentWrite {
+        DocumentWrite::Put {
+            doc: Document {
+                collection: "c".into(),
+                key: key.into(),
+                version: 1,
+                index: None,
+                body: serde_json::json!({}),
+                expires_at: None,
+            },
+            expect: Expect::Absent,
+        }
+    }
+
+    fn transition(lead: &str, seq: u32, recorded: i64) -> Transition {
+        Transition {
+            lead_id: LeadId::new(lead),
+            seq,
+            cycle: 1,
+            from: None,
+            to: Stage::New,
+            effective_at: at(recorded),
+            recorded_at: at(recorded),
+            actor: Actor::System {
+                component: "test".into(),
+            },
+            reason: None,
+            cause: CauseId::new(format!("{lead}/{seq}")),
+            skipped: Vec::new(),
+            late: false,
+            dims: Default::default(),
+        }
+    }
+
+    async fn walk_list(store: &EmbeddedStore, prefix: &str, limit: usize) -> Vec<String> {
+        let (mut keys, mut cursor) = (Vec::new(), None);
+        // More pages than items means the cursor does not advance.
+        for _ in 0..=MAX_WALK {
+            let page = store.list("c", prefix, cursor, limit).await.unwrap();
+            assert!(page.items.len() <= limit);
+            keys.extend(page.items.into_iter().map(|d| d.key));
+            cursor = page.next;
+            if cursor.is_none() {
+                return keys;
+            }
+        }
+        panic!("the listing did not end");
+    }
+
+    async fn walk_window(
+        store: &EmbeddedStore,
+        (from, to): (i64, i64),
+        limit: usize,
+    ) -> Vec<(i64, String, u32)> {
+        let (mut seen, mut cursor) = (Vec::new(), None);
+        for _ in 0..=MAX_WALK {
+            let page = store
+                .transitions_recorded(at(from), at(to), cursor, limit)
+                .await
+                .unwrap();
+            assert!(page.items.len() <= limit);
+            seen.extend(page.items.into_iter().map(|t| {
+                let secs = (t.recorded_at - at(0)).num_seconds();
+                (secs, t.lead_id.to_string(), t.seq)
+            }));
+            cursor = page.next;
+            if cursor.is_none() {
+                return seen;
+            }
+        }
+        panic!("the window did not end");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn listing_by_prefix_walks_the_sorted_matches(
+            keys in prop::collection::btree_set("[ab/%_]{1,4}", 0..25),
+            prefix in "[ab/%_]{0,2}",
+            limit in 1usize..6,
+        ) {
+            let expected: Vec<String> =
+                keys.iter().filter(|k| k.starts_with(&prefix)).cloned().collect();
+            let got = block_on(async {
+                let store = EmbeddedStore::in_memory().unwrap();
+                let commit = Commit {
+                    documents: keys.iter().map(|k| put(k)).collect(),
+                    ..Commit::default()
+                };
+                store.commit(commit).await.unwrap();
+                walk_list(&store, &prefix, limit).await
+            });
+            prop_assert_eq!(got, expected);
+        }
+
+        #[test]
+        fn a_recorded_window_walks_the_sorted_transitions_inside_it(
+            times in prop::collection::vec((0usize..4, 0i64..20), 0..30),
+            from in 0i64..20,
+            span in 0i64..20,
+            limit in 1usize..6,
+        ) {
+            // Give each lead's transitions consecutive seqs, in the generated order.
+            let mut next_seq: BTreeMap<usize, u32> = BTreeMap::new();
+            let transitions: Vec<Transition> = times
+                .iter()
+                .map(|&(lead, secs)| {
+                    let seq = next_seq.entry(lead).or_insert(0);
+                    *seq += 1;
+                    transition(&format!("lead-{lead}"), *seq, secs)
+                })
+                .collect();
+            let to = from + span;
+            let expected: Vec<(i64, String, u32)> = transitions
+                .iter()
+                .map(|t| ((t.recorded_at - at(0)).num_seconds(), t.lead_id.to_string(), t.seq))
+                .filter(|(secs, _, _)| (from..to).contains(secs))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+
+            let got = block_on(async {
+                let store = EmbeddedStore::in_memory().unwrap();
+                let commit = Commit { transitions, ..Commit::default() };
+                store.commit(commit).await.unwrap();
+                walk_window(&store, (from, to), limit).await
+            });
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
