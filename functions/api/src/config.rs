@@ -268,6 +268,14 @@ pub async fn put(
         return Err(ApiError::Invalid(errors));
     }
 
+    // Checked before the commit too, so a wild If-Match never reaches version arithmetic.
+    let stored = current(deps, kind).await?.version;
+    if expected != stored {
+        return Err(ApiError::StaleVersion {
+            expected,
+            current: stored,
+        });
+    }
     let version = expected + 1;
     let doc = |collection: &str, key: String| Document {
         collection: collection.to_owned(),

@@ -1,6 +1,8 @@
-//! The `api` Lambda: API Gateway (HTTP API, JWT authorizer) → [`api::handle`].
+//! The `api` Lambda: API Gateway (HTTP API, JWT authorizer) → [`api::handle`], on DynamoDB
+//! (`JOURNEY_TABLE`) and SQS (`JOURNEY_QUEUE_<TOPIC>`).
 
-use api::{auth::AuthMode, Deps};
+use api::{auth::AuthMode, config::Registry, Deps};
+use aws_adapters::{Clients, DynamoStore, SqsQueue};
 use lambda_http::{run, service_fn, Error, Request};
 use std::sync::Arc;
 
@@ -12,11 +14,18 @@ async fn main() -> Result<(), Error> {
         .without_time()
         .init();
 
-    // TODO(api): build Deps on the DynamoDB + SQS adapters once `shared/aws` lands; until
-    // then the function runs on an embedded store at JOURNEY_DB (default /tmp/journey.db).
-    let path = std::env::var("JOURNEY_DB").unwrap_or_else(|_| "/tmp/journey.db".to_owned());
-    let store = Arc::new(embedded::EmbeddedStore::open(path)?);
-    let deps = Deps::on(store, Arc::new(ports::SystemClock), AuthMode::Jwt);
+    let table = std::env::var("JOURNEY_TABLE").map_err(|_| "JOURNEY_TABLE is not set")?;
+    let clients = Clients::from_env().await;
+    let queue = Arc::new(SqsQueue::from_env(clients.sqs));
+    let store = Arc::new(DynamoStore::new(clients.dynamodb, table, queue.clone()));
+    let deps = Deps {
+        journey: store.clone(),
+        documents: store,
+        queue,
+        clock: Arc::new(ports::SystemClock),
+        auth: AuthMode::Jwt,
+        config: Arc::new(Registry::default()),
+    };
 
     run(service_fn(|req: Request| {
         let deps = &deps;

@@ -241,6 +241,15 @@ fn validate(rep: &Rep) -> ApiResult<()> {
 
 async fn store(deps: &Deps, id: &str, rep: Rep, expected: u64) -> ApiResult<Response<Body>> {
     let body = serde_json::to_value(&rep).map_err(|e| ApiError::Internal(e.into()))?;
+    // Checked before the commit too, so a wild If-Match never reaches version arithmetic.
+    let current = deps
+        .documents
+        .get(COLLECTION, id)
+        .await?
+        .map_or(0, |d| d.version);
+    if expected != current {
+        return Err(ApiError::StaleVersion { expected, current });
+    }
     let version = expected + 1;
     let expect = if expected == 0 {
         Expect::Absent

@@ -307,3 +307,25 @@ async fn a_typed_parameter_sent_empty_is_refused_not_defaulted() {
         assert_eq!(r.status, 400, "{path}: {}", r.text);
     }
 }
+
+#[tokio::test]
+async fn an_if_match_at_the_largest_version_is_just_stale() {
+    let api = Api::new().await;
+    let body = json!({ "rules": [{ "id": "demo", "points": 30 }] });
+
+    let config = api
+        .call("PUT", "/config/scoring_rules", Who::Admin)
+        .header("if-match", &format!("\"{}\"", u64::MAX))
+        .body(body)
+        .send(&api)
+        .await;
+    let rep = api
+        .call("PUT", "/reps/rep-ana", Who::Admin)
+        .header("if-match", &format!("\"{}\"", u64::MAX))
+        .body(json!({}))
+        .send(&api)
+        .await;
+
+    assert_eq!((config.status, rep.status), (409, 409));
+    assert_eq!(rep.json()["current_version"], 1);
+}
