@@ -1,0 +1,384 @@
+//! The sales actions: accept, reject, qualify, disqualify, recycle.
+//!
+//! Each is `POST /leads/{id}/<action>` with two headers:
+//!
+//! * `Idempotency-Key`: the client's request id. It becomes the transition's cause
+//!   (`api:<key>`) and an idempotency claim taken in the same commit, so a retried request
+//!   changes nothing and answers like the first one did.
+//! * `If-Match: "<version>"`: the lead version the client decided on. Missing is 428; a version
+//!   that is not the stored one (or that moves while we write) is a 409 `stale-version`
+//!   problem naming the current version. Of two concurrent actions on one version exactly one
+//!   wins.
+//!
+//! The stage rules are the core's ([`JourneyState::decide`]); this module only turns a request
+//! into a [`StageEvent`] and the outcome into one atomic commit: the lead at version + 1, the
+//! transition, the funnel counter deltas, and a journey event on [`Topic::JourneyEvents`] (ids
+//! and codes only, no personal data) for a CRM sync to follow.
+
+use crate::{
+    auth::Principal,
+    config,
+    error::{ApiError, ApiResult},
+    http,
+    leads::{self, LeadView},
+    Deps,
+};
+use lambda_http::{Body, Request, Response};
+use lifecycle::{
+    funnel, journey::StageOutcome, CauseId, JourneyError, Lead, Reason, Stage, StageEvent,
+    Timestamp, Transition,
+};
+use ports::{Commit, CommitOutcome, Document, DocumentWrite, Expect, LeadWrite, Message, Topic};
+use serde::Deserialize;
+
+/// A sales action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The rep takes the lead: → SAL.
+    Accept,
+    /// Back to marketing with a reason and feedback: → recycled.
+    Reject,
+    /// Intent and budget confirmed: → SQL, optionally with an opportunity amount.
+    Qualify,
+    /// Not a lead we want, with a reason from the configured list: → disqualified.
+    Disqualify,
+    /// Back to nurture: → recycled.
+    Recycle,
+}
+
+impl Action {
+    /// The stage the action moves to.
+    pub fn stage(self) -> Stage {
+        match self {
+            Action::Accept => Stage::Sal,
+            Action::Qualify => Stage::Sql,
+            Action::Disqualify => Stage::Disqualified,
+            Action::Reject | Action::Recycle => Stage::Recycled,
+        }
+    }
+
+    /// The path segment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Accept => "accept",
+            Action::Reject => "reject",
+            Action::Qualify => "qualify",
+            Action::Disqualify => "disqualify",
+            Action::Recycle => "recycle",
+        }
+    }
+}
+
+/// The body of an action (every field optional; which are required depends on the action).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    /// Reason code (disqualify: from the configured list; reject and recycle: any code).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Free-text note kept with the reason (never logged).
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Reject only: feedback for marketing, kept as the reason's note.
+    #[serde(default)]
+    pub feedback: Option<String>,
+    /// Qualify only: the opportunity amount.
+    #[serde(default)]
+    pub opportunity_amount: Option<f64>,
+    /// When it happened, if earlier than now.
+    #[serde(default)]
+    pub effective_at: Option<Timestamp>,
+}
+
+/// How long an action's idempotency claim is kept. The transition's cause keeps a retried
+/// request idempotent for ever; the claim adds the resend of its journey event.
+const CLAIM_DAYS: i64 = 7;
+
+/// Document collection of opportunity amounts, keyed `<lead id>/<cycle>`.
+pub const OPPORTUNITY_COLLECTION: &str = "opportunity";
+
+/// `POST /leads/{id}/<action>`
+pub async fn act(
+    req: &Request,
+    deps: &Deps,
+    who: &Principal,
+    id: &str,
+    action: Action,
+) -> ApiResult<Response<Body>> {
+    let key = http::idempotency_key(req)?;
+    let body: ActionBody = http::json_body(req)?;
+    let now = deps.clock.now();
+    let reason = validate(deps, action, &body, now).await?;
+
+    let lead = leads::load_visible(deps, who, id).await?;
+    leads::ensure_can_act(deps, who, &lead).await?;
+    let cause = CauseId::new(format!("api:{key}"));
+    if lead.journey.causes.contains(&cause) {
+        return replay(&lead);
+    }
+    let expected = http::if_match(req)?;
+    if expected != lead.version {
+        return Err(ApiError::StaleVersion {
+            expected,
+            current: lead.version,
+        });
+    }
+
+    let event = StageEvent {
+        to: action.stage(),
+        cause: cause.clone(),
+        actor: who.actor(),
+        reason,
+        effective_at: body.effective_at.unwrap_or(now),
+        recorded_at: now,
+        dims: lead.dimensions(),
+    };
+    let t = decide(&lead, &event)?;
+    let commit = commit_for(&lead, action, t, &key, &body, now);
+    finish(deps, lead, expected, &cause, commit).await
+}
+
+/// Checks the body against the action; returns the reason to record.
+async fn validate(
+    deps: &Deps,
+    action: Action,
+    body: &ActionBody,
+    now: Timestamp,
+) -> ApiResult<Option<Reason>> {
+    if body.effective_at.is_some_and(|t| t > now) {
+        return Err(ApiError::invalid(
+            "/effective_at",
+            "must not be in the future",
+        ));
+    }
+    if let Some(amount) = body.opportunity_amount {
+        if action != Action::Qualify {
+            return Err(ApiError::invalid(
+                "/opportunity_amount",
+                "only qualify takes an amount",
+            ));
+        }
+        if !amount.is_finite() || amount < 0.0 {
+            return Err(ApiError::invalid(
+                "/opportunity_amount",
+                "must be a number ≥ 0",
+            ));
+        }
+    }
+    let note = match action {
+        Action::Reject => body.feedback.clone().or_else(|| body.note.clone()),
+        _ => body.note.clone(),
+    };
+    let code = body
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    match (action, code) {
+        (Action::Accept | Action::Qualify, None) => Ok(None),
+        (Action::Accept | Action::Qualify, Some(_)) => Ok(code.map(|c| Reason {
+            code: c.to_owned(),
+            note,
+        })),
+        (_, None) => Err(ApiError::invalid("/reason", "a reason code is required")),
+        (Action::Disqualify, Some(c)) => {
+            let allowed = config::disqualification_reasons(deps).await?;
+            if !allowed.iter().any(|a| a == c) {
+                return Err(ApiError::invalid(
+                    "/reason",
+                    format!(
+                        "must be one of the configured reasons: {}",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+            Ok(Some(Reason {
+                code: c.to_owned(),
+                note,
+            }))
+        }
+        (_, Some(c)) => Ok(Some(Reason {
+            code: c.to_owned(),
+            note,
+        })),
+    }
+}
+
+fn decide(lead: &Lead, event: &StageEvent) -> ApiResult<Transition> {
+    match lead.journey.decide(&lead.id, event) {
+        Ok(StageOutcome::Applied(t)) => Ok(t),
+        Ok(StageOutcome::AlreadyReached) => Err(ApiError::StageConflict(format!(
+            "the lead already reached {} in cycle {}",
+            event.to,
+            lead.journey.cycle()
+        ))),
+        // The caller checked the cause first; reaching this means a race we treat as stale.
+        Ok(StageOutcome::AlreadyApplied) => Err(ApiError::StageConflict(
+            "this request was already applied".into(),
+        )),
+        Err(JourneyError::ReasonRequired(_)) => {
+            Err(ApiError::invalid("/reason", "a reason code is required"))
+        }
+        Err(e) => Err(ApiError::StageConflict(e.to_string())),
+    }
+}
+
+fn commit_for(
+    lead: &Lead,
+    action: Action,
+    t: Transition,
+    key: &str,
+    body: &ActionBody,
+    now: Timestamp,
+) -> Commit {
+    let mut next = lead.clone();
+    next.journey.push(&t);
+    next.version = lead.version + 1;
+    next.updated_at = now;
+    if action == Action::Reject {
+        // Back to marketing: the lead no longer belongs to the rep.
+        next.owner = None;
+    }
+
+    let mut commit = Commit::claiming(
+        format!("api:{key}"),
+        Some(now + chrono::Duration::days(CLAIM_DAYS)),
+    );
+    let mut t = t;
+    if let Some(note) = t.reason.as_mut().and_then(|r| r.note.take()) {
+        // Free text may be personal: it lives in an erasable document, not on the
+        // append-only transition.
+        commit.documents.push(note_document(&t, note));
+    }
+    commit
+        .outbox
+        .push(journey_event(&t, body.opportunity_amount));
+    commit.counters = funnel::counter_deltas(&t);
+    if let Some(amount) = body.opportunity_amount {
+        commit.documents.push(opportunity(&t, amount));
+    }
+    commit.transitions.push(t);
+    commit.lead = Some(LeadWrite {
+        lead: next,
+        expect: Expect::Version(lead.version),
+        new_identities: Vec::new(),
+    });
+    commit
+}
+
+/// The outbound journey event: ids, stages, times and codes; no note, no personal data.
+pub fn journey_event(t: &Transition, amount: Option<f64>) -> Message {
+    let body = serde_json::json!({
+        "type": "lead.stage_changed",
+        "lead_id": t.lead_id,
+        "seq": t.seq,
+        "cycle": t.cycle,
+        "from": t.from,
+        "to": t.to,
+        "effective_at": t.effective_at,
+        "recorded_at": t.recorded_at,
+        "actor": t.actor,
+        "reason": t.reason.as_ref().map(|r| &r.code),
+        "cause": t.cause,
+        "skipped": t.skipped,
+        "opportunity_amount": amount,
+    });
+    Message {
+        topic: Topic::JourneyEvents,
+        id: format!("journey:{}:{}", t.lead_id, t.seq),
+        body: body.to_string(),
+        delay_seconds: 0,
+    }
+}
+
+/// Document collection of the free-text notes given with reasons, keyed
+/// `<lead id>/<seq, zero-padded to 10 digits>`; erasure deletes a lead's notes.
+pub const NOTE_COLLECTION: &str = "reason_note";
+
+/// The key of a transition's note.
+pub fn note_key(lead: &lifecycle::LeadId, seq: u32) -> String {
+    format!("{lead}/{seq:010}")
+}
+
+fn note_document(t: &Transition, note: String) -> DocumentWrite {
+    DocumentWrite::Put {
+        doc: Document {
+            collection: NOTE_COLLECTION.to_owned(),
+            key: note_key(&t.lead_id, t.seq),
+            version: 1,
+            index: None,
+            body: serde_json::json!({ "note": note }),
+            expires_at: None,
+        },
+        expect: Expect::Any,
+    }
+}
+
+fn opportunity(t: &Transition, amount: f64) -> DocumentWrite {
+    DocumentWrite::Put {
+        doc: Document {
+            collection: OPPORTUNITY_COLLECTION.to_owned(),
+            key: format!("{}/{}", t.lead_id, t.cycle),
+            version: 1,
+            index: None,
+            body: serde_json::json!({ "amount": amount, "seq": t.seq }),
+            expires_at: None,
+        },
+        expect: Expect::Any,
+    }
+}
+
+async fn finish(
+    deps: &Deps,
+    lead: Lead,
+    expected: u64,
+    cause: &CauseId,
+    commit: Commit,
+) -> ApiResult<Response<Body>> {
+    let next = commit.lead.as_ref().map(|w| w.lead.clone());
+    match deps.journey.commit(commit).await? {
+        CommitOutcome::Committed => {
+            let next = next.unwrap_or(lead);
+            http::json_tagged(200, &LeadView::from(&next), next.version)
+        }
+        CommitOutcome::Duplicate { outbox, .. } => {
+            // The first attempt may have crashed before sending; consumers dedupe on the id.
+            deps.queue.send(&outbox).await?;
+            let now = reload(deps, &lead).await?;
+            if now.journey.causes.contains(cause) {
+                return replay(&now);
+            }
+            Err(ApiError::invalid(
+                "Idempotency-Key",
+                "this key was already used for another request",
+            ))
+        }
+        CommitOutcome::Conflict { .. } => {
+            let now = reload(deps, &lead).await?;
+            if now.journey.causes.contains(cause) {
+                return replay(&now);
+            }
+            Err(ApiError::StaleVersion {
+                expected,
+                current: now.version,
+            })
+        }
+    }
+}
+
+async fn reload(deps: &Deps, lead: &Lead) -> ApiResult<Lead> {
+    deps.journey
+        .lead(&lead.id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("lead {}", lead.id)))
+}
+
+/// The answer to a request already applied: the lead as it is now.
+fn replay(lead: &Lead) -> ApiResult<Response<Body>> {
+    let mut resp = http::json_tagged(200, &LeadView::from(lead), lead.version)?;
+    resp.headers_mut().insert(
+        "idempotent-replayed",
+        lambda_http::http::HeaderValue::from_static("true"),
+    );
+    Ok(resp)
+}

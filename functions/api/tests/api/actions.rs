@@ -1,0 +1,330 @@
+//! The sales actions: idempotency, optimistic concurrency, cycles, and the journey events.
+
+use crate::harness::{Api, Who};
+use lifecycle::{LeadId, Stage};
+use ports::{JourneyStore, QueueConsumer, Topic};
+use serde_json::json;
+
+const PROBLEMS: &str = "https://lead-journey.dev/problems/";
+
+#[tokio::test]
+async fn accept_moves_the_lead_to_sal_records_who_and_when_and_publishes_an_event() {
+    let api = Api::new().await;
+    let lead = api.seed_l1().await;
+
+    let r = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("k-accept")
+        .if_match(1)
+        .send(&api)
+        .await;
+
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["stage"], "sal");
+    assert_eq!(r.json()["version"], 2);
+    assert_eq!(r.header("etag"), Some("\"2\""));
+    let ts = api.store.transitions(&lead.id).await.unwrap();
+    let t = ts.last().unwrap();
+    assert_eq!(
+        (t.from, t.to, t.seq, t.cycle),
+        (Some(Stage::Mql), Stage::Sal, 3, 1)
+    );
+    assert_eq!(t.cause.as_str(), "api:k-accept");
+    assert_eq!(
+        serde_json::to_value(&t.actor).unwrap(),
+        json!({ "kind": "rep", "id": "rep-ana" })
+    );
+    assert_eq!(t.recorded_at, crate::harness::now());
+    assert_eq!(t.effective_at, crate::harness::now());
+
+    let events = api
+        .store
+        .receive(Topic::JourneyEvents, 10, 30)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    let body: serde_json::Value = serde_json::from_str(&events[0].body).unwrap();
+    assert_eq!(
+        (
+            body["lead_id"].as_str(),
+            body["to"].as_str(),
+            body["seq"].as_u64()
+        ),
+        (Some("L1"), Some("sal"), Some(3))
+    );
+    assert!(
+        !events[0].body.contains("example.com"),
+        "no personal data on the queue"
+    );
+}
+
+#[tokio::test]
+async fn two_concurrent_accepts_one_wins_one_gets_a_stale_version_409() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+
+    let first = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("a")
+        .if_match(1)
+        .send(&api);
+    let second = api
+        .call("POST", "/leads/L1/accept", Who::ManagerEmea)
+        .key("b")
+        .if_match(1)
+        .send(&api);
+    let (a, b) = tokio::join!(first, second);
+
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{} / {}", a.text, b.text);
+    let loser = if a.status == 409 { a } else { b };
+    assert_eq!(
+        loser.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert_eq!(loser.json()["type"], format!("{PROBLEMS}stale-version"));
+    assert_eq!(loser.json()["current_version"], 2);
+    let ts = api.store.transitions(&LeadId::new("L1")).await.unwrap();
+    assert_eq!(ts.iter().filter(|t| t.to == Stage::Sal).count(), 1);
+}
+
+#[tokio::test]
+async fn a_retried_request_changes_nothing_and_answers_like_the_first() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+
+    let first = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("same")
+        .if_match(1)
+        .send(&api)
+        .await;
+    // The retry still carries the version the client saw first.
+    let retry = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("same")
+        .if_match(1)
+        .send(&api)
+        .await;
+
+    assert_eq!((first.status, retry.status), (200, 200), "{}", retry.text);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.json()["version"], 2);
+    assert_eq!(
+        api.store
+            .transitions(&LeadId::new("L1"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        api.store
+            .receive(Topic::JourneyEvents, 10, 30)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn if_match_is_required_and_a_stale_one_names_the_current_version() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+
+    let missing = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("k1")
+        .send(&api)
+        .await;
+    let stale = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("k2")
+        .if_match(7)
+        .send(&api)
+        .await;
+    let no_key = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .if_match(1)
+        .send(&api)
+        .await;
+
+    assert_eq!(missing.status, 428);
+    assert_eq!(
+        missing.json()["type"],
+        format!("{PROBLEMS}precondition-required")
+    );
+    assert_eq!(stale.status, 409);
+    assert_eq!(stale.json()["current_version"], 1);
+    assert!(stale.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("current version is 1"));
+    assert_eq!(no_key.status, 400);
+}
+
+#[tokio::test]
+async fn disqualify_needs_a_configured_reason() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+
+    let none = api
+        .call("POST", "/leads/L1/disqualify", Who::RepAna)
+        .key("d0")
+        .if_match(1)
+        .send(&api)
+        .await;
+    let unknown = api
+        .call("POST", "/leads/L1/disqualify", Who::RepAna)
+        .key("d1")
+        .if_match(1)
+        .body(json!({ "reason": "too_tall" }))
+        .send(&api)
+        .await;
+    let listed = api
+        .call("POST", "/leads/L1/disqualify", Who::RepAna)
+        .key("d2")
+        .if_match(1)
+        .body(json!({ "reason": "no_budget" }))
+        .send(&api)
+        .await;
+
+    assert_eq!(none.status, 422);
+    assert_eq!(unknown.status, 422);
+    assert_eq!(unknown.json()["errors"][0]["field"], "/reason");
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.json()["stage"], "disqualified");
+}
+
+#[tokio::test]
+async fn a_disqualified_lead_that_qualifies_again_starts_cycle_2_and_leaves_cycle_1_alone() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+    let id = LeadId::new("L1");
+    let dq = api
+        .call("POST", "/leads/L1/disqualify", Who::RepAna)
+        .key("dq")
+        .if_match(1)
+        .body(json!({ "reason": "bad_timing", "note": "call back in spring" }))
+        .send(&api)
+        .await;
+    assert_eq!(dq.status, 200, "{}", dq.text);
+    let cycle_1 = api.store.transitions(&id).await.unwrap();
+
+    let again = api
+        .call("POST", "/leads/L1/qualify", Who::RepAna)
+        .key("q2")
+        .if_match(2)
+        .body(json!({ "opportunity_amount": 12000.0 }))
+        .send(&api)
+        .await;
+
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(
+        (
+            again.json()["stage"].as_str(),
+            again.json()["cycle"].as_u64()
+        ),
+        (Some("sql"), Some(2))
+    );
+    let all = api.store.transitions(&id).await.unwrap();
+    assert_eq!(
+        &all[..cycle_1.len()],
+        &cycle_1[..],
+        "cycle 1 history unchanged"
+    );
+    let new = &all[cycle_1.len()..];
+    assert_eq!(new.len(), 1);
+    assert_eq!(
+        (new[0].cycle, new[0].from, new[0].to),
+        (2, Some(Stage::Disqualified), Stage::Sql)
+    );
+    assert_eq!(new[0].skipped, vec![Stage::Mql, Stage::Sal]);
+}
+
+#[tokio::test]
+async fn reject_returns_the_lead_to_marketing_and_keeps_the_feedback() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+
+    let r = api
+        .call("POST", "/leads/L1/reject", Who::RepAna)
+        .key("rj")
+        .if_match(1)
+        .body(json!({ "reason": "not_sales_ready", "feedback": "student, no project" }))
+        .send(&api)
+        .await;
+
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["stage"], "recycled");
+    assert!(r.json().get("owner").is_none(), "no longer the rep's");
+    let timeline = api
+        .call("GET", "/leads/L1/timeline", Who::Admin)
+        .send(&api)
+        .await
+        .json();
+    let last = timeline["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        last["reason"],
+        json!({ "code": "not_sales_ready", "note": "student, no project" })
+    );
+    let stored = api.store.transitions(&LeadId::new("L1")).await.unwrap();
+    assert_eq!(
+        stored.last().unwrap().reason.as_ref().unwrap().note,
+        None,
+        "free text kept out of the append-only log"
+    );
+}
+
+#[tokio::test]
+async fn a_move_the_stage_machine_refuses_is_a_409_stage_conflict() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+    api.call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("a1")
+        .if_match(1)
+        .send(&api)
+        .await;
+
+    let twice = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("a2")
+        .if_match(2)
+        .send(&api)
+        .await;
+
+    assert_eq!(twice.status, 409);
+    assert_eq!(twice.json()["type"], format!("{PROBLEMS}stage-conflict"));
+}
+
+#[tokio::test]
+async fn an_action_body_with_an_unknown_field_or_a_future_time_is_refused() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+
+    let unknown = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("u")
+        .if_match(1)
+        .body(json!({ "stage": "won" }))
+        .send(&api)
+        .await;
+    let future = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("f")
+        .if_match(1)
+        .body(json!({ "effective_at": "2031-01-01T00:00:00Z" }))
+        .send(&api)
+        .await;
+
+    assert_eq!(unknown.status, 400);
+    assert_eq!(future.status, 422);
+    assert_eq!(future.json()["errors"][0]["field"], "/effective_at");
+}

@@ -1,0 +1,10 @@
+//! The API's integration tests, one binary: each test builds a fresh API on an in-memory
+//! embedded store and drives it through `api::handle`.
+
+mod actions;
+mod erasure;
+mod failures;
+mod harness;
+mod jwt;
+mod reads;
+mod roles;

@@ -1,0 +1,331 @@
+//! Reads: pagination, filters, problem documents, configuration documents, reports and plan.
+
+use crate::harness::{Api, Who};
+use chrono::Duration;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+fn ids(v: &Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn leads_come_in_bounded_pages_that_cover_every_lead_once() {
+    let api = Api::new().await;
+    let start: lifecycle::Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+    for i in 0..23 {
+        let source = if i % 2 == 0 { "google" } else { "bing" };
+        api.seed_lead(
+            &format!("L{i:02}"),
+            Some("rep-ana"),
+            source,
+            start + Duration::hours(i),
+        )
+        .await;
+    }
+
+    let mut seen = Vec::new();
+    let mut path = "/leads?limit=10&source=google".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = api
+            .call("GET", &path, Who::Marketing)
+            .send(&api)
+            .await
+            .json();
+        pages += 1;
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/leads?limit=10&source=google&cursor={c}"),
+            None => break,
+        }
+    }
+
+    let expected: Vec<String> = (0..23)
+        .rev()
+        .filter(|i| i % 2 == 0)
+        .map(|i| format!("L{i:02}"))
+        .collect();
+    assert_eq!(seen, expected, "newest first, each once");
+    assert_eq!(pages, 2);
+}
+
+#[tokio::test]
+async fn list_filters_by_stage_owner_and_creation_date() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+    api.seed_lead(
+        "L2",
+        Some("rep-bo"),
+        "bing",
+        "2030-01-05T09:00:00Z".parse().unwrap(),
+    )
+    .await;
+    api.call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("a")
+        .if_match(1)
+        .send(&api)
+        .await;
+
+    let sal = api
+        .call("GET", "/leads?stage=sal", Who::Admin)
+        .send(&api)
+        .await
+        .json();
+    let bo = api
+        .call("GET", "/leads?owner=rep-bo", Who::Admin)
+        .send(&api)
+        .await
+        .json();
+    let early = api
+        .call("GET", "/leads?from=2030-01-01&to=2030-01-04", Who::Admin)
+        .send(&api)
+        .await
+        .json();
+
+    assert_eq!(ids(&sal), vec!["L1"]);
+    assert_eq!(ids(&bo), vec!["L2"]);
+    assert_eq!(ids(&early), vec!["L1"]);
+}
+
+#[tokio::test]
+async fn bad_requests_get_problem_documents_that_say_what_was_wrong() {
+    let api = Api::new().await;
+    let cases = [
+        ("/leads?limit=101", 400, "bad-request", "limit"),
+        ("/leads?limit=0", 400, "bad-request", "limit"),
+        ("/leads?stage=opportunity", 400, "bad-request", "stage"),
+        ("/leads?cursor=%21%21", 400, "bad-request", "cursor"),
+        ("/leads?from=yesterday", 400, "bad-request", "from"),
+        ("/nowhere", 404, "not-found", "path"),
+        ("/config/colours", 404, "not-found", "colours"),
+        (
+            "/reports/funnel?group_by=planet",
+            400,
+            "bad-request",
+            "group_by",
+        ),
+        (
+            "/reports/plan?deal_size=1&win_rate=0.5",
+            400,
+            "bad-request",
+            "target_revenue",
+        ),
+        (
+            "/reports/plan?target_revenue=1&deal_size=1&win_rate=2",
+            422,
+            "validation-failed",
+            "",
+        ),
+    ];
+    for (path, status, kind, mentions) in cases {
+        let r = api.call("GET", path, Who::Admin).send(&api).await;
+        assert_eq!(r.status, status, "{path}: {}", r.text);
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/problem+json"),
+            "{path}"
+        );
+        let p = r.json();
+        assert_eq!(
+            p["type"],
+            format!("https://lead-journey.dev/problems/{kind}"),
+            "{path}"
+        );
+        assert!(
+            p["detail"].as_str().unwrap().contains(mentions),
+            "{path}: {}",
+            p["detail"]
+        );
+        assert!(p["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    }
+
+    let wrong_method = api.call("PATCH", "/leads", Who::Admin).send(&api).await;
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.header("allow"), Some("GET"));
+}
+
+#[tokio::test]
+async fn configuration_is_validated_versioned_and_used() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+    let reasons = json!({ "reasons": [{ "code": "too_small", "label": "Too small" }] });
+
+    let invalid = api
+        .call("PUT", "/config/disqualification_reasons", Who::Admin)
+        .if_match(0)
+        .body(json!({ "reasons": [{ "code": "Too Small" }] }))
+        .send(&api)
+        .await;
+    let v1 = api
+        .call("PUT", "/config/disqualification_reasons", Who::Admin)
+        .if_match(0)
+        .body(reasons.clone())
+        .send(&api)
+        .await;
+    let stale = api
+        .call("PUT", "/config/disqualification_reasons", Who::Admin)
+        .if_match(0)
+        .body(reasons.clone())
+        .send(&api)
+        .await;
+    let old_reason = api
+        .call("POST", "/leads/L1/disqualify", Who::RepAna)
+        .key("d")
+        .if_match(1)
+        .body(json!({ "reason": "no_budget" }))
+        .send(&api)
+        .await;
+    let history = api
+        .call(
+            "GET",
+            "/config/disqualification_reasons/versions/1",
+            Who::ManagerEmea,
+        )
+        .send(&api)
+        .await;
+
+    assert_eq!(invalid.status, 422);
+    let fields: BTreeSet<String> = invalid.json()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        fields,
+        BTreeSet::from(["/reasons/0/code".to_owned(), "/reasons/0/label".to_owned()])
+    );
+    assert_eq!((v1.status, v1.header("etag")), (200, Some("\"1\"")));
+    assert_eq!(stale.status, 409);
+    assert_eq!(stale.json()["current_version"], 1);
+    assert_eq!(old_reason.status, 422, "no_budget is no longer configured");
+    assert_eq!(history.json()["body"], reasons);
+}
+
+#[tokio::test]
+async fn the_plan_runs_the_measured_funnel_backwards() {
+    let api = Api::new().await;
+    for (i, id) in ["P1", "P2", "P3", "P4"].into_iter().enumerate() {
+        api.seed_lead(
+            id,
+            Some("rep-ana"),
+            "google",
+            "2030-01-02T09:00:00Z"
+                .parse::<lifecycle::Timestamp>()
+                .unwrap()
+                + Duration::hours(i as i64),
+        )
+        .await;
+    }
+    for id in ["P1", "P2"] {
+        let r = api
+            .call("POST", &format!("/leads/{id}/accept"), Who::RepAna)
+            .key(&format!("a-{id}"))
+            .if_match(1)
+            .send(&api)
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    api.call("POST", "/leads/P1/qualify", Who::RepAna)
+        .key("q")
+        .if_match(2)
+        .send(&api)
+        .await;
+
+    let plan = api
+        .call("GET", "/reports/plan?target_revenue=100000&deal_size=10000&win_rate=0.25&from=2030-01-01&to=2030-01-31", Who::ManagerEmea)
+        .send(&api)
+        .await
+        .json();
+
+    // 4 MQLs, 2 accepted, 1 qualified: MQL→SAL 0.5, SAL→SQL 0.5. 100000 / (10000 × 0.25) =
+    // 40 SQLs a month, so 80 SALs and 160 MQLs.
+    assert_eq!(plan["mql_to_sal"], 0.5);
+    assert_eq!(plan["sal_to_sql"], 0.5);
+    assert_eq!(
+        plan["needed_per_month"],
+        json!({ "mql": 160.0, "sal": 80.0, "sql": 40.0 })
+    );
+    let months = 30.0 / 30.4375;
+    let mql_rate = plan["run_rate_per_month"]["mql"].as_f64().unwrap();
+    assert!((mql_rate - 4.0 / months).abs() < 1e-9, "{mql_rate}");
+}
+
+#[tokio::test]
+async fn a_local_api_refuses_a_bearer_token_it_cannot_verify() {
+    let api = Api::new().await;
+
+    let r = api
+        .call("GET", "/leads", Who::Admin)
+        .header("authorization", "Bearer not-checked-here")
+        .send(&api)
+        .await;
+
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.json()["type"],
+        "https://lead-journey.dev/problems/unauthenticated"
+    );
+}
+
+#[tokio::test]
+async fn a_rep_capacity_may_be_written_as_a_whole_float_but_not_a_fraction() {
+    let api = Api::new().await;
+    let put = |body: Value| {
+        api.call("PUT", "/reps/rep-cy", Who::Admin)
+            .if_match(0)
+            .body(body)
+            .send(&api)
+    };
+
+    let fraction = put(json!({ "capacity": 2.5 })).await;
+    let whole = put(json!({ "capacity": 25.0 })).await;
+
+    assert_eq!(fraction.status, 400);
+    assert_eq!(
+        (whole.status, whole.json()["capacity"].as_u64()),
+        (200, Some(25))
+    );
+}
+
+#[tokio::test]
+async fn a_typed_parameter_sent_empty_is_refused_not_defaulted() {
+    let api = Api::new().await;
+    for path in [
+        "/reports/funnel?from=",
+        "/leads?limit=",
+        "/leads?stage=",
+        "/reports/funnel?format=",
+    ] {
+        let r = api.call("GET", path, Who::Admin).send(&api).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn an_if_match_at_the_largest_version_is_just_stale() {
+    let api = Api::new().await;
+    let body = json!({ "rules": [{ "id": "demo", "points": 30 }] });
+
+    let config = api
+        .call("PUT", "/config/scoring_rules", Who::Admin)
+        .header("if-match", &format!("\"{}\"", u64::MAX))
+        .body(body)
+        .send(&api)
+        .await;
+    let rep = api
+        .call("PUT", "/reps/rep-ana", Who::Admin)
+        .header("if-match", &format!("\"{}\"", u64::MAX))
+        .body(json!({}))
+        .send(&api)
+        .await;
+
+    assert_eq!((config.status, rep.status), (409, 409));
+    assert_eq!(rep.json()["current_version"], 1);
+}
