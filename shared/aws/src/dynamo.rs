@@ -386,7 +386,7 @@ async fn page(query: QueryFluentBuilder) -> Result<(Vec<Item>, Option<Item>), St
 /// Every page of a query.
 async fn all_pages(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
     let mut items = Vec::new();
-    let mut start: Option<Item> = None;
+    let mut start = query.get_exclusive_start_key().clone();
     loop {
         let (mut batch, last) = page(query.clone().set_exclusive_start_key(start)).await?;
         items.append(&mut batch);
@@ -403,8 +403,9 @@ async fn take_with_peek(
     query: QueryFluentBuilder,
     want: usize,
 ) -> Result<(Vec<Item>, bool), StoreError> {
+    // The caller's start key (a cursor), then DynamoDB's own page boundaries.
     let mut items = Vec::new();
-    let mut start: Option<Item> = None;
+    let mut start = query.get_exclusive_start_key().clone();
     loop {
         let ask = clamp(want + 1 - items.len());
         let (mut batch, last) =
