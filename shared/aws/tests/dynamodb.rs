@@ -413,13 +413,15 @@ async fn due_documents_come_in_index_order_and_expired_ones_are_hidden() {
         },
         expect: Expect::Absent,
     };
-    let mut commit = Commit::default();
-    commit.documents = vec![
-        doc("c", "2026-03-02T10:05:00Z", None),
-        doc("a", "2026-03-02T10:01:00Z", None),
-        doc("b", "2026-03-02T10:09:00Z", None),
-        doc("old", "2026-03-02T10:00:00Z", Some("2020-01-01T00:00:00Z")),
-    ];
+    let commit = Commit {
+        documents: vec![
+            doc("c", "2026-03-02T10:05:00Z", None),
+            doc("a", "2026-03-02T10:01:00Z", None),
+            doc("b", "2026-03-02T10:09:00Z", None),
+            doc("old", "2026-03-02T10:00:00Z", Some("2020-01-01T00:00:00Z")),
+        ],
+        ..Commit::default()
+    };
     assert_eq!(
         env.store.commit(commit).await.expect(NEEDS_MOTO),
         CommitOutcome::Committed
