@@ -74,7 +74,7 @@ async fn webhook(
         Some(lead) => activity_commit(lead, claim, now),
         None => new_lead_commit(email, claim, now),
     };
-    let sizes = plan(store.table(), &commit)?.written().collect();
+    let sizes = plan(store.table(), &commit, now)?.written().collect();
     Ok((store.commit(commit).await?, sizes))
 }
 

@@ -31,7 +31,7 @@ use aws_sdk_dynamodb::{
     },
     Client,
 };
-use lifecycle::funnel::CounterKey;
+use lifecycle::{funnel::CounterKey, Timestamp};
 use ports::{
     commit::Identity, Commit, CommitOutcome, DocumentWrite, Expect, LeadWrite, StoreError,
 };
@@ -86,8 +86,9 @@ pub(crate) async fn apply(
     client: &Client,
     table: &str,
     commit: &Commit,
+    now: Timestamp,
 ) -> Result<CommitOutcome, StoreError> {
-    let plan = plan(table, commit)?;
+    let plan = plan(table, commit, now)?;
     if plan.is_empty() {
         return Ok(CommitOutcome::Committed);
     }
@@ -110,18 +111,22 @@ pub(crate) async fn apply(
     }
 }
 
-/// Builds the transaction for `commit` without sending it.
-pub fn plan(table: &str, commit: &Commit) -> Result<Plan, StoreError> {
+/// Builds the transaction for `commit` without sending it. `now` decides which claims and
+/// documents have expired (an expired one counts as absent, whether or not TTL swept it yet).
+pub fn plan(table: &str, commit: &Commit, now: Timestamp) -> Result<Plan, StoreError> {
+    let now = now.timestamp();
     let mut plan = Plan {
         items: Vec::new(),
         roles: Vec::new(),
         written: Vec::new(),
     };
     for claim in &commit.claims {
-        let put = put(table, item::claim_item(claim, &commit.outbox)?)
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let put = expect(
+            put(table, item::claim_item(claim, &commit.outbox)?),
+            Expect::Absent,
+            Some(now),
+        )
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         plan.push_put(put, Role::Claim(claim.key.clone()), "claim")?;
     }
     if let Some(write) = &commit.lead {
@@ -140,7 +145,7 @@ pub fn plan(table: &str, commit: &Commit) -> Result<Plan, StoreError> {
     plan_activities(&mut plan, table, commit)?;
     plan_counters(&mut plan, table, commit)?;
     for write in &commit.documents {
-        plan_document(&mut plan, table, write)?;
+        plan_document(&mut plan, table, write, now)?;
     }
 
     if plan.items.len() > MAX_TRANSACTION_ITEMS {
@@ -188,7 +193,9 @@ fn plan_lead(plan: &mut Plan, table: &str, write: &LeadWrite) -> Result<(), Stor
 
     let lead_put = expect(put(table, item::lead_item(lead)?), write.expect, None);
     plan.push_put(lead_put, Role::Lead(lead.id.to_string()), "lead")?;
-    for identity in &write.new_identities {
+    // The same identity twice would touch one item twice, which a transaction refuses.
+    let mut seen = HashSet::new();
+    for identity in write.new_identities.iter().filter(|i| seen.insert(*i)) {
         let identity_put = put(table, item::identity_item(identity, &lead.id))
             .condition_expression("attribute_not_exists(#pk) OR #l = :l")
             .expression_attribute_names("#pk", PK)
@@ -288,8 +295,12 @@ fn plan_counters(plan: &mut Plan, table: &str, commit: &Commit) -> Result<(), St
     Ok(())
 }
 
-fn plan_document(plan: &mut Plan, table: &str, write: &DocumentWrite) -> Result<(), StoreError> {
-    let now = chrono::Utc::now().timestamp();
+fn plan_document(
+    plan: &mut Plan,
+    table: &str,
+    write: &DocumentWrite,
+    now: i64,
+) -> Result<(), StoreError> {
     let (collection, key) = write.target();
     let role = Role::Document(collection.to_owned(), key.to_owned());
     match write {

@@ -293,18 +293,18 @@ fn a_commit_over_one_hundred_items_is_refused_before_sending() {
         })
         .collect();
 
-    let err = plan("t", &commit).unwrap_err();
+    let err = plan("t", &commit, when).unwrap_err();
 
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     commit.activities.pop();
-    assert_eq!(plan("t", &commit).unwrap().len(), 100);
+    assert_eq!(plan("t", &commit, when).unwrap().len(), 100);
 }
 
 #[test]
 fn write_units_follow_item_sizes() {
     let when = at("2026-03-02T10:00:00Z");
     let commit = new_lead_commit("L1", "dana@example.com", "webhook:typeform:e1", when);
-    let plan = plan("t", &commit).unwrap();
+    let plan = plan("t", &commit, when).unwrap();
     let sizes: Vec<(&str, usize)> = plan.written().collect();
 
     assert_eq!(sizes.iter().filter(|(k, _)| *k == "counter").count(), 6);
