@@ -51,15 +51,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     report("duplicate delivery", &counter.take(), &dup.0);
     assert!(matches!(dup.0, CommitOutcome::Duplicate { .. }));
 
-    println!("\nwrite units of the new-lead commit (transactional: 2 per started KB per item):");
-    let mut total = 0;
-    for (kind, size) in first.1 {
-        let units = transactional_write_units(size);
-        total += units;
-        println!("  {kind:<18} {size:>5} B  {units} WCU");
-    }
-    println!("  {:<18} {:>7}  {total} WCU (base table; each index copy of the lead item adds 1 WCU per KB)", "total", "");
+    write_units("new lead", &first.1);
+    write_units("known lead", &second.1);
     Ok(())
+}
+
+/// Prints the write units of one commit: transactional writes cost 2 units per started KB per
+/// item; each global index that holds a copy of a written item costs 1 unit per started KB more
+/// (all indexes project every attribute: the lead is in `by_email` and `by_created`, a
+/// transition in `by_day`).
+fn write_units(what: &str, items: &[(&'static str, usize)]) {
+    println!("\nwrite units of the {what} commit:");
+    let (mut table, mut indexes) = (0, 0);
+    for (kind, size) in items {
+        let units = transactional_write_units(*size);
+        let copies = match *kind {
+            "lead" => 2,
+            "transition" => 1,
+            _ => 0,
+        };
+        let index_units = copies * size.div_ceil(1024);
+        table += units;
+        indexes += index_units;
+        println!("  {kind:<18} {size:>5} B  {units} WCU  + {index_units} WCU in indexes");
+    }
+    println!(
+        "  total: {table} WCU on the table + {indexes} WCU in indexes = {}",
+        table + indexes
+    );
 }
 
 /// The webhook's storage path. Returns the outcome and the item sizes of its transaction.
@@ -74,7 +93,7 @@ async fn webhook(
         Some(lead) => activity_commit(lead, claim, now),
         None => new_lead_commit(email, claim, now),
     };
-    let sizes = plan(store.table(), &commit)?.written().collect();
+    let sizes = plan(store.table(), &commit, now)?.written().collect();
     Ok((store.commit(commit).await?, sizes))
 }
 

@@ -31,7 +31,7 @@ use aws_sdk_dynamodb::{
     },
     Client,
 };
-use lifecycle::funnel::CounterKey;
+use lifecycle::{funnel::CounterKey, Timestamp};
 use ports::{
     commit::Identity, Commit, CommitOutcome, DocumentWrite, Expect, LeadWrite, StoreError,
 };
@@ -86,8 +86,9 @@ pub(crate) async fn apply(
     client: &Client,
     table: &str,
     commit: &Commit,
+    now: Timestamp,
 ) -> Result<CommitOutcome, StoreError> {
-    let plan = plan(table, commit)?;
+    let plan = plan(table, commit, now)?;
     if plan.is_empty() {
         return Ok(CommitOutcome::Committed);
     }
@@ -110,18 +111,22 @@ pub(crate) async fn apply(
     }
 }
 
-/// Builds the transaction for `commit` without sending it.
-pub fn plan(table: &str, commit: &Commit) -> Result<Plan, StoreError> {
+/// Builds the transaction for `commit` without sending it. `now` decides which claims and
+/// documents have expired (an expired one counts as absent, whether or not TTL swept it yet).
+pub fn plan(table: &str, commit: &Commit, now: Timestamp) -> Result<Plan, StoreError> {
+    let now = now.timestamp();
     let mut plan = Plan {
         items: Vec::new(),
         roles: Vec::new(),
         written: Vec::new(),
     };
     for claim in &commit.claims {
-        let put = put(table, item::claim_item(claim, &commit.outbox)?)
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let put = expect(
+            put(table, item::claim_item(claim, &commit.outbox)?),
+            Expect::Absent,
+            Some(now),
+        )
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         plan.push_put(put, Role::Claim(claim.key.clone()), "claim")?;
     }
     if let Some(write) = &commit.lead {
@@ -140,7 +145,7 @@ pub fn plan(table: &str, commit: &Commit) -> Result<Plan, StoreError> {
     plan_activities(&mut plan, table, commit)?;
     plan_counters(&mut plan, table, commit)?;
     for write in &commit.documents {
-        plan_document(&mut plan, table, write)?;
+        plan_document(&mut plan, table, write, now)?;
     }
 
     if plan.items.len() > MAX_TRANSACTION_ITEMS {
@@ -188,7 +193,9 @@ fn plan_lead(plan: &mut Plan, table: &str, write: &LeadWrite) -> Result<(), Stor
 
     let lead_put = expect(put(table, item::lead_item(lead)?), write.expect, None);
     plan.push_put(lead_put, Role::Lead(lead.id.to_string()), "lead")?;
-    for identity in &write.new_identities {
+    // The same identity twice would touch one item twice, which a transaction refuses.
+    let mut seen = HashSet::new();
+    for identity in write.new_identities.iter().filter(|i| seen.insert(*i)) {
         let identity_put = put(table, item::identity_item(identity, &lead.id))
             .condition_expression("attribute_not_exists(#pk) OR #l = :l")
             .expression_attribute_names("#pk", PK)
@@ -288,8 +295,12 @@ fn plan_counters(plan: &mut Plan, table: &str, commit: &Commit) -> Result<(), St
     Ok(())
 }
 
-fn plan_document(plan: &mut Plan, table: &str, write: &DocumentWrite) -> Result<(), StoreError> {
-    let now = chrono::Utc::now().timestamp();
+fn plan_document(
+    plan: &mut Plan,
+    table: &str,
+    write: &DocumentWrite,
+    now: i64,
+) -> Result<(), StoreError> {
     let (collection, key) = write.target();
     let role = Role::Document(collection.to_owned(), key.to_owned());
     match write {
@@ -326,57 +337,83 @@ fn plan_document(plan: &mut Plan, table: &str, write: &DocumentWrite) -> Result<
     }
 }
 
-/// Reads the cancellation reasons, one per item in order.
+/// What a cancelled transaction means, decided from its reason codes alone.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    /// The claim (position, key) was taken.
+    Duplicate(usize, String),
+    /// The item at this position failed its condition.
+    Conflict(usize),
+    /// Retry with back-off (transaction conflict, throttling).
+    Busy(String),
+    /// The request is wrong.
+    Invalid(String),
+    /// Anything else.
+    Other(String),
+}
+
+/// Reads the reason codes, one per item in order: a taken claim first (nothing of a duplicate
+/// is worth retrying), then any failed condition, then the retryable codes.
+fn verdict(roles: &[Role], codes: &[&str]) -> Verdict {
+    let code = |i: usize| codes.get(i).copied().unwrap_or("None");
+    let failed = |i: &usize| code(*i) == "ConditionalCheckFailed";
+
+    let positions = 0..roles.len();
+    let taken = positions
+        .clone()
+        .filter(failed)
+        .find_map(|i| match &roles[i] {
+            Role::Claim(key) => Some((i, key.clone())),
+            _ => None,
+        });
+    if let Some((i, key)) = taken {
+        return Verdict::Duplicate(i, key);
+    }
+    if let Some(i) = positions.clone().find(failed) {
+        return Verdict::Conflict(i);
+    }
+
+    let seen: Vec<&str> = positions.map(code).filter(|c| *c != "None").collect();
+    let summary = format!("transaction cancelled: {}", seen.join(","));
+    let any = |wanted: &[&str]| seen.iter().any(|c| wanted.contains(c));
+    if any(&[
+        "TransactionConflict",
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+    ]) {
+        Verdict::Busy(summary)
+    } else if any(&["ValidationError", "ItemCollectionSizeLimitExceeded"]) {
+        Verdict::Invalid(summary)
+    } else {
+        Verdict::Other(summary)
+    }
+}
+
+/// Turns a cancelled transaction into the commit's outcome.
 async fn classify(
     client: &Client,
     table: &str,
     roles: &[Role],
     reasons: &[CancellationReason],
 ) -> Result<CommitOutcome, StoreError> {
-    let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
-
-    for (i, role) in roles.iter().enumerate() {
-        if let (Role::Claim(key), "ConditionalCheckFailed") = (role, code(i)) {
+    let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
+    match verdict(roles, &codes) {
+        Verdict::Duplicate(i, key) => {
             let stored = match reasons[i].item() {
                 Some(found) => found.clone(),
-                None => reread_claim(client, table, key).await?,
+                None => reread_claim(client, table, &key).await?,
             };
-            return Ok(CommitOutcome::Duplicate {
-                key: key.clone(),
+            Ok(CommitOutcome::Duplicate {
+                key,
                 outbox: item::outbox(&stored)?,
-            });
+            })
         }
-    }
-    for (i, role) in roles.iter().enumerate() {
-        if code(i) == "ConditionalCheckFailed" {
-            return Ok(CommitOutcome::Conflict {
-                what: describe(role),
-            });
-        }
-    }
-
-    let codes: Vec<&str> = (0..roles.len())
-        .map(code)
-        .filter(|c| *c != "None")
-        .collect();
-    let summary = codes.join(",");
-    if codes.iter().any(|c| {
-        matches!(
-            *c,
-            "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
-        )
-    }) {
-        Err(StoreError::Throttled(summary.into()))
-    } else if codes.contains(&"ValidationError")
-        || codes.contains(&"ItemCollectionSizeLimitExceeded")
-    {
-        Err(StoreError::Invalid(format!(
-            "transaction cancelled: {summary}"
-        )))
-    } else {
-        Err(StoreError::Unavailable(
-            format!("transaction cancelled: {summary}").into(),
-        ))
+        Verdict::Conflict(i) => Ok(CommitOutcome::Conflict {
+            what: describe(&roles[i]),
+        }),
+        Verdict::Busy(summary) => Err(StoreError::Throttled(summary.into())),
+        Verdict::Invalid(summary) => Err(StoreError::Invalid(summary)),
+        Verdict::Other(summary) => Err(StoreError::Unavailable(summary.into())),
     }
 }
 
@@ -408,4 +445,58 @@ fn describe(role: &Role) -> String {
 
 fn invalid(e: impl std::fmt::Display) -> StoreError {
     StoreError::Invalid(format!("transaction item not built: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roles() -> Vec<Role> {
+        vec![
+            Role::Claim("webhook:a:1".into()),
+            Role::Lead("L1".into()),
+            Role::Identity("L1".into()),
+            Role::Counter,
+        ]
+    }
+
+    #[test]
+    fn a_taken_claim_is_a_duplicate_even_when_the_lead_also_failed() {
+        let codes = [
+            "ConditionalCheckFailed",
+            "ConditionalCheckFailed",
+            "None",
+            "None",
+        ];
+        assert_eq!(
+            verdict(&roles(), &codes),
+            Verdict::Duplicate(0, "webhook:a:1".into())
+        );
+    }
+
+    #[test]
+    fn a_failed_lead_or_identity_condition_is_a_conflict_on_that_item() {
+        let lead = ["None", "ConditionalCheckFailed", "None", "None"];
+        assert_eq!(verdict(&roles(), &lead), Verdict::Conflict(1));
+        let identity = ["None", "None", "ConditionalCheckFailed", "None"];
+        assert_eq!(verdict(&roles(), &identity), Verdict::Conflict(2));
+        assert_eq!(
+            describe(&roles()[2]),
+            "identity of lead L1 points at another lead"
+        );
+    }
+
+    #[test]
+    fn a_transaction_conflict_or_throttling_is_retryable() {
+        let codes = ["None", "TransactionConflict", "None", "None"];
+        assert!(matches!(verdict(&roles(), &codes), Verdict::Busy(_)));
+        let codes = ["None", "None", "None", "ThrottlingError"];
+        assert!(matches!(verdict(&roles(), &codes), Verdict::Busy(_)));
+    }
+
+    #[test]
+    fn a_validation_error_is_the_callers_mistake() {
+        let codes = ["None", "ValidationError", "None", "None"];
+        assert!(matches!(verdict(&roles(), &codes), Verdict::Invalid(_)));
+    }
 }

@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::{operation::query::builders::QueryFluentBuilder, Client};
 use lifecycle::{funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, Timestamp, Transition};
 use ports::{
-    commit::Identity, Commit, CommitOutcome, Document, DocumentStore, JourneyStore, Page, Queue,
-    StoreError,
+    commit::Identity, Clock, Commit, CommitOutcome, Document, DocumentStore, JourneyStore, Page,
+    Queue, StoreError, SystemClock, MAX_PAGE,
 };
 use std::{collections::HashMap, sync::Arc};
 
@@ -47,6 +47,7 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     outbox: Arc<dyn Queue>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -64,7 +65,20 @@ impl DynamoStore {
             client,
             table: table.into(),
             outbox,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same store reading "now" (for expiry) from `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Whether a document has expired. TTL deletion runs up to days late, so an expired
+    /// document is hidden on read rather than trusted to be gone.
+    fn expired(&self, doc: &Document) -> bool {
+        doc.expires_at.is_some_and(|at| at <= self.clock.now())
     }
 
     /// The table name.
@@ -192,7 +206,8 @@ impl JourneyStore for DynamoStore {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<Page<Transition>, StoreError> {
-        if from >= to || limit == 0 {
+        let limit = page_limit(limit)?;
+        if from >= to {
             return Ok(Page {
                 items: Vec::new(),
                 next: None,
@@ -242,6 +257,7 @@ impl JourneyStore for DynamoStore {
 
     /// One Query on `by_created`, newest first. The cursor is the last lead's `created` value.
     async fn leads(&self, cursor: Option<String>, limit: usize) -> Result<Page<Lead>, StoreError> {
+        let limit = page_limit(limit)?;
         let mut query = self
             .query()
             .index_name(index::BY_CREATED)
@@ -269,7 +285,8 @@ impl JourneyStore for DynamoStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
-        let outcome = commit::apply(&self.client, &self.table, &commit).await?;
+        let now = self.clock.now();
+        let outcome = commit::apply(&self.client, &self.table, &commit, now).await?;
         if outcome == CommitOutcome::Committed && !commit.outbox.is_empty() {
             // The transaction holds; if sending fails now, the caller's retry of the same event
             // meets its own claim, gets `Duplicate { outbox }` and sends again.
@@ -309,7 +326,7 @@ impl DocumentStore for DynamoStore {
     async fn get(&self, collection: &str, key: &str) -> Result<Option<Document>, StoreError> {
         let found = self.get_item(item::document_key(collection, key)).await?;
         let doc: Option<Document> = found.as_ref().map(item::body).transpose()?;
-        Ok(doc.filter(|d| !expired(d)))
+        Ok(doc.filter(|d| !self.expired(d)))
     }
 
     async fn list(
@@ -319,6 +336,7 @@ impl DocumentStore for DynamoStore {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<Page<Document>, StoreError> {
+        let limit = page_limit(limit)?;
         let mut query = self
             .query()
             .consistent_read(true)
@@ -337,7 +355,7 @@ impl DocumentStore for DynamoStore {
             _ => None,
         };
         Ok(Page {
-            items: docs.into_iter().filter(|d| !expired(d)).collect(),
+            items: docs.into_iter().filter(|d| !self.expired(d)).collect(),
             next,
         })
     }
@@ -349,6 +367,7 @@ impl DocumentStore for DynamoStore {
         upper: &str,
         limit: usize,
     ) -> Result<Vec<Document>, StoreError> {
+        let limit = page_limit(limit)?;
         let query = self
             .query()
             .index_name(index::BY_DUE)
@@ -359,13 +378,18 @@ impl DocumentStore for DynamoStore {
             .expression_attribute_values(":u", s(upper));
         let (items, _) = take_with_peek(query, limit).await?;
         let docs: Vec<Document> = items.iter().map(item::body).collect::<Result<_, _>>()?;
-        Ok(docs.into_iter().filter(|d| !expired(d)).collect())
+        Ok(docs.into_iter().filter(|d| !self.expired(d)).collect())
     }
 }
 
-/// TTL deletion runs up to days late, so an expired document is hidden on read.
-fn expired(doc: &Document) -> bool {
-    doc.expires_at.is_some_and(|at| at <= chrono::Utc::now())
+/// A listing's limit: 0 is the caller's bug, more than [`MAX_PAGE`] is capped.
+fn page_limit(limit: usize) -> Result<usize, StoreError> {
+    match limit {
+        0 => Err(StoreError::Invalid(
+            "a listing limit must be at least 1".into(),
+        )),
+        n => Ok(n.min(MAX_PAGE)),
+    }
 }
 
 fn decode(items: &[Item]) -> Result<Vec<Transition>, StoreError> {
@@ -386,7 +410,7 @@ async fn page(query: QueryFluentBuilder) -> Result<(Vec<Item>, Option<Item>), St
 /// Every page of a query.
 async fn all_pages(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
     let mut items = Vec::new();
-    let mut start: Option<Item> = None;
+    let mut start = query.get_exclusive_start_key().clone();
     loop {
         let (mut batch, last) = page(query.clone().set_exclusive_start_key(start)).await?;
         items.append(&mut batch);
@@ -403,8 +427,9 @@ async fn take_with_peek(
     query: QueryFluentBuilder,
     want: usize,
 ) -> Result<(Vec<Item>, bool), StoreError> {
+    // The caller's start key (a cursor), then DynamoDB's own page boundaries.
     let mut items = Vec::new();
-    let mut start: Option<Item> = None;
+    let mut start = query.get_exclusive_start_key().clone();
     loop {
         let ask = clamp(want + 1 - items.len());
         let (mut batch, last) =

@@ -293,18 +293,18 @@ fn a_commit_over_one_hundred_items_is_refused_before_sending() {
         })
         .collect();
 
-    let err = plan("t", &commit).unwrap_err();
+    let err = plan("t", &commit, when).unwrap_err();
 
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     commit.activities.pop();
-    assert_eq!(plan("t", &commit).unwrap().len(), 100);
+    assert_eq!(plan("t", &commit, when).unwrap().len(), 100);
 }
 
 #[test]
 fn write_units_follow_item_sizes() {
     let when = at("2026-03-02T10:00:00Z");
     let commit = new_lead_commit("L1", "dana@example.com", "webhook:typeform:e1", when);
-    let plan = plan("t", &commit).unwrap();
+    let plan = plan("t", &commit, when).unwrap();
     let sizes: Vec<(&str, usize)> = plan.written().collect();
 
     assert_eq!(sizes.iter().filter(|(k, _)| *k == "counter").count(), 6);
@@ -315,4 +315,125 @@ fn write_units_follow_item_sizes() {
     let empty: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
         Default::default();
     assert_eq!(item_size(&empty), 0);
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/scripts/test-aws.sh"]
+async fn transitions_recorded_page_across_days_in_recorded_order() {
+    let env = Env::new().await;
+    // Five leads entering on three days; the last one at exactly `to`, which is excluded.
+    let times = [
+        "2026-03-01T23:59:59Z",
+        "2026-03-02T00:00:00Z",
+        "2026-03-02T12:00:00Z",
+        "2026-03-03T08:00:00Z",
+        "2026-03-04T00:00:00Z",
+    ];
+    for (i, t) in times.iter().enumerate() {
+        let c = new_lead_commit(
+            &format!("L{i}"),
+            &format!("p{i}@example.com"),
+            &format!("c{i}"),
+            at(t),
+        );
+        env.store.commit(c).await.expect(NEEDS_MOTO);
+    }
+
+    let (from, to) = (at("2026-03-01T00:00:00Z"), at("2026-03-04T00:00:00Z"));
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = env
+            .store
+            .transitions_recorded(from, to, cursor, 2)
+            .await
+            .unwrap();
+        pages.push(
+            page.items
+                .iter()
+                .map(|t| t.lead_id.to_string())
+                .collect::<Vec<_>>(),
+        );
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(pages.len() < 10, "paging does not end");
+    }
+
+    assert_eq!(pages, vec![vec!["L0", "L1"], vec!["L2", "L3"]]);
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/scripts/test-aws.sh"]
+async fn leads_page_newest_first() {
+    let env = Env::new().await;
+    for (i, t) in [
+        "2026-03-01T10:00:00Z",
+        "2026-03-03T10:00:00Z",
+        "2026-03-02T10:00:00Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let c = new_lead_commit(
+            &format!("L{i}"),
+            &format!("p{i}@example.com"),
+            &format!("c{i}"),
+            at(t),
+        );
+        env.store.commit(c).await.expect(NEEDS_MOTO);
+    }
+
+    let first = env.store.leads(None, 2).await.unwrap();
+    let second = env.store.leads(first.next.clone(), 2).await.unwrap();
+
+    let ids = |p: &ports::Page<lifecycle::Lead>| {
+        p.items.iter().map(|l| l.id.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&first), ["L1", "L2"]);
+    assert_eq!(ids(&second), ["L0"]);
+    assert_eq!(second.next, None);
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/scripts/test-aws.sh"]
+async fn due_documents_come_in_index_order_and_expired_ones_are_hidden() {
+    use ports::{Document, DocumentStore, DocumentWrite};
+
+    let env = Env::new().await;
+    let doc = |key: &str, due: &str, expires: Option<&str>| DocumentWrite::Put {
+        doc: Document {
+            collection: "sla_clock".into(),
+            key: key.into(),
+            version: 1,
+            index: Some(due.into()),
+            body: serde_json::json!({ "lead": key }),
+            expires_at: expires.map(at),
+        },
+        expect: Expect::Absent,
+    };
+    let commit = Commit {
+        documents: vec![
+            doc("c", "2026-03-02T10:05:00Z", None),
+            doc("a", "2026-03-02T10:01:00Z", None),
+            doc("b", "2026-03-02T10:09:00Z", None),
+            doc("old", "2026-03-02T10:00:00Z", Some("2020-01-01T00:00:00Z")),
+        ],
+        ..Commit::default()
+    };
+    assert_eq!(
+        env.store.commit(commit).await.expect(NEEDS_MOTO),
+        CommitOutcome::Committed
+    );
+
+    let due = env
+        .store
+        .due("sla_clock", "2026-03-02T10:06:00Z", 10)
+        .await
+        .unwrap();
+
+    let keys: Vec<&str> = due.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys, ["a", "c"]);
+    assert!(env.store.get("sla_clock", "old").await.unwrap().is_none());
 }
