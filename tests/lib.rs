@@ -1,1 +1,21 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests: where the shared test material lives, and a fresh
+//! store per test.
+
+use std::path::PathBuf;
+
+/// `../shared` beside the repository: fixtures and datasets, never copied into the repository.
+pub fn shared_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+}
+
+/// A file under `../shared/datasets`.
+pub fn dataset(path: &str) -> PathBuf {
+    shared_dir().join("datasets").join(path)
+}
+
+/// A file under this crate's `fixtures/`.
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path)
+}

@@ -1,2 +1,18 @@
-//! The local runner.
-fn main() {}
+//! `journey`: the local runner. See `journey --help`.
+
+use clap::Parser;
+use journey_local::cli::{run, Cli};
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+
+    match run(cli, &mut out, &mut err).await {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("journey: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -6,6 +6,7 @@
 use crate::{transition::Transition, Stage};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A grouping of the funnel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -104,3 +105,254 @@ pub fn counter_deltas(t: &Transition) -> Vec<CounterDelta> {
         })
         .collect()
 }
+
+/// A half-open window of time `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    /// First instant inside.
+    pub from: crate::Timestamp,
+    /// First instant after.
+    pub to: crate::Timestamp,
+}
+
+impl Period {
+    /// Whether `t` falls inside.
+    pub fn contains(&self, t: crate::Timestamp) -> bool {
+        t >= self.from && t < self.to
+    }
+}
+
+/// The stage pairs a report converts between, in display order.
+pub const CONVERSIONS: [(Stage, Stage); 6] = [
+    (Stage::New, Stage::Mql),
+    (Stage::Mql, Stage::Sal),
+    (Stage::Sal, Stage::Sql),
+    (Stage::Sql, Stage::Won),
+    (Stage::Mql, Stage::Sql),
+    (Stage::Mql, Stage::Won),
+];
+
+/// How one cohort converted from one stage to a later one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversion {
+    /// The stage the cohort entered in the period.
+    pub from: Stage,
+    /// The later stage.
+    pub to: Stage,
+    /// Lead-cycles that entered `from` in the period.
+    pub cohort: u64,
+    /// Of those, how many reached `to` (or a later funnel stage, which passes through it) by
+    /// the report's `as_of` time.
+    pub converted: u64,
+    /// `converted / cohort`, `None` for an empty cohort.
+    pub rate: Option<f64>,
+    /// Median days from entering `from` to reaching `to`, over the converted.
+    pub median_days: Option<f64>,
+    /// 90th percentile (nearest rank) of the same.
+    pub p90_days: Option<f64>,
+}
+
+/// One group's row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupRow {
+    /// The group's value (`"all"` for the total, `"(none)"` for an unknown value).
+    pub group: String,
+    /// Lead-cycles that entered each stage in the period (period view).
+    pub entered: BTreeMap<Stage, u64>,
+    /// Conversions of the cohorts that entered each from-stage in the period (cohort view).
+    pub conversions: Vec<Conversion>,
+}
+
+/// A funnel report: the period view (entries per stage) and the cohort view (conversions and
+/// time between stages) for one period, grouped by one dimension.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelReport {
+    /// The period reported.
+    pub period: Period,
+    /// The grouping.
+    pub group_by: Dimension,
+    /// Only transitions recorded at or before this instant count, so a report asked again later
+    /// for the same `as_of` gives the same numbers.
+    pub as_of: crate::Timestamp,
+    /// The total over all groups.
+    pub total: GroupRow,
+    /// One row per group, largest MQL count first, then by name.
+    pub groups: Vec<GroupRow>,
+}
+
+/// Builds the funnel report from transitions alone.
+///
+/// Definitions (fixed; every number in every view means this and nothing else):
+///
+/// * **entered X** (period view): lead-cycles with a transition *into* X whose `effective_at`
+///   lies in the period. Late fill-ins count with their real time; skipped stages are not
+///   entered.
+/// * **conversion X→Y** (cohort view): of the lead-cycles that entered X in the period, the share
+///   whose cycle reached Y or any later funnel stage by `as_of`. Time to convert is measured from
+///   entering X to the first entry of Y or a later funnel stage; it can be negative when the data
+///   says so (a deal dated before the first contact), and is reported as it is.
+/// * A transition belongs to the group of its own dimension snapshot; a conversion belongs to the
+///   group of the transition that entered X.
+pub fn report(
+    transitions: &[Transition],
+    period: Period,
+    group_by: Dimension,
+    as_of: crate::Timestamp,
+) -> FunnelReport {
+    let visible: Vec<&Transition> = transitions
+        .iter()
+        .filter(|t| t.recorded_at <= as_of)
+        .collect();
+    let mut groups: BTreeMap<String, Accumulator> = BTreeMap::new();
+    let mut total = Accumulator::default();
+
+    for t in &visible {
+        if period.contains(t.effective_at) {
+            *total.entered.entry(t.to).or_default() += 1;
+            *groups
+                .entry(group_by.value_of(t))
+                .or_default()
+                .entered
+                .entry(t.to)
+                .or_default() += 1;
+        }
+    }
+
+    for cycle in cycles(&visible) {
+        for (pair, outcome) in cycle.conversions(period) {
+            total.add(pair, outcome);
+            groups
+                .entry(group_by.value_of(cycle.entry_of(pair.0)))
+                .or_default()
+                .add(pair, outcome);
+        }
+    }
+
+    let mut rows: Vec<GroupRow> = groups.into_iter().map(|(g, acc)| acc.finish(g)).collect();
+    rows.sort_by(|a, b| {
+        let mql = |r: &GroupRow| r.entered.get(&Stage::Mql).copied().unwrap_or(0);
+        mql(b).cmp(&mql(a)).then_with(|| a.group.cmp(&b.group))
+    });
+    FunnelReport {
+        period,
+        group_by,
+        as_of,
+        total: total.finish("all".to_owned()),
+        groups: rows,
+    }
+}
+
+/// One lead-cycle's entries, with the transition that made each.
+struct CycleView<'a> {
+    entries: BTreeMap<Stage, &'a Transition>,
+}
+
+impl<'a> CycleView<'a> {
+    fn entry_of(&self, stage: Stage) -> &'a Transition {
+        self.entries[&stage]
+    }
+
+    /// The first time the cycle reached `stage` or a later funnel stage.
+    fn reached_at(&self, stage: Stage) -> Option<crate::Timestamp> {
+        let rank = stage.rank()?;
+        self.entries
+            .iter()
+            .filter(|(s, _)| s.rank().is_some_and(|r| r >= rank))
+            .map(|(_, t)| t.effective_at)
+            .min()
+    }
+
+    fn conversions(&self, period: Period) -> Vec<((Stage, Stage), Option<f64>)> {
+        CONVERSIONS
+            .into_iter()
+            .filter_map(|(from, to)| {
+                let start = self.entries.get(&from)?.effective_at;
+                if !period.contains(start) {
+                    return None;
+                }
+                let days = self
+                    .reached_at(to)
+                    .map(|end| (end - start).num_seconds() as f64 / 86_400.0);
+                Some(((from, to), days))
+            })
+            .collect()
+    }
+}
+
+/// Groups transitions into lead-cycles (first entry of each stage wins).
+fn cycles<'a>(transitions: &[&'a Transition]) -> Vec<CycleView<'a>> {
+    let mut by_cycle: BTreeMap<(&str, u32), CycleView<'a>> = BTreeMap::new();
+    let mut sorted: Vec<&&Transition> = transitions.iter().collect();
+    sorted.sort_by_key(|t| (t.lead_id.as_str(), t.seq));
+    for t in sorted {
+        let view = by_cycle
+            .entry((t.lead_id.as_str(), t.cycle))
+            .or_insert_with(|| CycleView {
+                entries: BTreeMap::new(),
+            });
+        view.entries.entry(t.to).or_insert(t);
+    }
+    by_cycle.into_values().collect()
+}
+
+#[derive(Default)]
+struct Accumulator {
+    entered: BTreeMap<Stage, u64>,
+    cohorts: BTreeMap<(Stage, Stage), (u64, Vec<f64>)>,
+}
+
+impl Accumulator {
+    fn add(&mut self, pair: (Stage, Stage), outcome: Option<f64>) {
+        let (cohort, days) = self.cohorts.entry(pair).or_default();
+        *cohort += 1;
+        days.extend(outcome);
+    }
+
+    fn finish(self, group: String) -> GroupRow {
+        let mut cohorts = self.cohorts;
+        let conversions = CONVERSIONS
+            .into_iter()
+            .map(|(from, to)| {
+                let (cohort, mut days) = cohorts.remove(&(from, to)).unwrap_or_default();
+                days.sort_by(f64::total_cmp);
+                let converted = days.len() as u64;
+                Conversion {
+                    from,
+                    to,
+                    cohort,
+                    converted,
+                    rate: (cohort > 0).then(|| converted as f64 / cohort as f64),
+                    median_days: median(&days),
+                    p90_days: nearest_rank(&days, 0.9),
+                }
+            })
+            .collect();
+        GroupRow {
+            group,
+            entered: self.entered,
+            conversions,
+        }
+    }
+}
+
+/// The median of sorted values (mean of the middle two for an even count).
+pub fn median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+/// The nearest-rank percentile `q` (0 < q ≤ 1) of sorted values.
+pub fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil().max(1.0) as usize;
+    Some(sorted[rank.min(sorted.len()) - 1])
+}
+
+#[cfg(test)]
+mod tests;

@@ -63,6 +63,10 @@ impl DocumentWrite {
     }
 }
 
+/// The largest page a listing returns; a larger `limit` is capped to it, and a `limit` of 0 is
+/// refused as [`StoreError::Invalid`](crate::StoreError::Invalid).
+pub const MAX_PAGE: usize = 1000;
+
 /// One page of a listing, with an opaque cursor for the next.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

@@ -10,14 +10,19 @@
 //! nothing, and answers [`CommitOutcome::Duplicate`] when a claim was already taken, so that a
 //! redelivered webhook or SQS message changes nothing.
 
+pub mod clock;
 pub mod commit;
 pub mod document;
 pub mod error;
 pub mod queue;
 pub mod store;
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit::{Claim, Commit, CommitOutcome, Expect, LeadWrite};
-pub use document::{Document, DocumentWrite, Page};
+pub use document::{Document, DocumentWrite, Page, MAX_PAGE};
 pub use error::{QueueError, StoreError};
 pub use queue::{Delivery, Message, Queue, QueueConsumer, Topic};
 pub use store::{DocumentStore, JourneyStore};

@@ -3,6 +3,12 @@
 //! [`JourneyStore`] holds leads, their transitions and activities, and applies [`Commit`]s.
 //! [`DocumentStore`] holds versioned documents. One adapter usually implements both; they are
 //! separate so a function asks only for what it uses.
+//!
+//! Listings return a [`Page`] with an opaque cursor: pass it back unchanged to get the next
+//! page. A `limit` above [`MAX_PAGE`](crate::MAX_PAGE) is capped to it; a `limit` of 0 is a bug
+//! in the caller and is refused. Items (claims, documents) with an `expires_at` that has passed
+//! are treated as gone: reads skip them and an `Expect::Absent` write or a claim succeeds over
+//! them, whether or not the store has purged them yet.
 
 use crate::{
     commit::{Commit, CommitOutcome},

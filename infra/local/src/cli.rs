@@ -1,0 +1,168 @@
+//! The `journey` command line: arguments, and what each command does with them.
+
+use crate::{
+    import::{self, mapping::Mapping, Summary},
+    report::{self, Format},
+};
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+use embedded::EmbeddedStore;
+use lifecycle::funnel::{self, Dimension, Period};
+use ports::JourneyStore;
+use std::{io::Write, path::PathBuf};
+
+/// Lead journey, on this machine: every function in one process on one SQLite file.
+#[derive(Debug, Parser)]
+#[command(name = "journey", version, about)]
+pub struct Cli {
+    /// The store file (created if missing).
+    #[arg(long, global = true, env = "JOURNEY_DB", default_value = "journey.db")]
+    pub db: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import the bundled sample CRM export and print its funnel report.
+    Demo(ReportArgs),
+    /// Import a CSV export of leads with a column mapping file.
+    Import {
+        /// The mapping file (TOML): which column holds what.
+        #[arg(long)]
+        mapping: PathBuf,
+        /// The CSV file.
+        file: PathBuf,
+        /// Exit with status 2 if any row was rejected.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Print the funnel report.
+    Report(ReportArgs),
+}
+
+/// Report options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// First day of the period (YYYY-MM-DD, UTC); default: the earliest transition.
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Day after the period (YYYY-MM-DD, UTC, exclusive); default: the day after the latest.
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// Grouping: all, source, campaign, form, rep, grade.
+    #[arg(long, default_value = "source", value_parser = parse_dimension)]
+    pub group_by: Dimension,
+    /// Output: table, json, csv.
+    #[arg(long, default_value = "table")]
+    pub format: Format,
+}
+
+fn parse_dimension(s: &str) -> Result<Dimension, String> {
+    Dimension::ALL
+        .into_iter()
+        .find(|d| d.as_str() == s)
+        .ok_or_else(|| {
+            format!("unknown grouping {s:?} (expected all, source, campaign, form, rep or grade)")
+        })
+}
+
+const SAMPLE_CSV: &str = include_str!("../sample/crm-export.csv");
+const SAMPLE_MAPPING: &str = include_str!("../sample/crm-export.toml");
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
+    let store = EmbeddedStore::open(&cli.db)
+        .with_context(|| format!("failed to open the store {}", cli.db.display()))?;
+    let now = Utc::now();
+
+    match cli.command {
+        Command::Demo(args) => {
+            let mapping =
+                Mapping::parse(SAMPLE_MAPPING).context("the bundled mapping is broken")?;
+            let summary = import::import(&store, SAMPLE_CSV.as_bytes(), &mapping, now).await?;
+            print_summary(err, "sample/crm-export.csv", &summary)?;
+            print_report(&store, &args, now, out).await?;
+            Ok(0)
+        }
+        Command::Import {
+            mapping,
+            file,
+            strict,
+        } => {
+            let text = std::fs::read_to_string(&mapping)
+                .with_context(|| format!("failed to read {}", mapping.display()))?;
+            let mapping =
+                Mapping::parse(&text).with_context(|| format!("in {}", mapping.display()))?;
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("failed to open {}", file.display()))?;
+            let summary =
+                import::import(&store, std::io::BufReader::new(input), &mapping, now).await?;
+            print_summary(err, &file.display().to_string(), &summary)?;
+            Ok(if strict && !summary.errors.is_empty() {
+                2
+            } else {
+                0
+            })
+        }
+        Command::Report(args) => {
+            print_report(&store, &args, now, out).await?;
+            Ok(0)
+        }
+    }
+}
+
+fn print_summary(err: &mut dyn Write, name: &str, s: &Summary) -> Result<()> {
+    writeln!(
+        err,
+        "{name}: {} rows: {} leads created, {} updated, {} already imported, {} rejected",
+        s.rows,
+        s.created,
+        s.updated,
+        s.unchanged,
+        s.errors.len()
+    )?;
+    for e in &s.errors {
+        writeln!(err, "  {e}")?;
+    }
+    Ok(())
+}
+
+async fn print_report(
+    store: &dyn JourneyStore,
+    args: &ReportArgs,
+    now: DateTime<Utc>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let transitions = report::all_transitions(store).await?;
+    if transitions.is_empty() {
+        bail!("the store holds no transitions yet: import a file first (or run `journey demo`)");
+    }
+    let period = period(args, &transitions);
+    let r = funnel::report(&transitions, period, args.group_by, now);
+    writeln!(out, "{}", report::render(&r, args.format))?;
+    Ok(())
+}
+
+fn period(args: &ReportArgs, transitions: &[lifecycle::Transition]) -> Period {
+    let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    let first = transitions
+        .iter()
+        .map(|t| t.effective_at)
+        .min()
+        .unwrap_or_default();
+    let last = transitions
+        .iter()
+        .map(|t| t.effective_at)
+        .max()
+        .unwrap_or_default();
+    Period {
+        from: args.from.map_or(midnight(first.date_naive()), midnight),
+        to: args
+            .to
+            .map_or(midnight(last.date_naive() + chrono::Days::new(1)), midnight),
+    }
+}

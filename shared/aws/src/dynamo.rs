@@ -1,0 +1,458 @@
+//! [`DynamoStore`]: the DynamoDB adapter of [`JourneyStore`] and [`DocumentStore`].
+//!
+//! Every read on a request path is a GetItem or a Query on a key or an index; nothing scans.
+//! Reads of a lead, its history, counters and documents are strongly consistent. Reads through
+//! a global secondary index (a lead by e-mail, leads newest first, transitions by day, due
+//! documents) are eventually consistent, as DynamoDB indexes are: a lead written a moment ago
+//! may be missing from them for a fraction of a second. That cannot corrupt anything, because
+//! every write is conditional on the keyed items (the identity item, the lead's version): a
+//! stale read becomes a [`CommitOutcome::Conflict`], and the caller re-reads.
+//!
+//! Commits are one `TransactWriteItems` each; see [`crate::commit`].
+
+use crate::{
+    commit,
+    error::store_error,
+    item::{self, s, sortable, Item, PK, SK},
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::{operation::query::builders::QueryFluentBuilder, Client};
+use lifecycle::{funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, Timestamp, Transition};
+use ports::{
+    commit::Identity, Commit, CommitOutcome, Document, DocumentStore, JourneyStore, Page, Queue,
+    StoreError,
+};
+use std::{collections::HashMap, sync::Arc};
+
+/// Index names, as in `template.yaml` and `infra/TABLE.md`.
+pub(crate) mod index {
+    /// E-mail → lead.
+    pub(crate) const BY_EMAIL: &str = "by_email";
+    /// A rep's open leads.
+    pub(crate) const BY_OWNER: &str = "by_owner";
+    /// Every lead by creation time.
+    pub(crate) const BY_CREATED: &str = "by_created";
+    /// Transitions by the day they were recorded.
+    pub(crate) const BY_DAY: &str = "by_day";
+    /// Documents by their index value (SLA clocks by due time).
+    pub(crate) const BY_DUE: &str = "by_due";
+}
+
+/// Length of [`sortable`] timestamps (`2026-01-02T03:04:05.000000Z`).
+const TS_LEN: usize = 27;
+
+/// The DynamoDB adapter. Cheap to clone; build it once per cold start.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    outbox: Arc<dyn Queue>,
+}
+
+impl std::fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoStore")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DynamoStore {
+    /// A store on `table`, sending commit outboxes through `outbox` (the SQS adapter).
+    pub fn new(client: Client, table: impl Into<String>, outbox: Arc<dyn Queue>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            outbox,
+        }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The leads `rep` owns that are still open (MQL, SAL or SQL), least recently updated
+    /// first. Not part of the ports yet; routing caps and the rep's work list read it.
+    pub async fn open_leads_of(&self, rep: &str, limit: usize) -> Result<Vec<Lead>, StoreError> {
+        let query = self
+            .query()
+            .index_name(index::BY_OWNER)
+            .key_condition_expression("#o = :o")
+            .expression_attribute_names("#o", "open_owner")
+            .expression_attribute_values(":o", s(rep))
+            .limit(clamp(limit));
+        let (items, _) = page(query).await?;
+        items.iter().map(item::body).collect()
+    }
+
+    fn query(&self) -> QueryFluentBuilder {
+        self.client.query().table_name(&self.table)
+    }
+
+    async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(out.item)
+    }
+
+    /// Every item of a lead's partition whose sort key starts with `prefix`, in key order.
+    async fn lead_partition<T>(&self, id: &LeadId, prefix: &str) -> Result<Vec<T>, StoreError>
+    where
+        T: serde::de::DeserializeOwned,
+    {
+        let query = self
+            .query()
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :p)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(item::lead_pk(id)))
+            .expression_attribute_values(":p", s(prefix));
+        let items = all_pages(query).await?;
+        items.iter().map(item::body).collect()
+    }
+
+    /// One day's slice of [`JourneyStore::transitions_recorded`]: at most `want` transitions of
+    /// `day` in `[lo, hi]`, after `after`; also says whether more remain in that day.
+    async fn recorded_on(
+        &self,
+        day: chrono::NaiveDate,
+        (lo, hi): (&str, &str),
+        after: Option<&str>,
+        want: usize,
+    ) -> Result<(Vec<Item>, bool), StoreError> {
+        let mut query = self
+            .query()
+            .index_name(index::BY_DAY)
+            .key_condition_expression("#d = :d AND #k BETWEEN :lo AND :hi")
+            .expression_attribute_names("#d", "rec_day")
+            .expression_attribute_names("#k", "rec_key")
+            .expression_attribute_values(":d", s(format!("T#{day}")))
+            .expression_attribute_values(":lo", s(lo))
+            .expression_attribute_values(":hi", s(hi));
+        if let Some(key) = after {
+            query = query.set_exclusive_start_key(Some(day_start_key(day, key)?));
+        }
+        take_with_peek(query, want).await
+    }
+}
+
+#[async_trait]
+impl JourneyStore for DynamoStore {
+    async fn lead(&self, id: &LeadId) -> Result<Option<Lead>, StoreError> {
+        let item = self.get_item(item::lead_key(id)).await?;
+        item.as_ref().map(item::body).transpose()
+    }
+
+    /// One Query on `by_email` (eventually consistent; see the module docs).
+    async fn lead_by_email(&self, email: &Email) -> Result<Option<Lead>, StoreError> {
+        let query = self
+            .query()
+            .index_name(index::BY_EMAIL)
+            .key_condition_expression("#e = :e")
+            .expression_attribute_names("#e", "email")
+            .expression_attribute_values(":e", s(email.as_str()))
+            .limit(1);
+        let (items, _) = page(query).await?;
+        items.first().map(item::body).transpose()
+    }
+
+    /// Two strongly consistent GetItems: the phone's identity item, then the lead.
+    async fn lead_by_phone(&self, phone: &Phone) -> Result<Option<Lead>, StoreError> {
+        let key = item::identity_key(&Identity::Phone(phone.clone()));
+        let Some(identity) = self.get_item(key).await? else {
+            return Ok(None);
+        };
+        let lead_id = LeadId::new(item::str_attr(&identity, "lead_id")?);
+        self.lead(&lead_id).await
+    }
+
+    async fn transitions(&self, id: &LeadId) -> Result<Vec<Transition>, StoreError> {
+        self.lead_partition(id, item::TRANSITION_PREFIX).await
+    }
+
+    async fn activities(&self, id: &LeadId) -> Result<Vec<Activity>, StoreError> {
+        self.lead_partition(id, item::ACTIVITY_PREFIX).await
+    }
+
+    /// One Query per UTC day of the range on `by_day`. The cursor is `<day>|<rec_key>` of the
+    /// last transition returned.
+    async fn transitions_recorded(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Transition>, StoreError> {
+        if from >= to || limit == 0 {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+        let (lo, hi) = (sortable(&from), sortable(&to));
+        let last_day = (to - chrono::Duration::microseconds(1)).date_naive();
+        let (mut day, mut after) = match cursor.as_deref().map(parse_day_cursor).transpose()? {
+            Some((day, key)) => (day, Some(key)),
+            None => (from.date_naive(), None),
+        };
+
+        let mut found: Vec<Item> = Vec::new();
+        loop {
+            let want = limit - found.len();
+            let (items, more) = self
+                .recorded_on(day, (&lo, &hi), after.as_deref(), want)
+                .await?;
+            found.extend(items);
+            let full_here =
+                more || (found.len() == limit && self.any_after(day, last_day, &lo, &hi).await?);
+            if full_here {
+                let last = found
+                    .last()
+                    .map(|i| item::str_attr(i, "rec_key"))
+                    .transpose()?;
+                let next = last.map(|k| format!("{day}|{k}"));
+                return Ok(Page {
+                    items: decode(&found)?,
+                    next,
+                });
+            }
+            match day
+                .succ_opt()
+                .filter(|d| *d <= last_day && found.len() < limit)
+            {
+                Some(d) => (day, after) = (d, None),
+                None => {
+                    return Ok(Page {
+                        items: decode(&found)?,
+                        next: None,
+                    })
+                }
+            }
+        }
+    }
+
+    /// One Query on `by_created`, newest first. The cursor is the last lead's `created` value.
+    async fn leads(&self, cursor: Option<String>, limit: usize) -> Result<Page<Lead>, StoreError> {
+        let mut query = self
+            .query()
+            .index_name(index::BY_CREATED)
+            .key_condition_expression("#k = :k")
+            .expression_attribute_names("#k", "kind")
+            .expression_attribute_values(":k", s("LEAD"))
+            .scan_index_forward(false);
+        if let Some(created) = cursor.as_deref() {
+            query = query.set_exclusive_start_key(Some(created_start_key(created)?));
+        }
+        let (items, more) = take_with_peek(query, limit).await?;
+        let next = match (more, items.last()) {
+            (true, Some(last)) => Some(item::str_attr(last, "created")?.to_owned()),
+            _ => None,
+        };
+        let leads = items.iter().map(item::body).collect::<Result<_, _>>()?;
+        Ok(Page { items: leads, next })
+    }
+
+    async fn counter(&self, key: &CounterKey) -> Result<i64, StoreError> {
+        match self.get_item(item::counter_key(key)).await? {
+            Some(found) => item::num_attr(&found, "n"),
+            None => Ok(0),
+        }
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
+        let outcome = commit::apply(&self.client, &self.table, &commit).await?;
+        if outcome == CommitOutcome::Committed && !commit.outbox.is_empty() {
+            // The transaction holds; if sending fails now, the caller's retry of the same event
+            // meets its own claim, gets `Duplicate { outbox }` and sends again.
+            self.outbox
+                .send(&commit.outbox)
+                .await
+                .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        }
+        Ok(outcome)
+    }
+}
+
+impl DynamoStore {
+    /// Whether any transition in the range was recorded on a day after `day`. Only asked when
+    /// a page fills exactly at the end of a day, so the last page reliably has no cursor.
+    async fn any_after(
+        &self,
+        day: chrono::NaiveDate,
+        last_day: chrono::NaiveDate,
+        lo: &str,
+        hi: &str,
+    ) -> Result<bool, StoreError> {
+        let mut next = day.succ_opt();
+        while let Some(d) = next.filter(|d| *d <= last_day) {
+            let (items, _) = self.recorded_on(d, (lo, hi), None, 1).await?;
+            if !items.is_empty() {
+                return Ok(true);
+            }
+            next = d.succ_opt();
+        }
+        Ok(false)
+    }
+}
+
+#[async_trait]
+impl DocumentStore for DynamoStore {
+    async fn get(&self, collection: &str, key: &str) -> Result<Option<Document>, StoreError> {
+        let found = self.get_item(item::document_key(collection, key)).await?;
+        let doc: Option<Document> = found.as_ref().map(item::body).transpose()?;
+        Ok(doc.filter(|d| !expired(d)))
+    }
+
+    async fn list(
+        &self,
+        collection: &str,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Document>, StoreError> {
+        let mut query = self
+            .query()
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :p)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(item::doc_pk(collection)))
+            .expression_attribute_values(":p", s(item::doc_sk(prefix)));
+        if let Some(after) = cursor.as_deref() {
+            query = query.set_exclusive_start_key(Some(item::document_key(collection, after)));
+        }
+        let (items, more) = take_with_peek(query, limit).await?;
+        let docs: Vec<Document> = items.iter().map(item::body).collect::<Result<_, _>>()?;
+        let next = match (more, docs.last()) {
+            (true, Some(last)) => Some(last.key.clone()),
+            _ => None,
+        };
+        Ok(Page {
+            items: docs.into_iter().filter(|d| !expired(d)).collect(),
+            next,
+        })
+    }
+
+    /// One Query on `by_due`, ascending.
+    async fn due(
+        &self,
+        collection: &str,
+        upper: &str,
+        limit: usize,
+    ) -> Result<Vec<Document>, StoreError> {
+        let query = self
+            .query()
+            .index_name(index::BY_DUE)
+            .key_condition_expression("#c = :c AND #i <= :u")
+            .expression_attribute_names("#c", "idx_coll")
+            .expression_attribute_names("#i", "idx")
+            .expression_attribute_values(":c", s(collection))
+            .expression_attribute_values(":u", s(upper));
+        let (items, _) = take_with_peek(query, limit).await?;
+        let docs: Vec<Document> = items.iter().map(item::body).collect::<Result<_, _>>()?;
+        Ok(docs.into_iter().filter(|d| !expired(d)).collect())
+    }
+}
+
+/// TTL deletion runs up to days late, so an expired document is hidden on read.
+fn expired(doc: &Document) -> bool {
+    doc.expires_at.is_some_and(|at| at <= chrono::Utc::now())
+}
+
+fn decode(items: &[Item]) -> Result<Vec<Transition>, StoreError> {
+    items.iter().map(item::body).collect()
+}
+
+/// DynamoDB takes an `i32` limit.
+fn clamp(limit: usize) -> i32 {
+    i32::try_from(limit).unwrap_or(i32::MAX).max(1)
+}
+
+/// One page of a query.
+async fn page(query: QueryFluentBuilder) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+    let out = query.send().await.map_err(store_error)?;
+    Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+}
+
+/// Every page of a query.
+async fn all_pages(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let (mut batch, last) = page(query.clone().set_exclusive_start_key(start)).await?;
+        items.append(&mut batch);
+        match last {
+            Some(key) => start = Some(key),
+            None => return Ok(items),
+        }
+    }
+}
+
+/// Up to `want` items, reading one more to learn whether any remain. Follows DynamoDB's own
+/// pages (a page stops at 1 MB whatever the limit).
+async fn take_with_peek(
+    query: QueryFluentBuilder,
+    want: usize,
+) -> Result<(Vec<Item>, bool), StoreError> {
+    let mut items = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let ask = clamp(want + 1 - items.len());
+        let (mut batch, last) =
+            page(query.clone().limit(ask).set_exclusive_start_key(start)).await?;
+        items.append(&mut batch);
+        if items.len() > want {
+            items.truncate(want);
+            return Ok((items, true));
+        }
+        match last {
+            Some(key) => start = Some(key),
+            None => return Ok((items, false)),
+        }
+    }
+}
+
+/// Splits a `transitions_recorded` cursor.
+fn parse_day_cursor(cursor: &str) -> Result<(chrono::NaiveDate, String), StoreError> {
+    let bad = || StoreError::Invalid("malformed cursor".into());
+    let (day, key) = cursor.split_once('|').ok_or_else(bad)?;
+    let day = day.parse().map_err(|_| bad())?;
+    Ok((day, key.to_owned()))
+}
+
+/// The `by_day` start key after `rec_key` (`<ts>#<lead>#<seq:010>`): the index keys plus the
+/// table keys, which the rec_key determines.
+fn day_start_key(day: chrono::NaiveDate, rec_key: &str) -> Result<Item, StoreError> {
+    let bad = || StoreError::Invalid("malformed cursor".into());
+    let rest = rec_key.get(TS_LEN + 1..).ok_or_else(bad)?;
+    let (lead, seq) = rest.rsplit_once('#').ok_or_else(bad)?;
+    Ok(HashMap::from([
+        (PK.to_owned(), s(item::lead_pk(&LeadId::new(lead)))),
+        (
+            SK.to_owned(),
+            s(format!("{}{seq}", item::TRANSITION_PREFIX)),
+        ),
+        ("rec_day".to_owned(), s(format!("T#{day}"))),
+        ("rec_key".to_owned(), s(rec_key)),
+    ]))
+}
+
+/// The `by_created` start key after a lead's `created` value (`<ts>#<lead id>`).
+fn created_start_key(created: &str) -> Result<Item, StoreError> {
+    let lead = created
+        .get(TS_LEN + 1..)
+        .ok_or_else(|| StoreError::Invalid("malformed cursor".into()))?;
+    let mut key = item::lead_key(&LeadId::new(lead));
+    key.insert("kind".to_owned(), s("LEAD"));
+    key.insert("created".to_owned(), s(created));
+    Ok(key)
+}

@@ -1,0 +1,318 @@
+//! DynamoDB- and SQS-specific behaviour of the AWS adapters, against the moto emulator. The
+//! behaviour every adapter shares is in the ports' conformance suite (`conformance.rs`).
+//!
+//! Ignored by default (they need moto): run `infra/scripts/test-aws.sh`.
+
+mod support;
+
+use aws_adapters::{item_size, plan, transactional_write_units};
+use lifecycle::{
+    funnel::{CounterKey, Dimension},
+    Email, LeadId, Stage,
+};
+use ports::{
+    Commit, CommitOutcome, Expect, JourneyStore, LeadWrite, Message, Queue, QueueConsumer,
+    StoreError, Topic,
+};
+use std::sync::Arc;
+use support::{at, new_lead_commit, Env, MAX_RECEIVES};
+
+const NEEDS_MOTO: &str = "needs moto: run infra/scripts/test-aws.sh";
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/scripts/test-aws.sh"]
+async fn a_new_lead_commit_is_one_transaction_and_reads_back() {
+    let env = Env::new().await;
+    let when = at("2026-03-02T10:00:00Z");
+    let commit = new_lead_commit("L1", "Dana@Example.com", "webhook:typeform:e1", when);
+
+    let outcome = env.store.commit(commit).await.expect(NEEDS_MOTO);
+
+    assert_eq!(outcome, CommitOutcome::Committed);
+    assert_eq!(env.requests(), 1, "a commit is one TransactWriteItems");
+    let email = Email::parse("dana@example.com").unwrap();
+    let lead = env.store.lead_by_email(&email).await.unwrap().unwrap();
+    assert_eq!(lead.id, LeadId::new("L1"));
+    assert_eq!(lead.version, 1);
+    let history = env.store.transitions(&lead.id).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].to, Stage::New);
+    let all = CounterKey {
+        day: when.date_naive(),
+        stage: Stage::New,
+        dimension: Dimension::All,
+        group: "all".into(),
+    };
+    assert_eq!(env.store.counter(&all).await.unwrap(), 1);
+    let source = CounterKey {
+        dimension: Dimension::Source,
+        group: "webinar".into(),
+        ..all
+    };
+    assert_eq!(env.store.counter(&source).await.unwrap(), 1);
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/scripts/test-aws.sh"]
+async fn the_outbox_is_sent_after_the_commit_and_again_on_a_duplicate() {
+    let env = Env::new().await;
+    let when = at("2026-03-02T10:00:00Z");
+    let first = new_lead_commit("L1", "dana@example.com", "webhook:typeform:e1", when);
+    env.store.commit(first).await.expect(NEEDS_MOTO);
+
+    let sent = env.queue.receive(Topic::Activities, 10, 30).await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].id, "webhook:typeform:e1:activity");
+    assert_eq!(sent[0].body, r#"{"lead_id":"L1"}"#);
+
+    // The redelivery builds another commit for the same event: another lead id even.
+    let again = new_lead_commit("L2", "dana@example.com", "webhook:typeform:e1", when);
+    env.requests();
+    let outcome = env.store.commit(again).await.unwrap();
+
+    assert_eq!(
+        env.requests(),
+        1,
+        "the stored outbox comes back with the cancellation"
+    );
+    let CommitOutcome::Duplicate { key, outbox } = outcome else {
+        panic!("expected a duplicate, got {outcome:?}");
+    };
+    assert_eq!(key, "webhook:typeform:e1");
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].id, "webhook:typeform:e1:activity");
+    assert!(env.store.lead(&LeadId::new("L2")).await.unwrap().is_none());
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/scripts/test-aws.sh"]
+async fn a_second_lead_for_the_same_email_conflicts_without_naming_it() {
+    let env = Env::new().await;
+    let when = at("2026-03-02T10:00:00Z");
+    let first = new_lead_commit("L1", "dana@example.com", "webhook:a:1", when);
+    env.store.commit(first).await.expect(NEEDS_MOTO);
+
+    let second = new_lead_commit("L2", "dana@example.com", "webhook:a:2", when);
+    let outcome = env.store.commit(second).await.unwrap();
+
+    let CommitOutcome::Conflict { what } = outcome else {
+        panic!("expected a conflict, got {outcome:?}");
+    };
+    assert!(what.contains("identity"), "{what}");
+    assert!(
+        !what.contains("dana"),
+        "the e-mail must not reach a log line"
+    );
+    assert!(env.store.lead(&LeadId::new("L2")).await.unwrap().is_none());
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/scripts/test-aws.sh"]
+async fn a_stale_version_conflicts_and_writes_nothing() {
+    let env = Env::new().await;
+    let when = at("2026-03-02T10:00:00Z");
+    let first = new_lead_commit("L1", "dana@example.com", "webhook:a:1", when);
+    env.store.commit(first).await.expect(NEEDS_MOTO);
+    let mut lead = env.store.lead(&LeadId::new("L1")).await.unwrap().unwrap();
+
+    lead.version = 2;
+    lead.score = Some(10.0);
+    let mut ok = Commit::claiming("api:1", None);
+    ok.lead = Some(LeadWrite {
+        lead: lead.clone(),
+        expect: Expect::Version(1),
+        new_identities: vec![],
+    });
+    assert_eq!(
+        env.store.commit(ok).await.unwrap(),
+        CommitOutcome::Committed
+    );
+
+    lead.score = Some(99.0);
+    let mut stale = Commit::claiming("api:2", None);
+    stale.lead = Some(LeadWrite {
+        lead,
+        expect: Expect::Version(1),
+        new_identities: vec![],
+    });
+    let outcome = env.store.commit(stale).await.unwrap();
+
+    assert!(
+        matches!(outcome, CommitOutcome::Conflict { .. }),
+        "{outcome:?}"
+    );
+    let stored = env.store.lead(&LeadId::new("L1")).await.unwrap().unwrap();
+    assert_eq!(stored.score, Some(10.0));
+    // The claim of the refused commit was not kept either: the same event may try again.
+    let mut retry = Commit::claiming("api:2", None);
+    let mut fresh = stored.clone();
+    fresh.version = 3;
+    retry.lead = Some(LeadWrite {
+        lead: fresh,
+        expect: Expect::Version(2),
+        new_identities: vec![],
+    });
+    assert_eq!(
+        env.store.commit(retry).await.unwrap(),
+        CommitOutcome::Committed
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/scripts/test-aws.sh"]
+async fn fifty_concurrent_updates_of_one_lead_lose_none() {
+    let env = Arc::new(Env::new().await);
+    let when = at("2026-03-02T10:00:00Z");
+    let first = new_lead_commit("L1", "dana@example.com", "webhook:a:0", when);
+    env.store.commit(first).await.expect(NEEDS_MOTO);
+
+    let mut tasks = Vec::new();
+    for i in 1..=50 {
+        let env = env.clone();
+        tasks.push(tokio::spawn(async move { add_one_point(&env, i).await }));
+    }
+    let mut retries = 0;
+    for task in tasks {
+        retries += task.await.unwrap();
+    }
+
+    let lead = env.store.lead(&LeadId::new("L1")).await.unwrap().unwrap();
+    assert_eq!(lead.score, Some(50.0), "every update counted once");
+    assert_eq!(lead.version, 51);
+    println!("50 concurrent updates: {retries} retries from a fresh read");
+}
+
+/// Read, add a point, commit on the read version; on a conflict read again. Returns retries.
+async fn add_one_point(env: &Env, i: u32) -> u32 {
+    let id = LeadId::new("L1");
+    for attempt in 0..500 {
+        let mut lead = env.store.lead(&id).await.unwrap().unwrap();
+        let read_version = lead.version;
+        lead.score = Some(lead.score.unwrap_or(0.0) + 1.0);
+        lead.version += 1;
+        let mut commit = Commit::claiming(format!("sqs:activity:{i}"), None);
+        commit.lead = Some(LeadWrite {
+            lead,
+            expect: Expect::Version(read_version),
+            new_identities: vec![],
+        });
+        match env.store.commit(commit).await {
+            Ok(CommitOutcome::Committed) => return attempt,
+            Ok(CommitOutcome::Conflict { .. }) | Err(StoreError::Throttled(_)) => continue,
+            other => panic!("update {i}: {other:?}"),
+        }
+    }
+    panic!("update {i} never committed");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/scripts/test-aws.sh"]
+async fn a_message_failed_max_receives_times_moves_to_the_dead_letter_queue() {
+    let env = Env::new().await;
+    let message = Message {
+        topic: Topic::Mqls,
+        id: "mql:L1:1".into(),
+        body: r#"{"lead_id":"L1"}"#.into(),
+        delay_seconds: 0,
+    };
+    env.queue.send(&[message]).await.expect(NEEDS_MOTO);
+
+    for receive in 1..=MAX_RECEIVES {
+        let got = env.queue.receive(Topic::Mqls, 10, 30).await.unwrap();
+        assert_eq!(got.len(), 1, "receive {receive}");
+        assert_eq!(got[0].receive_count, receive);
+        env.queue
+            .fail(Topic::Mqls, &got[0].receipt, "test")
+            .await
+            .unwrap();
+    }
+
+    assert!(env
+        .queue
+        .receive(Topic::Mqls, 10, 30)
+        .await
+        .unwrap()
+        .is_empty());
+    let dead = env.queue.dead_letters(Topic::Mqls).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].id, "mql:L1:1");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/scripts/test-aws.sh"]
+async fn twenty_five_messages_go_out_in_batches_of_ten() {
+    let env = Env::new().await;
+    let messages: Vec<Message> = (0..25)
+        .map(|i| Message {
+            topic: Topic::Notifications,
+            id: format!("n{i}"),
+            body: format!(r#"{{"n":{i}}}"#),
+            delay_seconds: 0,
+        })
+        .collect();
+
+    env.queue.send(&messages).await.expect(NEEDS_MOTO);
+
+    let mut ids = Vec::new();
+    loop {
+        let got = env
+            .queue
+            .receive(Topic::Notifications, 10, 30)
+            .await
+            .unwrap();
+        if got.is_empty() {
+            break;
+        }
+        for d in got {
+            env.queue
+                .ack(Topic::Notifications, &d.receipt)
+                .await
+                .unwrap();
+            ids.push(d.id);
+        }
+    }
+    ids.sort();
+    let mut expected: Vec<String> = (0..25).map(|i| format!("n{i}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+#[test]
+fn a_commit_over_one_hundred_items_is_refused_before_sending() {
+    let when = at("2026-03-02T10:00:00Z");
+    let mut commit = new_lead_commit("L1", "dana@example.com", "c", when);
+    // 1 claim + 1 lead + 1 identity + 1 transition + 6 counters = 10; 91 activities make 101.
+    commit.activities = (0..91)
+        .map(|i| lifecycle::Activity {
+            id: format!("a{i}"),
+            lead_id: LeadId::new("L1"),
+            kind: lifecycle::ActivityKind::PageViewed,
+            occurred_at: when,
+            hand_raiser: false,
+            attributes: Default::default(),
+        })
+        .collect();
+
+    let err = plan("t", &commit).unwrap_err();
+
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    commit.activities.pop();
+    assert_eq!(plan("t", &commit).unwrap().len(), 100);
+}
+
+#[test]
+fn write_units_follow_item_sizes() {
+    let when = at("2026-03-02T10:00:00Z");
+    let commit = new_lead_commit("L1", "dana@example.com", "webhook:typeform:e1", when);
+    let plan = plan("t", &commit).unwrap();
+    let sizes: Vec<(&str, usize)> = plan.written().collect();
+
+    assert_eq!(sizes.iter().filter(|(k, _)| *k == "counter").count(), 6);
+    for (_, size) in &sizes {
+        assert!(*size < 1024, "every webhook item is under 1 KB: {sizes:?}");
+        assert_eq!(transactional_write_units(*size), 2);
+    }
+    let empty: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+        Default::default();
+    assert_eq!(item_size(&empty), 0);
+}

@@ -1,0 +1,4 @@
+//! End-to-end tests of the journey, compiled as one binary.
+
+mod import_errors;
+mod olist;
