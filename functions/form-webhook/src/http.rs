@@ -7,12 +7,12 @@
 //! when the store fails so that the provider retries). Bad input is never a 5xx.
 
 use crate::{
-    clock::Clock,
     config::Config,
     error::WebhookError,
     intake::{Intake, ItemOutcome},
     provider::{self, Headers, Incoming, Item, Provider},
 };
+use ports::Clock;
 use std::{io::Read, sync::Arc};
 
 /// The largest body accepted: 256 KiB (Webflow's own maximum; no form is larger).

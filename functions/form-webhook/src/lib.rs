@@ -13,10 +13,9 @@
 //! Meta Lead Ads deliveries carry ids only: [`lead_fetch`] reads the lead later, from a queue
 //! message, through the [`lead_fetch::LeadFetcher`] port.
 //!
-//! Nothing here reads the wall clock except [`clock::SystemClock`], and nothing logs personal
+//! Nothing here reads the wall clock except [`SystemClock`] (the injected [`Clock`] of `ports`), and nothing logs personal
 //! data: log lines carry the provider, the delivery key and outcome names.
 
-pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -28,12 +27,12 @@ pub mod provider;
 mod sync;
 mod verify;
 
-pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{Config, Secret};
 pub use error::WebhookError;
 pub use http::{Service, WebhookRequest, WebhookResponse, MAX_BODY_BYTES};
 pub use intake::{Intake, ItemOutcome};
 pub use normalise::Submission;
+pub use ports::{Clock, ManualClock, SystemClock};
 pub use provider::{Headers, Provider};
 
 /// A point in time, UTC.

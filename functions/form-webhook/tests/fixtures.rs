@@ -7,14 +7,13 @@ mod support;
 
 use async_trait::async_trait;
 use form_webhook::{
-    intake::SUBMISSIONS,
     lead_fetch::{self, FetchError, LeadFetcher},
     ItemOutcome,
 };
 use lifecycle::{ActivityKind, Email, Lead};
 use ports::{JourneyStore, Topic};
 use std::collections::HashSet;
-use support::{fixture, memory::MemoryStore, replay};
+use support::{fixture, Harness};
 
 /// One row of the README table: the lead a correct system extracts.
 struct Expect {
@@ -236,38 +235,33 @@ fn check_lead(lead: &Lead, row: &Expect) {
     assert_eq!(lead.is_incomplete(), row.email.is_none(), "{f}: incomplete");
 }
 
-async fn lead_for(store: &MemoryStore, row: &Expect) -> Lead {
+async fn lead_for(h: &Harness, row: &Expect) -> Lead {
     match row.email {
-        Some(e) => store
+        Some(e) => h
+            .store
             .lead_by_email(&Email::parse(e).unwrap())
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("{}: no lead for the e-mail", row.file)),
-        None => store
-            .all_leads()
+        None => h
+            .leads()
+            .await
             .into_iter()
             .find(|l| l.profile.name.as_deref() == Some(row.name))
             .unwrap_or_else(|| panic!("{}: no incomplete lead", row.file)),
     }
 }
 
-/// Counts that a duplicate must not change: leads, activities, transitions, distinct messages.
-fn footprint(store: &MemoryStore) -> (usize, usize, usize, usize) {
-    let ids: HashSet<String> = store.sent().into_iter().map(|m| m.id).collect();
-    (
-        store.lead_count(),
-        store.activities_all().len(),
-        store.transitions_all().len(),
-        ids.len(),
-    )
+fn distinct_ids(messages: &[ports::Delivery]) -> HashSet<String> {
+    messages.iter().map(|m| m.id.clone()).collect()
 }
 
 #[tokio::test]
 async fn every_form_fixture_is_accepted_with_the_readme_extraction() {
-    let store = MemoryStore::default();
+    let h = Harness::new();
     for row in ROWS {
-        let before = footprint(&store);
-        let response = replay(&store, &fixture(row.file)).await;
+        let before = h.footprint().await;
+        let response = h.replay(&fixture(row.file)).await;
         assert_eq!(response.status, 200, "{}: {}", row.file, response.body);
         assert!(
             response.body.contains("\"created\""),
@@ -276,101 +270,123 @@ async fn every_form_fixture_is_accepted_with_the_readme_extraction() {
             response.body
         );
 
-        let lead = lead_for(&store, row).await;
+        let lead = lead_for(&h, row).await;
         check_lead(&lead, row);
-        let after = footprint(&store);
+        let after = h.footprint().await;
         assert_eq!(after.0, before.0 + 1, "{}: one new lead", row.file);
         assert_eq!(after.1, before.1 + 1, "{}: one activity", row.file);
         assert_eq!(after.2, before.2 + 1, "{}: the New transition", row.file);
-        assert_eq!(after.3, before.3 + 1, "{}: one message", row.file);
     }
+    let messages = h.take_messages(Topic::Activities).await;
+    assert_eq!(
+        messages.len(),
+        ROWS.len(),
+        "one activity message per delivery"
+    );
+    assert_eq!(distinct_ids(&messages).len(), ROWS.len());
 }
 
-/// The redelivery pairs: (first delivery, redelivery).
-const REDELIVERIES: &[(&str, &str)] = &[
+/// The redelivery pairs: (first delivery, redelivery, messages the pair leaves queued).
+const REDELIVERIES: &[(&str, &str, Topic, usize)] = &[
     (
         "typeform/form_response_normal.json",
         "typeform/form_response_redelivery.json",
+        Topic::Activities,
+        1,
     ),
     (
         "calendly/invitee_created_normal.json",
         "calendly/invitee_created_redelivery.json",
+        Topic::Activities,
+        1,
     ),
     (
         "hubspot/webhooks_batch_attempt0.json",
         "hubspot/webhooks_batch_attempt1_duplicate.json",
+        Topic::Activities,
+        1,
     ),
     (
         "facebook-lead-ads/leadgen_normal.json",
         "facebook-lead-ads/leadgen_duplicate.json",
+        Topic::LeadFetch,
+        1,
     ),
 ];
 
 #[tokio::test]
 async fn a_redelivery_answers_200_and_changes_nothing() {
-    for (first, again) in REDELIVERIES {
-        let store = MemoryStore::default();
-        let r1 = replay(&store, &fixture(first)).await;
+    for (first, again, topic, queued) in REDELIVERIES {
+        let h = Harness::new();
+        let r1 = h.replay(&fixture(first)).await;
         assert_eq!(r1.status, 200, "{first}: {}", r1.body);
-        let before = footprint(&store);
+        let before = h.footprint().await;
 
-        let r2 = replay(&store, &fixture(again)).await;
+        let r2 = h.replay(&fixture(again)).await;
         assert_eq!(r2.status, 200, "{again}: {}", r2.body);
         assert!(
             r2.body.contains("\"status\":\"duplicate\""),
             "{again}: {}",
             r2.body
         );
-        assert_eq!(footprint(&store), before, "{again} changed something");
+        assert_eq!(h.footprint().await, before, "{again} changed something");
+        assert_eq!(
+            h.take_messages(*topic).await.len(),
+            *queued,
+            "{again}: no second message"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_body_edited_after_signing_is_401_and_nothing_is_stored() {
-    let store = MemoryStore::default();
-    let r = replay(
-        &store,
-        &fixture("typeform/form_response_bad_signature.json"),
-    )
-    .await;
+    let h = Harness::new();
+    let r = h
+        .replay(&fixture("typeform/form_response_bad_signature.json"))
+        .await;
     assert_eq!(r.status, 401);
     assert_eq!(r.content_type, "application/problem+json");
-    assert_eq!(footprint(&store), (0, 0, 0, 0));
+    assert_eq!(h.footprint().await, (0, 0, 0));
+    assert!(h.take_messages(Topic::Activities).await.is_empty());
 }
 
 #[tokio::test]
 async fn hubspot_batch_claims_both_events_and_keeps_the_email() {
-    let store = MemoryStore::default();
-    let r = replay(&store, &fixture("hubspot/webhooks_batch_attempt0.json")).await;
+    let h = Harness::new();
+    let r = h
+        .replay(&fixture("hubspot/webhooks_batch_attempt0.json"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("3317750021") && r.body.contains("3317750022"));
     let email = Email::parse("rafael.souza@tidewater.example.org").unwrap();
-    assert!(store.lead_by_email(&email).await.unwrap().is_some());
-    assert_eq!(store.lead_count(), 1);
+    assert!(h.store.lead_by_email(&email).await.unwrap().is_some());
+    assert_eq!(h.leads().await.len(), 1);
 }
 
 #[tokio::test]
 async fn calendly_booking_is_a_hand_raising_demo_booked_activity() {
-    let store = MemoryStore::default();
-    replay(&store, &fixture("calendly/invitee_created_normal.json")).await;
-    let activities = store.activities_all();
+    let h = Harness::new();
+    h.replay(&fixture("calendly/invitee_created_normal.json"))
+        .await;
+    let activities = h.activities().await;
     assert_eq!(activities.len(), 1);
     assert_eq!(activities[0].kind, ActivityKind::DemoBooked);
     assert!(activities[0].hand_raiser);
-    let sent = store.sent();
-    assert_eq!(sent[0].topic, Topic::Activities);
+    let sent = h.take_messages(Topic::Activities).await;
     assert!(sent[0].body.contains("\"hand_raiser\":true"));
 }
 
 #[tokio::test]
 async fn long_free_text_is_kept_in_full() {
-    let store = MemoryStore::default();
-    replay(&store, &fixture("typeform/form_response_long_text.json")).await;
-    let doc = store
-        .document(SUBMISSIONS, "webhook:typeform:01JNE5A1B2C3D4E5F6G7H8J9K0")
+    let h = Harness::new();
+    h.replay(&fixture("typeform/form_response_long_text.json"))
+        .await;
+    let doc = h
+        .submission("webhook:typeform:01JNE5A1B2C3D4E5F6G7H8J9K0")
+        .await
         .expect("answers kept");
-    assert_eq!(doc.body["free_text_truncated"], false);
-    let answers = doc.body["answers"].as_array().unwrap();
+    assert_eq!(doc["free_text_truncated"], false);
+    let answers = doc["answers"].as_array().unwrap();
     let use_case = answers.iter().find(|a| a["key"] == "use_case").unwrap();
     // README: a `long_text` answer of 6,016 characters.
     assert_eq!(use_case["value"].as_str().unwrap().chars().count(), 6016);
@@ -378,10 +394,10 @@ async fn long_free_text_is_kept_in_full() {
 
 #[tokio::test]
 async fn tally_choice_ids_resolve_to_option_text() {
-    let store = MemoryStore::default();
-    replay(&store, &fixture("tally/form_response_normal.json")).await;
-    let doc = store.document(SUBMISSIONS, "webhook:tally:mRz8Ka").unwrap();
-    let answers = doc.body["answers"].as_array().unwrap();
+    let h = Harness::new();
+    h.replay(&fixture("tally/form_response_normal.json")).await;
+    let doc = h.submission("webhook:tally:mRz8Ka").await.unwrap();
+    let answers = doc["answers"].as_array().unwrap();
     let seats = answers
         .iter()
         .find(|a| a["key"] == "question_sTu901")
@@ -413,41 +429,33 @@ impl LeadFetcher for FakeGraph {
 
 #[tokio::test]
 async fn meta_lead_is_fetched_later_and_a_failed_fetch_is_retried() {
-    let store = MemoryStore::default();
+    let h = Harness::new();
     let hook = fixture("facebook-lead-ads/leadgen_normal.json");
-    let r = replay(&store, &hook).await;
+    let r = h.replay(&hook).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(
-        store.lead_count(),
-        0,
+    assert!(
+        h.leads().await.is_empty(),
         "200 at once, before the lead is read"
     );
-    let fetches: Vec<_> = store
-        .sent()
-        .into_iter()
-        .filter(|m| m.topic == Topic::LeadFetch)
-        .collect();
+    let fetches = h.take_messages(Topic::LeadFetch).await;
     assert_eq!(fetches.len(), 1);
     assert!(fetches[0].body.contains("2233445566778899"));
 
-    let intake = form_webhook::Intake::new(
-        std::sync::Arc::new(store.clone()),
-        std::sync::Arc::new(store.clone()),
-    );
+    let intake = h.intake();
     let graph = FakeGraph {
         failures: std::sync::Mutex::new(1),
     };
     let config = support::config();
-    let first =
-        lead_fetch::handle(&intake, &graph, &config, &fetches[0].body, hook.received_at).await;
+    let body = &fetches[0].body;
+    let first = lead_fetch::handle(&intake, &graph, &config, body, hook.received_at).await;
     assert!(
         first.is_err_and(|e| e.is_retryable()),
         "outage is retryable"
     );
-    assert_eq!(store.lead_count(), 0);
+    assert!(h.leads().await.is_empty());
 
     // The queue delivers the message again.
-    let second = lead_fetch::handle(&intake, &graph, &config, &fetches[0].body, hook.received_at)
+    let second = lead_fetch::handle(&intake, &graph, &config, body, hook.received_at)
         .await
         .unwrap();
     assert!(matches!(second, ItemOutcome::Created(_)));
@@ -462,12 +470,12 @@ async fn meta_lead_is_fetched_later_and_a_failed_fetch_is_retried() {
         medium: Some("paid"),
         campaign: Some("UK SMB Lead Gen - Spring"),
     };
-    check_lead(&lead_for(&store, &row).await, &row);
+    check_lead(&lead_for(&h, &row).await, &row);
 
     // A duplicate queue message changes nothing.
-    let third = lead_fetch::handle(&intake, &graph, &config, &fetches[0].body, hook.received_at)
+    let third = lead_fetch::handle(&intake, &graph, &config, body, hook.received_at)
         .await
         .unwrap();
     assert_eq!(third, ItemOutcome::Duplicate);
-    assert_eq!(store.lead_count(), 1);
+    assert_eq!(h.footprint().await, (1, 1, 1));
 }

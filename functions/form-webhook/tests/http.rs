@@ -4,16 +4,12 @@
 mod support;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use form_webhook::{Headers, WebhookRequest, WebhookResponse, MAX_BODY_BYTES};
+use form_webhook::{Headers, WebhookResponse, MAX_BODY_BYTES};
 use hmac::{Hmac, Mac};
 use lifecycle::Email;
 use ports::JourneyStore;
 use sha2::Sha256;
-use support::{fixture, memory::MemoryStore, replay, service};
-
-fn t0() -> form_webhook::Timestamp {
-    "2025-03-04T10:15:30Z".parse().unwrap()
-}
+use support::{fixture, Harness};
 
 /// Signs `body` as Typeform does, with the test secret.
 fn typeform_sig(body: &[u8]) -> String {
@@ -23,7 +19,7 @@ fn typeform_sig(body: &[u8]) -> String {
 }
 
 async fn post(
-    store: &MemoryStore,
+    h: &Harness,
     provider: &str,
     headers: Vec<(&str, String)>,
     body: &[u8],
@@ -35,15 +31,7 @@ async fn post(
             .collect(),
     );
     let url = format!("https://leads.example.org/webhooks/{provider}");
-    service(store, t0())
-        .handle(&WebhookRequest {
-            method: "POST",
-            provider,
-            url: &url,
-            headers: &headers,
-            body,
-        })
-        .await
+    h.post("POST", provider, &url, &headers, body).await
 }
 
 fn json_ct() -> (&'static str, String) {
@@ -60,18 +48,18 @@ fn typeform_body(event_id: &str, answers: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn unknown_provider_is_404() {
-    let store = MemoryStore::default();
-    let r = post(&store, "formstack", vec![json_ct()], b"{}").await;
+    let h = Harness::new();
+    let r = post(&h, "formstack", vec![json_ct()], b"{}").await;
     assert_eq!(r.status, 404);
     assert_eq!(r.content_type, "application/problem+json");
 }
 
 #[tokio::test]
 async fn wrong_content_type_is_415() {
-    let store = MemoryStore::default();
+    let h = Harness::new();
     let body = b"{}";
     let r = post(
-        &store,
+        &h,
         "typeform",
         vec![
             ("Content-Type", "text/plain".into()),
@@ -85,10 +73,10 @@ async fn wrong_content_type_is_415() {
 
 #[tokio::test]
 async fn body_over_256_kib_is_413_even_when_signed() {
-    let store = MemoryStore::default();
+    let h = Harness::new();
     let body = vec![b' '; MAX_BODY_BYTES + 1];
     let r = post(
-        &store,
+        &h,
         "typeform",
         vec![json_ct(), ("Typeform-Signature", typeform_sig(&body))],
         &body,
@@ -96,7 +84,7 @@ async fn body_over_256_kib_is_413_even_when_signed() {
     .await;
     assert_eq!(r.status, 413);
     let declared = post(
-        &store,
+        &h,
         "typeform",
         vec![json_ct(), ("Content-Length", "999999999".into())],
         b"{}",
@@ -107,10 +95,10 @@ async fn body_over_256_kib_is_413_even_when_signed() {
 
 #[tokio::test]
 async fn a_signed_body_that_is_not_json_is_400_with_a_position() {
-    let store = MemoryStore::default();
+    let h = Harness::new();
     let body = b"{\"event_id\": ";
     let r = post(
-        &store,
+        &h,
         "typeform",
         vec![json_ct(), ("Typeform-Signature", typeform_sig(body))],
         body,
@@ -118,65 +106,60 @@ async fn a_signed_body_that_is_not_json_is_400_with_a_position() {
     .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("line 1"), "{}", r.body);
-    assert_eq!(store.lead_count(), 0);
+    assert!(h.leads().await.is_empty());
 }
 
 #[tokio::test]
 async fn missing_signature_is_401() {
-    let store = MemoryStore::default();
-    let r = post(
-        &store,
-        "typeform",
-        vec![json_ct()],
-        &typeform_body("e1", "[]"),
-    )
-    .await;
+    let h = Harness::new();
+    let r = post(&h, "typeform", vec![json_ct()], &typeform_body("e1", "[]")).await;
     assert_eq!(r.status, 401);
 }
 
 #[tokio::test]
 async fn a_stale_timestamp_is_401_even_with_a_good_signature() {
-    let store = MemoryStore::default();
+    let h = Harness::new();
     let mut f = fixture("webflow/form_submission_v2_normal.json");
     f.received_at += chrono::Duration::minutes(10);
-    let r = replay(&store, &f).await;
+    let r = h.replay(&f).await;
     assert_eq!(r.status, 401);
     assert!(r.body.contains("stale-signature"), "{}", r.body);
-    assert_eq!(store.lead_count(), 0);
+    assert!(h.leads().await.is_empty());
 
     // Calendly's tolerance is three minutes: 3 min 1 s after `t=` is refused.
     let mut c = fixture("calendly/invitee_created_normal.json");
     c.received_at = chrono::DateTime::from_timestamp(1741083310 + 181, 0).unwrap();
-    assert_eq!(replay(&store, &c).await.status, 401);
+    assert_eq!(h.replay(&c).await.status, 401);
 }
 
 #[tokio::test]
 async fn a_wrong_url_token_is_401() {
-    let store = MemoryStore::default();
+    let h = Harness::new();
     let mut f = fixture("unbounce/form_submit_urlencoded.txt");
     f.url = f.url.replace("token=test-secret", "token=test-secreT");
-    assert_eq!(replay(&store, &f).await.status, 401);
+    assert_eq!(h.replay(&f).await.status, 401);
 }
 
 #[tokio::test]
 async fn a_signed_delivery_with_no_answers_is_200_and_kept() {
-    let store = MemoryStore::default();
+    let h = Harness::new();
     let body = typeform_body("e-empty", "[]");
     let r = post(
-        &store,
+        &h,
         "typeform",
         vec![json_ct(), ("Typeform-Signature", typeform_sig(&body))],
         &body,
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(store.lead_count(), 1);
-    assert!(store.all_leads()[0].is_incomplete());
+    let leads = h.leads().await;
+    assert_eq!(leads.len(), 1);
+    assert!(leads[0].is_incomplete());
 }
 
 #[tokio::test]
 async fn a_french_email_label_yields_the_email() {
-    let store = MemoryStore::default();
+    let h = Harness::new();
     let body = r#"{"eventId":"ev-fr","data":{"submissionId":"fr1","formId":"frm","formName":"Contact",
         "fields":[{"key":"question_1","label":"Adresse e-mail","type":"INPUT_TEXT","value":" Jean.Dupont@Example.FR "},
                   {"key":"question_2","label":"Prénom","type":"INPUT_TEXT","value":"Jean"},
@@ -186,7 +169,7 @@ async fn a_french_email_label_yields_the_email() {
     mac.update(body.as_bytes());
     let sig = B64.encode(mac.finalize().into_bytes());
     let r = post(
-        &store,
+        &h,
         "tally",
         vec![json_ct(), ("Tally-Signature", sig)],
         body.as_bytes(),
@@ -194,7 +177,8 @@ async fn a_french_email_label_yields_the_email() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
 
-    let lead = store
+    let lead = h
+        .store
         .lead_by_email(&Email::parse("jean.dupont@example.fr").unwrap())
         .await
         .unwrap()
@@ -205,7 +189,7 @@ async fn a_french_email_label_yields_the_email() {
 
 #[tokio::test]
 async fn a_second_person_on_the_same_form_never_overwrites_the_first() {
-    let store = MemoryStore::default();
+    let h = Harness::new();
     let first = typeform_body(
         "e-a",
         r#"[{"type":"email","email":"ann@example.com","field":{"id":"1","ref":"email","type":"email"}},
@@ -218,7 +202,7 @@ async fn a_second_person_on_the_same_form_never_overwrites_the_first() {
     );
     for body in [&first, &second] {
         let r = post(
-            &store,
+            &h,
             "typeform",
             vec![json_ct(), ("Typeform-Signature", typeform_sig(body))],
             body,
@@ -226,8 +210,9 @@ async fn a_second_person_on_the_same_form_never_overwrites_the_first() {
         .await;
         assert_eq!(r.status, 200);
     }
-    assert_eq!(store.lead_count(), 2);
-    let ann = store
+    assert_eq!(h.leads().await.len(), 2);
+    let ann = h
+        .store
         .lead_by_email(&Email::parse("ann@example.com").unwrap())
         .await
         .unwrap()
@@ -237,7 +222,7 @@ async fn a_second_person_on_the_same_form_never_overwrites_the_first() {
 
 #[tokio::test]
 async fn a_phone_only_lead_is_completed_when_its_email_arrives() {
-    let store = MemoryStore::default();
+    let h = Harness::new();
     let phone_only = typeform_body(
         "e-p1",
         r#"[{"type":"phone_number","phone_number":"+15550100199","field":{"id":"1","ref":"phone","type":"phone_number"}}]"#,
@@ -249,7 +234,7 @@ async fn a_phone_only_lead_is_completed_when_its_email_arrives() {
     );
     for body in [&phone_only, &with_email] {
         let r = post(
-            &store,
+            &h,
             "typeform",
             vec![json_ct(), ("Typeform-Signature", typeform_sig(body))],
             body,
@@ -257,39 +242,40 @@ async fn a_phone_only_lead_is_completed_when_its_email_arrives() {
         .await;
         assert_eq!(r.status, 200, "{}", r.body);
     }
-    assert_eq!(store.lead_count(), 1, "matched on the phone");
-    let lead = &store.all_leads()[0];
+    let leads = h.leads().await;
+    assert_eq!(leads.len(), 1, "matched on the phone");
+    let lead = &leads[0];
     assert_eq!(
         lead.email.as_ref().map(Email::as_str),
         Some("cara@example.com")
     );
-    assert_eq!(store.activities_all().len(), 2);
-    assert_eq!(store.transitions_all().len(), 1, "entered the journey once");
+    assert_eq!(h.activities().await.len(), 2);
+    assert_eq!(h.transitions().await.len(), 1, "entered the journey once");
 }
 
 #[tokio::test]
 async fn meta_subscription_handshake_echoes_the_challenge() {
-    let store = MemoryStore::default();
+    let h = Harness::new();
     let headers = Headers::default();
-    let svc = service(&store, t0());
-    let ok = svc
-        .handle(&WebhookRequest {
-            method: "GET",
-            provider: "meta-leadgen",
-            url: "https://leads.example.org/webhooks/meta-leadgen?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=42",
-            headers: &headers,
-            body: b"",
-        })
+    let base = "https://leads.example.org/webhooks/meta-leadgen?hub.mode=subscribe";
+    let ok = h
+        .post(
+            "GET",
+            "meta-leadgen",
+            &format!("{base}&hub.verify_token=verify-me&hub.challenge=42"),
+            &headers,
+            b"",
+        )
         .await;
     assert_eq!((ok.status, ok.body.as_str()), (200, "42"));
-    let bad = svc
-        .handle(&WebhookRequest {
-            method: "GET",
-            provider: "meta-leadgen",
-            url: "https://leads.example.org/webhooks/meta-leadgen?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=42",
-            headers: &headers,
-            body: b"",
-        })
+    let bad = h
+        .post(
+            "GET",
+            "meta-leadgen",
+            &format!("{base}&hub.verify_token=nope&hub.challenge=42"),
+            &headers,
+            b"",
+        )
         .await;
     assert_eq!(bad.status, 401);
 }

@@ -8,7 +8,7 @@ use std::{
     io::Write,
     sync::{Arc, Mutex},
 };
-use support::{fixture, memory::MemoryStore, replay};
+use support::{fixture, Harness};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -101,9 +101,9 @@ async fn no_personal_data_reaches_any_log_line() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let store = MemoryStore::default();
+    let h = Harness::new();
     for file in FILES {
-        replay(&store, &fixture(file)).await;
+        h.replay(&fixture(file)).await;
     }
     drop(_guard);
 

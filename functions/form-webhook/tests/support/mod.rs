@@ -1,12 +1,15 @@
-//! Shared test helpers: fixture loading, the configured service, the store.
+//! Shared test helpers: fixture loading, and a harness that runs the configured service on the
+//! real embedded store (in-memory SQLite) with a manual clock.
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-pub mod memory;
-
+use embedded::EmbeddedStore;
 use form_webhook::{
-    Config, FixedClock, Headers, Intake, Provider, Secret, Service, WebhookRequest, WebhookResponse,
+    intake::SUBMISSIONS, Config, Headers, Intake, ManualClock, Provider, Secret, Service,
+    WebhookRequest, WebhookResponse,
 };
+use lifecycle::{Activity, Lead, Timestamp, Transition};
+use ports::{Delivery, DocumentStore, JourneyStore, QueueConsumer, Topic};
 use std::{path::PathBuf, sync::Arc};
 
 pub const FIXTURES: &str = concat!(
@@ -45,7 +48,7 @@ pub struct Fixture {
     pub method: String,
     pub url: String,
     pub provider: String,
-    pub received_at: form_webhook::Timestamp,
+    pub received_at: Timestamp,
     pub headers: Headers,
     pub body: Vec<u8>,
 }
@@ -77,20 +80,104 @@ pub fn fixture(body_file: &str) -> Fixture {
     }
 }
 
-pub fn service(store: &memory::MemoryStore, now: form_webhook::Timestamp) -> Service {
-    let intake = Intake::new(Arc::new(store.clone()), Arc::new(store.clone()));
-    Service::new(config(), intake, Arc::new(FixedClock(now)))
+pub fn t0() -> Timestamp {
+    "2025-03-04T10:15:30Z".parse().unwrap()
 }
 
-/// Replays a fixture through the service, with its `received_at` as the clock.
-pub async fn replay(store: &memory::MemoryStore, f: &Fixture) -> WebhookResponse {
-    let svc = service(store, f.received_at);
-    svc.handle(&WebhookRequest {
-        method: &f.method,
-        provider: &f.provider,
-        url: &f.url,
-        headers: &f.headers,
-        body: &f.body,
-    })
-    .await
+/// The service on a fresh embedded store. The store and the service share one manual clock,
+/// so claim expiry and signature tolerance agree on "now".
+pub struct Harness {
+    pub store: Arc<EmbeddedStore>,
+    pub clock: Arc<ManualClock>,
+    pub service: Service,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let store = Arc::new(
+            EmbeddedStore::in_memory()
+                .expect("in-memory store")
+                .with_clock(clock.clone()),
+        );
+        let service = Service::new(config(), Harness::intake_of(&store), clock.clone());
+        Self {
+            store,
+            clock,
+            service,
+        }
+    }
+
+    pub fn intake_of(store: &Arc<EmbeddedStore>) -> Intake {
+        Intake::new(store.clone(), store.clone())
+    }
+
+    pub fn intake(&self) -> Intake {
+        Harness::intake_of(&self.store)
+    }
+
+    /// Replays a fixture, with its `received_at` as the clock.
+    pub async fn replay(&self, f: &Fixture) -> WebhookResponse {
+        self.clock.set(f.received_at);
+        self.post(&f.method, &f.provider, &f.url, &f.headers, &f.body)
+            .await
+    }
+
+    pub async fn post(
+        &self,
+        method: &str,
+        provider: &str,
+        url: &str,
+        headers: &Headers,
+        body: &[u8],
+    ) -> WebhookResponse {
+        self.service
+            .handle(&WebhookRequest {
+                method,
+                provider,
+                url,
+                headers,
+                body,
+            })
+            .await
+    }
+
+    pub async fn leads(&self) -> Vec<Lead> {
+        self.store.leads(None, 1000).await.unwrap().items
+    }
+
+    pub async fn activities(&self) -> Vec<Activity> {
+        let mut all = Vec::new();
+        for lead in self.leads().await {
+            all.extend(self.store.activities(&lead.id).await.unwrap());
+        }
+        all
+    }
+
+    pub async fn transitions(&self) -> Vec<Transition> {
+        let mut all = Vec::new();
+        for lead in self.leads().await {
+            all.extend(self.store.transitions(&lead.id).await.unwrap());
+        }
+        all
+    }
+
+    /// Leads, activities, transitions: what a duplicate must not change.
+    pub async fn footprint(&self) -> (usize, usize, usize) {
+        (
+            self.leads().await.len(),
+            self.activities().await.len(),
+            self.transitions().await.len(),
+        )
+    }
+
+    /// Takes every queued message of a topic (hidden for 15 minutes afterwards).
+    pub async fn take_messages(&self, topic: Topic) -> Vec<Delivery> {
+        self.store.receive(topic, 1000, 900).await.unwrap()
+    }
+
+    pub async fn submission(&self, key: &str) -> Option<serde_json::Value> {
+        let doc = self.store.get(SUBMISSIONS, key).await.unwrap();
+        doc.map(|d| d.body)
+    }
 }
