@@ -11,7 +11,7 @@ use crate::{
 use lifecycle::{ActivityKind, Email, Phone};
 use phonenumber::country;
 use serde::Serialize;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
 /// Free-text answers longer than this (in bytes) are cut, and the submission says so. The body
 /// limit is 256 KiB, so only an answer that is most of a body is ever cut.
@@ -151,7 +151,19 @@ fn email(m: &Mapped, e: &Extracted) -> Option<Email> {
 /// Trimmed, NFC; empty is absent.
 fn clean(raw: Option<&str>) -> Option<String> {
     let t = raw?.trim();
-    (!t.is_empty()).then(|| t.nfc().collect())
+    (!t.is_empty()).then(|| to_nfc(t))
+}
+
+/// NFC of `text`. Most answers are NFC already: ASCII always is (checked a word at a time),
+/// and the quick check confirms most other text without decomposing and recomposing it.
+fn to_nfc(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_owned();
+    }
+    match is_nfc_quick(text.chars()) {
+        IsNormalized::Yes => text.to_owned(),
+        _ => text.nfc().collect(),
+    }
 }
 
 fn nfc(raw: Option<&str>) -> Option<String> {
@@ -189,7 +201,7 @@ fn answers(e: &Extracted) -> (Vec<Answer>, bool) {
         .fields
         .iter()
         .map(|f| {
-            let mut value: String = f.value.nfc().collect();
+            let mut value = to_nfc(&f.value);
             if value.len() > MAX_ANSWER_BYTES {
                 let mut cut = MAX_ANSWER_BYTES;
                 while !value.is_char_boundary(cut) {
