@@ -13,7 +13,11 @@ pub fn run(provider: Provider, data: &[u8]) {
     let req = Incoming {
         method: "POST",
         url: "https://leads.example.org/webhooks/x?token=t",
-        path_provider: if provider == Provider::Generic { "generic/fuzz" } else { provider.slug() },
+        path_provider: if provider == Provider::Generic {
+            "generic/fuzz"
+        } else {
+            provider.slug()
+        },
         headers: &headers,
         body: data,
         now,
@@ -22,7 +26,10 @@ pub fn run(provider: Provider, data: &[u8]) {
         return;
     };
     for item in items {
-        assert!(!item.delivery_key().is_empty(), "an item without a delivery key");
+        assert!(
+            !item.delivery_key().is_empty(),
+            "an item without a delivery key"
+        );
         if let Item::Submission(e) = item {
             check(&normalise(provider, &e, None, now));
         }
@@ -48,14 +55,19 @@ fn check(s: &form_webhook::Submission) {
         let text = email.as_str();
         assert_eq!(text, text.trim().to_lowercase(), "e-mail not normalised");
     }
-    for v in [&s.name, &s.company, &s.title, &s.source, &s.campaign].into_iter().flatten() {
+    for v in [&s.name, &s.company, &s.title, &s.source, &s.campaign]
+        .into_iter()
+        .flatten()
+    {
         assert!(!v.trim().is_empty(), "an empty value kept as present");
     }
 }
 
 fn headers(provider: Provider) -> Headers {
     let ct = match provider {
-        Provider::Jotform => "multipart/form-data; boundary=------------------------9f2c4e61a7b3d805",
+        Provider::Jotform => {
+            "multipart/form-data; boundary=------------------------9f2c4e61a7b3d805"
+        }
         Provider::Unbounce => "application/x-www-form-urlencoded",
         _ => "application/json",
     };
