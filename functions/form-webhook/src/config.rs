@@ -1,0 +1,146 @@
+//! Configuration: the secret of each provider and the per-form settings (field maps, country,
+//! hand raiser).
+//!
+//! Secrets come from the environment (`WEBHOOK_SECRET_<PROVIDER>`, e.g.
+//! `WEBHOOK_SECRET_TYPEFORM`), never from code. They are wrapped in [`Secret`], whose `Debug`
+//! and `Display` never show the value, so a config struct can be logged safely. A provider with
+//! no secret configured refuses every delivery: failing closed is the only way a forged delivery
+//! cannot get in through a forgotten setting.
+
+use crate::{mapping::FormMap, provider::Provider};
+use serde::Deserialize;
+use std::{collections::HashMap, fmt};
+
+/// A secret value. Its `Debug` is redacted; read it with [`Secret::expose`] only where it is used.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret read from configuration.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret, for a signature check.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Everything the function is configured with.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The secret (signing key or shared token) of each provider.
+    pub secrets: HashMap<Provider, Secret>,
+    /// Per-form settings, by `(provider, form id)`.
+    pub forms: HashMap<(Provider, String), FormMap>,
+    /// The token Meta echoes in its subscription handshake (`WEBHOOK_META_VERIFY_TOKEN`).
+    pub meta_verify_token: Option<Secret>,
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `WEBHOOK_FORMS` is not valid JSON of the expected shape.
+    #[error("failed to read the form settings: {0}")]
+    Forms(#[source] serde_json::Error),
+    /// A form setting names a provider that does not exist.
+    #[error("form settings name an unknown provider `{0}`")]
+    UnknownProvider(String),
+}
+
+/// One entry of the `WEBHOOK_FORMS` JSON array.
+#[derive(Deserialize)]
+struct FormEntry {
+    provider: String,
+    form_id: String,
+    #[serde(flatten)]
+    map: FormMap,
+}
+
+impl Config {
+    /// Reads the secrets from `WEBHOOK_SECRET_<PROVIDER>` and the form settings from
+    /// `WEBHOOK_FORMS` (a JSON array of `{provider, form_id, fields, country, hand_raiser}`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Self::from_vars(&vars)
+    }
+
+    /// As [`Config::from_env`], from a given set of variables (for tests and the local runner).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut config = Config::default();
+        for provider in Provider::ALL {
+            if let Some(value) = vars.get(&provider.secret_var()) {
+                if !value.is_empty() {
+                    config.secrets.insert(provider, Secret::new(value.clone()));
+                }
+            }
+        }
+        config.meta_verify_token = vars
+            .get("WEBHOOK_META_VERIFY_TOKEN")
+            .filter(|v| !v.is_empty())
+            .map(|v| Secret::new(v.clone()));
+        if let Some(json) = vars.get("WEBHOOK_FORMS") {
+            config.add_forms_json(json)?;
+        }
+        Ok(config)
+    }
+
+    /// Adds the per-form settings of a JSON array.
+    pub fn add_forms_json(&mut self, json: &str) -> Result<(), ConfigError> {
+        let entries: Vec<FormEntry> = serde_json::from_str(json).map_err(ConfigError::Forms)?;
+        for entry in entries {
+            let provider = Provider::from_slug(&entry.provider)
+                .ok_or_else(|| ConfigError::UnknownProvider(entry.provider.clone()))?;
+            self.forms.insert((provider, entry.form_id), entry.map);
+        }
+        Ok(())
+    }
+
+    /// The settings of one form, if any.
+    pub fn form(&self, provider: Provider, form_id: Option<&str>) -> Option<&FormMap> {
+        let id = form_id?;
+        self.forms.get(&(provider, id.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let vars = HashMap::from([(
+            "WEBHOOK_SECRET_TYPEFORM".to_owned(),
+            "hunter2-value".to_owned(),
+        )]);
+        let config = Config::from_vars(&vars).unwrap();
+        assert!(config.secrets.contains_key(&Provider::Typeform));
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn form_settings_are_read_per_provider_and_form() {
+        let json = r#"[{"provider":"gravity-forms","form_id":"3","country":"AT",
+            "fields":{"2":"email","1":"full_name"}}]"#;
+        let vars = HashMap::from([("WEBHOOK_FORMS".to_owned(), json.to_owned())]);
+        let config = Config::from_vars(&vars).unwrap();
+        let form = config.form(Provider::GravityForms, Some("3")).unwrap();
+        assert_eq!(form.country.as_deref(), Some("AT"));
+        assert!(config.form(Provider::GravityForms, Some("4")).is_none());
+    }
+
+    #[test]
+    fn an_unknown_provider_in_form_settings_is_an_error() {
+        let mut config = Config::default();
+        let err = config.add_forms_json(r#"[{"provider":"nope","form_id":"1"}]"#);
+        assert!(matches!(err, Err(ConfigError::UnknownProvider(p)) if p == "nope"));
+    }
+}

@@ -1,0 +1,81 @@
+//! The `form-webhook` Lambda: API Gateway (HTTP API) events in, [`form_webhook::Service`]
+//! answers out. Everything but the event conversion lives in the library.
+
+use form_webhook::{Config, Headers, Service, SystemClock, WebhookRequest};
+use lambda_http::{service_fn, Body, Error, Request, RequestExt, Response};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
+
+    let config = Config::from_env()?;
+    let intake = adapters::intake().await?;
+    let service = Service::new(config, intake, Arc::new(SystemClock));
+    let public_base = std::env::var("PUBLIC_BASE_URL").ok();
+    lambda_http::run(service_fn(|event: Request| {
+        handle(&service, public_base.as_deref(), event)
+    }))
+    .await
+}
+
+async fn handle(
+    service: &Service,
+    public_base: Option<&str>,
+    event: Request,
+) -> Result<Response<Body>, Error> {
+    let provider = event
+        .path_parameters_ref()
+        .and_then(|p| p.first("provider").map(str::to_owned))
+        .unwrap_or_default();
+    let headers = Headers::new(
+        event
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+    );
+    let url = public_url(&event, public_base);
+    let request = WebhookRequest {
+        method: event.method().as_str(),
+        provider: &provider,
+        url: &url,
+        headers: &headers,
+        body: event.body().as_ref(),
+    };
+
+    let answer = service.handle(&request).await;
+    Ok(Response::builder()
+        .status(answer.status)
+        .header("content-type", answer.content_type)
+        .body(Body::from(answer.body))?)
+}
+
+/// The URL as the provider called it: HubSpot signs it, so it must be the public one
+/// (`PUBLIC_BASE_URL`, e.g. a custom domain), not API Gateway's internal host.
+fn public_url(event: &Request, public_base: Option<&str>) -> String {
+    let uri = event.uri();
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+    match public_base {
+        Some(base) => format!("{}{path_and_query}", base.trim_end_matches('/')),
+        None => uri.to_string(),
+    }
+}
+
+mod adapters {
+    //! Production wiring of the store and queue ports.
+
+    use form_webhook::Intake;
+
+    /// The DynamoDB + SQS intake.
+    ///
+    /// Known gap: the AWS adapters (`shared/aws`) are not built yet, so the deployed function
+    /// refuses to start rather than run without a store. Wire `aws_adapters` here when it lands.
+    pub(crate) async fn intake() -> Result<Intake, lambda_http::Error> {
+        Err("the DynamoDB/SQS adapters (shared/aws) are not available yet".into())
+    }
+}

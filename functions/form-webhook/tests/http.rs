@@ -1,0 +1,281 @@
+//! The HTTP answers for bad input, through the handler without Lambda: every refusal is a 4xx
+//! with a problem document and stores nothing; a signed delivery with missing data is kept.
+
+mod support;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use form_webhook::{Headers, WebhookResponse, MAX_BODY_BYTES};
+use hmac::{Hmac, Mac};
+use lifecycle::Email;
+use ports::JourneyStore;
+use sha2::Sha256;
+use support::{fixture, Harness};
+
+/// Signs `body` as Typeform does, with the test secret.
+fn typeform_sig(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"test-secret").unwrap();
+    mac.update(body);
+    format!("sha256={}", B64.encode(mac.finalize().into_bytes()))
+}
+
+async fn post(
+    h: &Harness,
+    provider: &str,
+    headers: Vec<(&str, String)>,
+    body: &[u8],
+) -> WebhookResponse {
+    let headers = Headers::new(
+        headers
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    );
+    let url = format!("https://leads.example.org/webhooks/{provider}");
+    h.post("POST", provider, &url, &headers, body).await
+}
+
+fn json_ct() -> (&'static str, String) {
+    ("Content-Type", "application/json".to_owned())
+}
+
+/// A minimal Typeform delivery with the given answers (JSON array text).
+fn typeform_body(event_id: &str, answers: &str) -> Vec<u8> {
+    format!(
+        r#"{{"event_id":"{event_id}","form_response":{{"form_id":"f1","answers":{answers},"definition":{{"title":"Newsletter","fields":[]}}}}}}"#
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn unknown_provider_is_404() {
+    let h = Harness::new();
+    let r = post(&h, "formstack", vec![json_ct()], b"{}").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.content_type, "application/problem+json");
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415() {
+    let h = Harness::new();
+    let body = b"{}";
+    let r = post(
+        &h,
+        "typeform",
+        vec![
+            ("Content-Type", "text/plain".into()),
+            ("Typeform-Signature", typeform_sig(body)),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 415);
+}
+
+#[tokio::test]
+async fn body_over_256_kib_is_413_even_when_signed() {
+    let h = Harness::new();
+    let body = vec![b' '; MAX_BODY_BYTES + 1];
+    let r = post(
+        &h,
+        "typeform",
+        vec![json_ct(), ("Typeform-Signature", typeform_sig(&body))],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 413);
+    let declared = post(
+        &h,
+        "typeform",
+        vec![json_ct(), ("Content-Length", "999999999".into())],
+        b"{}",
+    )
+    .await;
+    assert_eq!(declared.status, 413, "refused on the declared length alone");
+}
+
+#[tokio::test]
+async fn a_signed_body_that_is_not_json_is_400_with_a_position() {
+    let h = Harness::new();
+    let body = b"{\"event_id\": ";
+    let r = post(
+        &h,
+        "typeform",
+        vec![json_ct(), ("Typeform-Signature", typeform_sig(body))],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("line 1"), "{}", r.body);
+    assert!(h.leads().await.is_empty());
+}
+
+#[tokio::test]
+async fn missing_signature_is_401() {
+    let h = Harness::new();
+    let r = post(&h, "typeform", vec![json_ct()], &typeform_body("e1", "[]")).await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn a_stale_timestamp_is_401_even_with_a_good_signature() {
+    let h = Harness::new();
+    let mut f = fixture("webflow/form_submission_v2_normal.json");
+    f.received_at += chrono::Duration::minutes(10);
+    let r = h.replay(&f).await;
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("stale-signature"), "{}", r.body);
+    assert!(h.leads().await.is_empty());
+
+    // Calendly's tolerance is three minutes: 3 min 1 s after `t=` is refused.
+    let mut c = fixture("calendly/invitee_created_normal.json");
+    c.received_at = chrono::DateTime::from_timestamp(1741083310 + 181, 0).unwrap();
+    assert_eq!(h.replay(&c).await.status, 401);
+}
+
+#[tokio::test]
+async fn a_wrong_url_token_is_401() {
+    let h = Harness::new();
+    let mut f = fixture("unbounce/form_submit_urlencoded.txt");
+    f.url = f.url.replace("token=test-secret", "token=test-secreT");
+    assert_eq!(h.replay(&f).await.status, 401);
+}
+
+#[tokio::test]
+async fn a_signed_delivery_with_no_answers_is_200_and_kept() {
+    let h = Harness::new();
+    let body = typeform_body("e-empty", "[]");
+    let r = post(
+        &h,
+        "typeform",
+        vec![json_ct(), ("Typeform-Signature", typeform_sig(&body))],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let leads = h.leads().await;
+    assert_eq!(leads.len(), 1);
+    assert!(leads[0].is_incomplete());
+}
+
+#[tokio::test]
+async fn a_french_email_label_yields_the_email() {
+    let h = Harness::new();
+    let body = r#"{"eventId":"ev-fr","data":{"submissionId":"fr1","formId":"frm","formName":"Contact",
+        "fields":[{"key":"question_1","label":"Adresse e-mail","type":"INPUT_TEXT","value":" Jean.Dupont@Example.FR "},
+                  {"key":"question_2","label":"Prénom","type":"INPUT_TEXT","value":"Jean"},
+                  {"key":"question_3","label":"Nom de famille","type":"INPUT_TEXT","value":"Dupont"},
+                  {"key":"question_4","label":"Société","type":"INPUT_TEXT","value":""}]}}"#;
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"test-secret").unwrap();
+    mac.update(body.as_bytes());
+    let sig = B64.encode(mac.finalize().into_bytes());
+    let r = post(
+        &h,
+        "tally",
+        vec![json_ct(), ("Tally-Signature", sig)],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let lead = h
+        .store
+        .lead_by_email(&Email::parse("jean.dupont@example.fr").unwrap())
+        .await
+        .unwrap()
+        .expect("lead by the French-labelled e-mail");
+    assert_eq!(lead.profile.name.as_deref(), Some("Jean Dupont"));
+    assert_eq!(lead.profile.company, None, "an empty answer is absent");
+}
+
+#[tokio::test]
+async fn a_second_person_on_the_same_form_never_overwrites_the_first() {
+    let h = Harness::new();
+    let first = typeform_body(
+        "e-a",
+        r#"[{"type":"email","email":"ann@example.com","field":{"id":"1","ref":"email","type":"email"}},
+            {"type":"text","text":"Ann","field":{"id":"2","ref":"full_name","type":"short_text"}}]"#,
+    );
+    let second = typeform_body(
+        "e-b",
+        r#"[{"type":"email","email":"bob@example.com","field":{"id":"1","ref":"email","type":"email"}},
+            {"type":"text","text":"Bob","field":{"id":"2","ref":"full_name","type":"short_text"}}]"#,
+    );
+    for body in [&first, &second] {
+        let r = post(
+            &h,
+            "typeform",
+            vec![json_ct(), ("Typeform-Signature", typeform_sig(body))],
+            body,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(h.leads().await.len(), 2);
+    let ann = h
+        .store
+        .lead_by_email(&Email::parse("ann@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ann.profile.name.as_deref(), Some("Ann"));
+}
+
+#[tokio::test]
+async fn a_phone_only_lead_is_completed_when_its_email_arrives() {
+    let h = Harness::new();
+    let phone_only = typeform_body(
+        "e-p1",
+        r#"[{"type":"phone_number","phone_number":"+15550100199","field":{"id":"1","ref":"phone","type":"phone_number"}}]"#,
+    );
+    let with_email = typeform_body(
+        "e-p2",
+        r#"[{"type":"phone_number","phone_number":"+1 555 010 0199","field":{"id":"1","ref":"phone","type":"phone_number"}},
+            {"type":"email","email":"cara@example.com","field":{"id":"2","ref":"email","type":"email"}}]"#,
+    );
+    for body in [&phone_only, &with_email] {
+        let r = post(
+            &h,
+            "typeform",
+            vec![json_ct(), ("Typeform-Signature", typeform_sig(body))],
+            body,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let leads = h.leads().await;
+    assert_eq!(leads.len(), 1, "matched on the phone");
+    let lead = &leads[0];
+    assert_eq!(
+        lead.email.as_ref().map(Email::as_str),
+        Some("cara@example.com")
+    );
+    assert_eq!(h.activities().await.len(), 2);
+    assert_eq!(h.transitions().await.len(), 1, "entered the journey once");
+}
+
+#[tokio::test]
+async fn meta_subscription_handshake_echoes_the_challenge() {
+    let h = Harness::new();
+    let headers = Headers::default();
+    let base = "https://leads.example.org/webhooks/meta-leadgen?hub.mode=subscribe";
+    let ok = h
+        .post(
+            "GET",
+            "meta-leadgen",
+            &format!("{base}&hub.verify_token=verify-me&hub.challenge=42"),
+            &headers,
+            b"",
+        )
+        .await;
+    assert_eq!((ok.status, ok.body.as_str()), (200, "42"));
+    let bad = h
+        .post(
+            "GET",
+            "meta-leadgen",
+            &format!("{base}&hub.verify_token=nope&hub.challenge=42"),
+            &headers,
+            b"",
+        )
+        .await;
+    assert_eq!(bad.status, 401);
+}
