@@ -72,6 +72,11 @@ impl Dimension {
     }
 }
 
+/// The version of the report definitions below. It changes whenever a figure would come out
+/// differently from the same transitions, so a stored snapshot says which definitions made it.
+/// 1: entries and conversions; 2: time in stage, reasons, recycling and SLA compliance.
+pub const DEFINITION_VERSION: u32 = 2;
+
 /// The group name for a missing dimension value.
 pub const NONE: &str = "(none)";
 
