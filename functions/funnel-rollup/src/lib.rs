@@ -9,6 +9,7 @@
 
 pub mod canonical;
 pub mod nightly;
+pub mod page;
 pub mod snapshot;
 
 pub use nightly::{run, Restatement, RestatementKind, RollupError, RunSummary};
