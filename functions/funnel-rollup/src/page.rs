@@ -53,7 +53,8 @@ pub fn monthly_trend(
         .collect()
 }
 
-const WIDTH: u32 = 640;
+// Narrow enough that text stays legible when a phone scales the drawing down.
+const WIDTH: u32 = 480;
 
 /// The page for `report` (its total row) and `trend`.
 pub fn render(report: &FunnelReport, trend: &[TrendPoint]) -> String {
@@ -83,7 +84,7 @@ pub fn render(report: &FunnelReport, trend: &[TrendPoint]) -> String {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;padding:1rem;color:#1b1b1b}\
 main{max-width:48rem;margin:auto}svg{width:100%;max-width:100%;height:auto;display:block}\
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}.meta{color:#555}\
-text{font-size:14px;fill:#1b1b1b}.bar{fill:#2f6db5}.met{fill:#2e8540}.miss{fill:#d83933}\
+text{font-size:17px;fill:#1b1b1b}.small{font-size:13px}.bar{fill:#2f6db5}.met{fill:#2e8540}.miss{fill:#d83933}\
 .axis{stroke:#999;stroke-width:1}.line{fill:none;stroke:#2f6db5;stroke-width:3}";
 
 fn funnel_bars(out: &mut String, report: &FunnelReport) {
@@ -156,9 +157,9 @@ fn trend_line(out: &mut String, trend: &[TrendPoint]) {
         let y = p.rate.map_or(f64::from(bottom) - 6.0, |r| y_of(r) - 8.0);
         let _ = write!(
             out,
-            "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" \
+            "<text class=\"small\" x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" \
              data-figure=\"trend.{label}\">{shown}</text>\
-             <text x=\"{x:.1}\" y=\"{ly}\" text-anchor=\"middle\" \
+             <text class=\"small\" x=\"{x:.1}\" y=\"{ly}\" text-anchor=\"middle\" \
              transform=\"rotate(-35 {x:.1} {ly})\">{label}</text>",
             label = escape(&p.label),
             ly = bottom + 25,
