@@ -9,8 +9,10 @@
 //! clock outcomes the SLA timers report), so anyone rebuilding it gets the same numbers.
 
 pub mod outcomes;
+pub mod roi;
 
 pub use outcomes::{ClockKind, ClockOutcome, Recycling, SlaCompliance, Spread};
+pub use roi::{campaign_returns, CampaignReturn};
 
 use crate::{transition::Transition, Stage};
 use chrono::NaiveDate;

@@ -320,3 +320,72 @@ fn sla_compliance_counts_clocks_due_in_the_period_by_kind_and_group() {
     assert_eq!(unknown.sla[&ClockKind::Response].met, 1);
     assert!(unknown.entered.is_empty());
 }
+
+fn in_campaign(mut ts: Vec<Transition>, campaign: &str) -> Vec<Transition> {
+    for t in &mut ts {
+        t.dims.campaign = Some(campaign.to_owned());
+    }
+    ts
+}
+
+#[test]
+fn campaign_returns_divide_cost_by_the_cohort_and_flag_young_cohorts() {
+    let mut all = in_campaign(
+        history(
+            "a",
+            "google",
+            &[
+                (Stage::New, 1),
+                (Stage::Mql, 2),
+                (Stage::Sal, 4),
+                (Stage::Sql, 10),
+            ],
+        ),
+        "spring",
+    );
+    all.extend(in_campaign(
+        history(
+            "b",
+            "google",
+            &[(Stage::New, 1), (Stage::Mql, 3), (Stage::Sql, 5)],
+        ),
+        "spring",
+    ));
+    all.extend(in_campaign(
+        history("c", "google", &[(Stage::New, 1), (Stage::Mql, 2)]),
+        "spring",
+    ));
+    all.extend(history("d", "google", &[(Stage::New, 1), (Stage::Mql, 2)]));
+    let costs = BTreeMap::from([("spring".to_owned(), 900.0), ("fall".to_owned(), 200.0)]);
+    let feb_20 = Utc.with_ymd_and_hms(2025, 2, 20, 0, 0, 0).unwrap();
+
+    let late = report(&all, january(), Dimension::Campaign, feb_20);
+    let rows = campaign_returns(&late, &costs, 10.0);
+
+    let names: Vec<&str> = rows.iter().map(|r| r.campaign.as_str()).collect();
+    assert_eq!(names, [NONE, "fall", "spring"]);
+    // spring: MQLs a, b, c = 3; SAL a and b (b skipped it) = 2; SQL a, b = 2. 900 / 3, / 2, / 2.
+    let spring = &rows[2];
+    assert_eq!((spring.mqls, spring.sals, spring.sqls), (3, 2, 2));
+    assert_eq!(spring.cost_per_mql, Some(300.0));
+    assert_eq!(spring.cost_per_sal, Some(450.0));
+    assert_eq!(spring.cost_per_sql, Some(450.0));
+    assert!(!spring.too_young, "19 days since the period ended ≥ 10");
+    assert_eq!(
+        (rows[1].cost, rows[1].cost_per_mql),
+        (200.0, None),
+        "fall: no MQLs"
+    );
+    assert_eq!(
+        (rows[0].mqls, rows[0].cost_per_mql),
+        (1, Some(0.0)),
+        "no cost known"
+    );
+
+    let early = report(&all, january(), Dimension::Campaign, day(31));
+    assert!(campaign_returns(&early, &costs, 10.0)
+        .iter()
+        .all(|r| r.too_young));
+    let by_source = report(&all, january(), Dimension::Source, day(31));
+    assert!(campaign_returns(&by_source, &costs, 10.0).is_empty());
+}
