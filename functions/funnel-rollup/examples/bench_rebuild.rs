@@ -144,6 +144,7 @@ const DUCKDB_SCRIPT: &str = r#"
 import duckdb, json, sys, time
 csv, start, end, as_of = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 t0 = time.perf_counter()
 con.execute(f"""CREATE TABLE t AS SELECT * FROM read_csv('{csv}', header=true, columns={{
   'lead_id':'VARCHAR','seq':'INTEGER','cycle':'INTEGER','stage':'VARCHAR','stage_rank':'INTEGER',
@@ -272,8 +273,10 @@ fn main() {
         );
         std::process::exit(1);
     }
-    let duck: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+    // The figures are the script's last line (DuckDB may print other things before it).
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let duck: serde_json::Value = serde_json::from_str(last).expect("the script prints JSON");
     let load = duck["load_s"].as_f64().unwrap_or(f64::NAN);
     let aggregate = duck["aggregate_s"].as_f64().unwrap_or(f64::NAN);
     println!("duckdb load CSV: {load:.3} s");

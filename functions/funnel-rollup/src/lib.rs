@@ -8,6 +8,7 @@
 //! **restatement**, and is recorded as one, never silently.
 
 pub mod canonical;
+pub mod costs;
 pub mod nightly;
 pub mod page;
 pub mod snapshot;
