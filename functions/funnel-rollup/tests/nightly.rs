@@ -349,3 +349,60 @@ impl DocumentStore for CountingStore {
         self.inner.due(collection, upper, limit).await
     }
 }
+
+#[tokio::test]
+async fn a_scheduled_event_runs_up_to_now_less_the_settling_time() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    append(&store, first_batch()).await;
+    let scheduled = serde_json::json!({
+        "version": "0",
+        "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "time": "2025-03-05T10:03:00Z",
+        "resources": ["arn:aws:events:eu-west-1:123456789012:rule/nightly"],
+        "detail": {}
+    });
+
+    // a's SAL was recorded at day 4 10:00; two minutes later it has not settled yet.
+    let now = day(4) + chrono::Duration::minutes(2);
+    let early = funnel_rollup::handle(&store, &store, scheduled.clone(), now)
+        .await
+        .unwrap();
+    let later = funnel_rollup::handle(&store, &store, scheduled, day(6))
+        .await
+        .unwrap();
+
+    assert_eq!(early.upto, Some(now - funnel_rollup::SETTLE));
+    assert_eq!(early.changed, 5, "everything recorded before day 4 10:00");
+    assert_eq!((later.from, later.changed), (early.upto, 2));
+}
+
+#[tokio::test]
+async fn an_on_demand_call_may_name_upto_but_not_the_future() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    append(&store, first_batch()).await;
+
+    let named = funnel_rollup::handle(
+        &store,
+        &store,
+        serde_json::json!({"upto": "2025-03-03T00:00:00Z"}),
+        day(20),
+    )
+    .await
+    .unwrap();
+    let future = funnel_rollup::handle(
+        &store,
+        &store,
+        serde_json::json!({"upto": "2030-01-01T00:00:00Z"}),
+        day(20),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        named.changed, 4,
+        "a New, a MQL, b New, b MQL: recorded by day 2"
+    );
+    assert_eq!(future.upto, Some(day(20)));
+}
