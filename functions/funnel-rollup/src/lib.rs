@@ -11,6 +11,7 @@ pub mod canonical;
 pub mod costs;
 pub mod nightly;
 pub mod page;
+pub mod schedule;
 pub mod snapshot;
 
 pub use nightly::{run, Restatement, RestatementKind, RollupError, RunSummary};
