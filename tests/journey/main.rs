@@ -2,3 +2,4 @@
 
 mod import_errors;
 mod olist;
+mod rollup;

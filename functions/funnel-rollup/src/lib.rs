@@ -1,1 +1,50 @@
-//! Placeholder: see the issue that builds this function.
+//! The funnel rollup: nightly (on an EventBridge schedule) and on demand, it brings the stored
+//! daily funnel snapshots up to date with what the store learnt since its last run.
+//!
+//! A **snapshot** is the funnel report of one UTC day for one grouping, stored with the
+//! definition version and the input watermark, in a canonical byte form with a hash
+//! ([`snapshot`], [`canonical`]). The run reads only the transitions recorded since its
+//! watermark and the days they touch ([`nightly`]). A stored day that changes is a
+//! **restatement**, and is recorded as one, never silently.
+
+pub mod canonical;
+pub mod costs;
+pub mod nightly;
+pub mod page;
+pub mod schedule;
+pub mod snapshot;
+
+pub use nightly::{run, Restatement, RestatementKind, RollupError, RunSummary};
+pub use snapshot::Snapshot;
+
+use lifecycle::Timestamp;
+use ports::{DocumentStore, JourneyStore};
+use serde::Deserialize;
+
+/// How long after a transition's `recorded_at` the run waits before taking it in. A commit
+/// that stamped `recorded_at` just before the run started may land just after the run read the
+/// window; waiting this long keeps it from being skipped by both this run and the next.
+pub const SETTLE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// What an invocation may ask for. The scheduled event carries none of these fields; an
+/// on-demand call may name the `upto` instant (e.g. to replay up to a known time).
+#[derive(Debug, Default, Deserialize)]
+pub struct Request {
+    /// Take in transitions recorded before this instant (default: now minus [`SETTLE`]).
+    #[serde(default)]
+    pub upto: Option<Timestamp>,
+}
+
+/// Handles one invocation: a scheduled event or an on-demand request.
+pub async fn handle(
+    journey: &dyn JourneyStore,
+    docs: &dyn DocumentStore,
+    event: serde_json::Value,
+    now: Timestamp,
+) -> Result<RunSummary, RollupError> {
+    // An EventBridge event has other fields; only `upto` matters, and a malformed one is
+    // ignored in favour of the default rather than failing a schedule forever.
+    let request: Request = serde_json::from_value(event).unwrap_or_default();
+    let upto = request.upto.unwrap_or(now - SETTLE).min(now);
+    run(journey, docs, upto).await
+}

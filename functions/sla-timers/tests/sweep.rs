@@ -371,6 +371,17 @@ impl JourneyStore for Faulty {
             .transitions_recorded(from, to, cursor, limit)
             .await
     }
+    async fn transitions_effective(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Transition>, StoreError> {
+        self.inner
+            .transitions_effective(from, to, cursor, limit)
+            .await
+    }
     async fn leads(&self, cursor: Option<String>, limit: usize) -> Result<Page<Lead>, StoreError> {
         self.inner.leads(cursor, limit).await
     }

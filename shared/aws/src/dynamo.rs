@@ -34,9 +34,32 @@ pub(crate) mod index {
     pub(crate) const BY_CREATED: &str = "by_created";
     /// Transitions by the day they were recorded.
     pub(crate) const BY_DAY: &str = "by_day";
+    /// Transitions by the day they took effect.
+    pub(crate) const BY_EFFECTIVE_DAY: &str = "by_effective_day";
     /// Documents by their index value (SLA clocks by due time).
     pub(crate) const BY_DUE: &str = "by_due";
 }
+
+/// One of the two day-partitioned transition indexes: its name and key attributes.
+struct DayIndex {
+    name: &'static str,
+    day_attr: &'static str,
+    key_attr: &'static str,
+}
+
+/// Transitions by the UTC day they were recorded.
+const RECORDED: DayIndex = DayIndex {
+    name: index::BY_DAY,
+    day_attr: "rec_day",
+    key_attr: "rec_key",
+};
+
+/// Transitions by the UTC day they took effect.
+const EFFECTIVE: DayIndex = DayIndex {
+    name: index::BY_EFFECTIVE_DAY,
+    day_attr: "eff_day",
+    key_attr: "eff_key",
+};
 
 /// Length of [`sortable`] timestamps (`2026-01-02T03:04:05.000000Z`).
 const TS_LEN: usize = 27;
@@ -136,8 +159,9 @@ impl DynamoStore {
 
     /// One day's slice of [`JourneyStore::transitions_recorded`]: at most `want` transitions of
     /// `day` in `[lo, hi]`, after `after`; also says whether more remain in that day.
-    async fn recorded_on(
+    async fn on_day(
         &self,
+        ix: &DayIndex,
         day: chrono::NaiveDate,
         (lo, hi): (&str, &str),
         after: Option<&str>,
@@ -145,15 +169,15 @@ impl DynamoStore {
     ) -> Result<(Vec<Item>, bool), StoreError> {
         let mut query = self
             .query()
-            .index_name(index::BY_DAY)
+            .index_name(ix.name)
             .key_condition_expression("#d = :d AND #k BETWEEN :lo AND :hi")
-            .expression_attribute_names("#d", "rec_day")
-            .expression_attribute_names("#k", "rec_key")
+            .expression_attribute_names("#d", ix.day_attr)
+            .expression_attribute_names("#k", ix.key_attr)
             .expression_attribute_values(":d", s(format!("T#{day}")))
             .expression_attribute_values(":lo", s(lo))
             .expression_attribute_values(":hi", s(hi));
         if let Some(key) = after {
-            query = query.set_exclusive_start_key(Some(day_start_key(day, key)?));
+            query = query.set_exclusive_start_key(Some(day_start_key(ix, day, key)?));
         }
         take_with_peek(query, want).await
     }
@@ -206,53 +230,21 @@ impl JourneyStore for DynamoStore {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<Page<Transition>, StoreError> {
-        let limit = page_limit(limit)?;
-        if from >= to {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
-        }
-        let (lo, hi) = (sortable(&from), sortable(&to));
-        let last_day = (to - chrono::Duration::microseconds(1)).date_naive();
-        let (mut day, mut after) = match cursor.as_deref().map(parse_day_cursor).transpose()? {
-            Some((day, key)) => (day, Some(key)),
-            None => (from.date_naive(), None),
-        };
+        self.transitions_by_day(&RECORDED, (from, to), cursor, limit)
+            .await
+    }
 
-        let mut found: Vec<Item> = Vec::new();
-        loop {
-            let want = limit - found.len();
-            let (items, more) = self
-                .recorded_on(day, (&lo, &hi), after.as_deref(), want)
-                .await?;
-            found.extend(items);
-            let full_here =
-                more || (found.len() == limit && self.any_after(day, last_day, &lo, &hi).await?);
-            if full_here {
-                let last = found
-                    .last()
-                    .map(|i| item::str_attr(i, "rec_key"))
-                    .transpose()?;
-                let next = last.map(|k| format!("{day}|{k}"));
-                return Ok(Page {
-                    items: decode(&found)?,
-                    next,
-                });
-            }
-            match day
-                .succ_opt()
-                .filter(|d| *d <= last_day && found.len() < limit)
-            {
-                Some(d) => (day, after) = (d, None),
-                None => {
-                    return Ok(Page {
-                        items: decode(&found)?,
-                        next: None,
-                    })
-                }
-            }
-        }
+    /// One Query per UTC day of the range on `by_effective_day`. The cursor is
+    /// `<day>|<eff_key>` of the last transition returned.
+    async fn transitions_effective(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Transition>, StoreError> {
+        self.transitions_by_day(&EFFECTIVE, (from, to), cursor, limit)
+            .await
     }
 
     /// One Query on `by_created`, newest first. The cursor is the last lead's `created` value.
@@ -300,10 +292,69 @@ impl JourneyStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Whether any transition in the range was recorded on a day after `day`. Only asked when
+    /// Transitions whose index time (recorded or effective, per `ix`) is in `[from, to)`, in
+    /// that time's order: one Query per UTC day, a page at a time.
+    async fn transitions_by_day(
+        &self,
+        ix: &DayIndex,
+        (from, to): (Timestamp, Timestamp),
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Transition>, StoreError> {
+        let limit = page_limit(limit)?;
+        if from >= to {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+        let (lo, hi) = (sortable(&from), sortable(&to));
+        let last_day = (to - chrono::Duration::microseconds(1)).date_naive();
+        let (mut day, mut after) = match cursor.as_deref().map(parse_day_cursor).transpose()? {
+            Some((day, key)) => (day, Some(key)),
+            None => (from.date_naive(), None),
+        };
+
+        let mut found: Vec<Item> = Vec::new();
+        loop {
+            let want = limit - found.len();
+            let (items, more) = self
+                .on_day(ix, day, (&lo, &hi), after.as_deref(), want)
+                .await?;
+            found.extend(items);
+            let full_here = more
+                || (found.len() == limit && self.any_after(ix, day, last_day, &lo, &hi).await?);
+            if full_here {
+                let last = found
+                    .last()
+                    .map(|i| item::str_attr(i, ix.key_attr))
+                    .transpose()?;
+                let next = last.map(|k| format!("{day}|{k}"));
+                return Ok(Page {
+                    items: decode(&found)?,
+                    next,
+                });
+            }
+            match day
+                .succ_opt()
+                .filter(|d| *d <= last_day && found.len() < limit)
+            {
+                Some(d) => (day, after) = (d, None),
+                None => {
+                    return Ok(Page {
+                        items: decode(&found)?,
+                        next: None,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Whether any transition in the range falls on a day after `day` in `ix`. Only asked when
     /// a page fills exactly at the end of a day, so the last page reliably has no cursor.
     async fn any_after(
         &self,
+        ix: &DayIndex,
         day: chrono::NaiveDate,
         last_day: chrono::NaiveDate,
         lo: &str,
@@ -311,7 +362,7 @@ impl DynamoStore {
     ) -> Result<bool, StoreError> {
         let mut next = day.succ_opt();
         while let Some(d) = next.filter(|d| *d <= last_day) {
-            let (items, _) = self.recorded_on(d, (lo, hi), None, 1).await?;
+            let (items, _) = self.on_day(ix, d, (lo, hi), None, 1).await?;
             if !items.is_empty() {
                 return Ok(true);
             }
@@ -446,7 +497,7 @@ async fn take_with_peek(
     }
 }
 
-/// Splits a `transitions_recorded` cursor.
+/// Splits a `transitions_recorded` or `transitions_effective` cursor.
 fn parse_day_cursor(cursor: &str) -> Result<(chrono::NaiveDate, String), StoreError> {
     let bad = || StoreError::Invalid("malformed cursor".into());
     let (day, key) = cursor.split_once('|').ok_or_else(bad)?;
@@ -454,11 +505,11 @@ fn parse_day_cursor(cursor: &str) -> Result<(chrono::NaiveDate, String), StoreEr
     Ok((day, key.to_owned()))
 }
 
-/// The `by_day` start key after `rec_key` (`<ts>#<lead>#<seq:010>`): the index keys plus the
-/// table keys, which the rec_key determines.
-fn day_start_key(day: chrono::NaiveDate, rec_key: &str) -> Result<Item, StoreError> {
+/// A day index's start key after `key` (`<ts>#<lead>#<seq:010>`): the index keys plus the
+/// table keys, which the key determines.
+fn day_start_key(ix: &DayIndex, day: chrono::NaiveDate, key: &str) -> Result<Item, StoreError> {
     let bad = || StoreError::Invalid("malformed cursor".into());
-    let rest = rec_key.get(TS_LEN + 1..).ok_or_else(bad)?;
+    let rest = key.get(TS_LEN + 1..).ok_or_else(bad)?;
     let (lead, seq) = rest.rsplit_once('#').ok_or_else(bad)?;
     Ok(HashMap::from([
         (PK.to_owned(), s(item::lead_pk(&LeadId::new(lead)))),
@@ -466,8 +517,8 @@ fn day_start_key(day: chrono::NaiveDate, rec_key: &str) -> Result<Item, StoreErr
             SK.to_owned(),
             s(format!("{}{seq}", item::TRANSITION_PREFIX)),
         ),
-        ("rec_day".to_owned(), s(format!("T#{day}"))),
-        ("rec_key".to_owned(), s(rec_key)),
+        (ix.day_attr.to_owned(), s(format!("T#{day}"))),
+        (ix.key_attr.to_owned(), s(key)),
     ]))
 }
 

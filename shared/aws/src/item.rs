@@ -3,7 +3,7 @@
 //! Every item has a partition key `pk` and a sort key `sk`; the prefixes say what the item is.
 //! A lead's own item, transitions and activities share the partition `LEAD#<id>`, so a
 //! timeline is one Query. Identities, claims, counters and documents have their own partitions.
-//! Four global secondary indexes answer the questions a key cannot (see `infra/TABLE.md`):
+//! Six global secondary indexes answer the questions a key cannot (see `infra/TABLE.md`):
 //!
 //! | index        | partition key | sort key     | items                     |
 //! |--------------|---------------|--------------|---------------------------|
@@ -11,6 +11,7 @@
 //! | `by_owner`   | `open_owner`  | `updated_at` | owned leads still open    |
 //! | `by_created` | `kind`        | `created`    | every lead (newest first) |
 //! | `by_day`     | `rec_day`     | `rec_key`    | transitions, by day recorded |
+//! | `by_effective_day` | `eff_day` | `eff_key` | transitions, by day they took effect |
 //! | `by_due`     | `idx_coll`    | `idx`        | documents with an index   |
 //!
 //! Record bodies are stored as one JSON string attribute (`body`): the adapter never filters
@@ -142,7 +143,8 @@ pub(crate) fn identity_item(identity: &ports::commit::Identity, lead: &LeadId) -
     item
 }
 
-/// A transition's item, in its lead's partition and in the `by_day` index.
+/// A transition's item, in its lead's partition and in the `by_day` and `by_effective_day`
+/// indexes.
 pub(crate) fn transition_item(t: &Transition) -> Result<Item, StoreError> {
     let mut item = key(
         lead_pk(&t.lead_id),
@@ -154,12 +156,22 @@ pub(crate) fn transition_item(t: &Transition) -> Result<Item, StoreError> {
         s(format!("T#{}", t.recorded_at.date_naive())),
     );
     item.insert("rec_key".into(), s(recorded_key(t)));
+    item.insert(
+        "eff_day".into(),
+        s(format!("T#{}", t.effective_at.date_naive())),
+    );
+    item.insert("eff_key".into(), s(effective_key(t)));
     Ok(item)
 }
 
 /// The `by_day` sort key: recorded time, then lead and seq to make it unique and stable.
 pub(crate) fn recorded_key(t: &Transition) -> String {
     format!("{}#{}#{:010}", sortable(&t.recorded_at), t.lead_id, t.seq)
+}
+
+/// The `by_effective_day` sort key: effective time, then lead and seq.
+pub(crate) fn effective_key(t: &Transition) -> String {
+    format!("{}#{}#{:010}", sortable(&t.effective_at), t.lead_id, t.seq)
 }
 
 /// An activity's item; sorted by when it happened, then by id.

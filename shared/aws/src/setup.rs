@@ -29,15 +29,16 @@ fn failed(
 }
 
 /// Indexes as (name, partition key, sort key).
-const INDEXES: [(&str, &str, Option<&str>); 5] = [
+const INDEXES: [(&str, &str, Option<&str>); 6] = [
     (index::BY_EMAIL, "email", None),
     (index::BY_OWNER, "open_owner", Some("updated_at")),
     (index::BY_CREATED, "kind", Some("created")),
     (index::BY_DAY, "rec_day", Some("rec_key")),
+    (index::BY_EFFECTIVE_DAY, "eff_day", Some("eff_key")),
     (index::BY_DUE, "idx_coll", Some("idx")),
 ];
 
-/// Creates the journey table (on-demand, with the five indexes and TTL on `expires_at`).
+/// Creates the journey table (on-demand, with the six indexes and TTL on `expires_at`).
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), SetupError> {
     let mut create = client
         .create_table()

@@ -216,13 +216,14 @@ fn append_transitions(tx: &Connection, transitions: &[Transition]) -> Result<(),
     for t in transitions {
         let inserted = tx
             .prepare_cached(
-                "INSERT INTO transitions (lead_id, seq, recorded_at, body) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                "INSERT INTO transitions (lead_id, seq, recorded_at, effective_at, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             )?
             .execute(params![
                 t.lead_id.as_str(),
                 t.seq,
                 time(t.recorded_at),
+                time(t.effective_at),
                 to_json(t)?
             ])?;
         if inserted == 0 {

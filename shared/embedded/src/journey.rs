@@ -57,7 +57,24 @@ impl JourneyStore for EmbeddedStore {
             cursor.as_deref().map(parse_cursor).transpose()?;
         let window = (time(from), time(to));
         let page = self
-            .run(move |conn, _| recorded_page(conn, window, after, limit))
+            .run(move |conn, _| timed_page(conn, TimeColumn::Recorded, window, after, limit))
+            .await?;
+        Ok(page)
+    }
+
+    async fn transitions_effective(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Transition>, StoreError> {
+        let limit = page_limit(limit)?;
+        let after: Option<(String, String, u32)> =
+            cursor.as_deref().map(parse_cursor).transpose()?;
+        let window = (time(from), time(to));
+        let page = self
+            .run(move |conn, _| timed_page(conn, TimeColumn::Effective, window, after, limit))
             .await?;
         Ok(page)
     }
@@ -137,21 +154,37 @@ fn bodies<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
-/// One page of transitions recorded in `[from, to)`, after the cursor's key.
-fn recorded_page(
+/// Which time of a transition a listing walks.
+#[derive(Clone, Copy)]
+enum TimeColumn {
+    Recorded,
+    Effective,
+}
+
+/// One page of transitions whose `column` time lies in `[from, to)`, after the cursor's key.
+fn timed_page(
     conn: &Connection,
+    column: TimeColumn,
     (from, to): (String, String),
     after: Option<(String, String, u32)>,
     limit: usize,
 ) -> Result<Page<Transition>, Error> {
     // With no cursor, start just before the window: ("", "", 0) sorts before any real key.
     let (at, lead, seq) = after.unwrap_or_default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT recorded_at, lead_id, seq, body FROM transitions \
-         WHERE recorded_at >= ?1 AND recorded_at < ?2 \
-           AND (recorded_at, lead_id, seq) > (?3, ?4, ?5) \
-         ORDER BY recorded_at, lead_id, seq LIMIT ?6",
-    )?;
+    let mut stmt = conn.prepare_cached(match column {
+        TimeColumn::Recorded => {
+            "SELECT recorded_at, lead_id, seq, body FROM transitions \
+             WHERE recorded_at >= ?1 AND recorded_at < ?2 \
+               AND (recorded_at, lead_id, seq) > (?3, ?4, ?5) \
+             ORDER BY recorded_at, lead_id, seq LIMIT ?6"
+        }
+        TimeColumn::Effective => {
+            "SELECT effective_at, lead_id, seq, body FROM transitions \
+             WHERE effective_at >= ?1 AND effective_at < ?2 \
+               AND (effective_at, lead_id, seq) > (?3, ?4, ?5) \
+             ORDER BY effective_at, lead_id, seq LIMIT ?6"
+        }
+    })?;
     let rows = stmt.query_map(params![from, to, at, lead, seq, limit + 1], |row| {
         Ok((
             (

@@ -12,7 +12,8 @@ use rusqlite::Connection;
 
 /// The migrations, in order; migration `i` takes the schema from version `i` to `i + 1`.
 /// Never edit a migration that has shipped: append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE leads (
     id          TEXT PRIMARY KEY,
     email       TEXT UNIQUE,
@@ -102,7 +103,14 @@ CREATE TABLE dead_letters (
     failed_at     TEXT NOT NULL
 );
 CREATE INDEX dead_letters_by_topic ON dead_letters (topic, seq);
-"#];
+"#,
+    // The rollup reads a day's transitions by when they took effect. Rows written before this
+    // migration get the column from their body in `backfill` below.
+    r#"
+ALTER TABLE transitions ADD COLUMN effective_at TEXT;
+CREATE INDEX transitions_effective ON transitions (effective_at, lead_id, seq);
+"#,
+];
 
 /// The schema version this build writes.
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -118,8 +126,34 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<(), u32>
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if from == 1 {
+            backfill_effective_at(&tx)?;
+        }
         tx.pragma_update(None, "user_version", from as u32 + 1)?;
         tx.commit()?;
     }
     Ok(Ok(()))
+}
+
+/// Fills `transitions.effective_at` from each body, in the sortable form of
+/// [`codec::time`](crate::codec::time). A body that does not decode is left without it (and so
+/// out of effective-time listings) rather than failing the whole migration; reading the lead's
+/// history still reports it as corrupt.
+fn backfill_effective_at(tx: &Connection) -> rusqlite::Result<()> {
+    let rows: Vec<(String, u32, String)> = tx
+        .prepare("SELECT lead_id, seq, body FROM transitions WHERE effective_at IS NULL")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update =
+        tx.prepare("UPDATE transitions SET effective_at = ?3 WHERE lead_id = ?1 AND seq = ?2")?;
+    for (lead, seq, body) in rows {
+        if let Ok(t) = serde_json::from_str::<lifecycle::Transition>(&body) {
+            update.execute(rusqlite::params![
+                lead,
+                seq,
+                crate::codec::time(t.effective_at)
+            ])?;
+        }
+    }
+    Ok(())
 }

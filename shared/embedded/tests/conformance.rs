@@ -53,6 +53,7 @@ conformance_cases!(
     identity_taken_by_another_lead_conflicts,
     transitions_are_append_only_and_read_in_seq_order,
     transitions_recorded_in_a_window_come_in_pages,
+    transitions_effective_in_a_window_come_in_pages,
     leads_come_newest_first_in_pages,
     counters_add_up,
     documents_are_written_conditionally,
@@ -253,6 +254,34 @@ mod embedded_only {
     }
 
     #[tokio::test]
+    async fn a_version_1_file_gets_effective_times_from_its_bodies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journey.db");
+        EmbeddedStore::open(&path)
+            .unwrap()
+            .commit(webhook_commit())
+            .await
+            .unwrap();
+        // Take the file back to schema 1: no effective_at column, no index.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP INDEX transitions_effective; \
+             ALTER TABLE transitions DROP COLUMN effective_at; \
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = EmbeddedStore::open(&path).unwrap();
+        let page = store
+            .transitions_effective(at(60), at(61), None, 10)
+            .await
+            .unwrap();
+
+        assert_eq!(page.items, vec![transition("lead-1", 1, Stage::New)]);
+    }
+
+    #[tokio::test]
     async fn tables_are_plain_sql_and_json() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journey.db");
@@ -264,7 +293,7 @@ mod embedded_only {
         let version: u32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 1);
+        assert_eq!(version, 2);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
@@ -313,7 +342,7 @@ mod embedded_only {
         drop(conn);
 
         match EmbeddedStore::open(&path) {
-            Err(OpenError::TooNew { found, supported }) => assert_eq!((found, supported), (99, 1)),
+            Err(OpenError::TooNew { found, supported }) => assert_eq!((found, supported), (99, 2)),
             other => panic!("expected TooNew, got {other:?}"),
         }
     }

@@ -2,6 +2,17 @@
 //!
 //! Counters are kept alongside the transitions so dashboards can read them cheaply; a report
 //! rebuilt from the transitions must always equal them.
+//!
+//! Beside entries and conversions a report says how long leads stayed in each stage, why they
+//! were disqualified, how many cohorts were recycled (and came back), and how well the SLA
+//! clocks were kept ([`outcomes`]). Everything is a pure function of the transitions (and the
+//! clock outcomes the SLA timers report), so anyone rebuilding it gets the same numbers.
+
+pub mod outcomes;
+pub mod roi;
+
+pub use outcomes::{ClockKind, ClockOutcome, Recycling, SlaCompliance, Spread};
+pub use roi::{campaign_returns, CampaignReturn};
 
 use crate::{transition::Transition, Stage};
 use chrono::NaiveDate;
@@ -62,6 +73,11 @@ impl Dimension {
         value.filter(|v| !v.is_empty()).unwrap_or(NONE).to_owned()
     }
 }
+
+/// The version of the report definitions below. It changes whenever a figure would come out
+/// differently from the same transitions, so a stored snapshot says which definitions made it.
+/// 1: entries and conversions; 2: time in stage, reasons, recycling and SLA compliance.
+pub const DEFINITION_VERSION: u32 = 2;
 
 /// The group name for a missing dimension value.
 pub const NONE: &str = "(none)";
@@ -161,6 +177,19 @@ pub struct GroupRow {
     pub entered: BTreeMap<Stage, u64>,
     /// Conversions of the cohorts that entered each from-stage in the period (cohort view).
     pub conversions: Vec<Conversion>,
+    /// Time in stage: for stays that began in the period and ended by `as_of`, days from
+    /// entering the stage to the lead's next transition.
+    #[serde(default)]
+    pub time_in_stage: BTreeMap<Stage, Spread>,
+    /// Disqualifications that took effect in the period, by reason code.
+    #[serde(default)]
+    pub disqualified_reasons: BTreeMap<String, u64>,
+    /// What became of the MQL cohort's cycles: recycled, disqualified, back again.
+    #[serde(default)]
+    pub recycling: Recycling,
+    /// SLA clocks due in the period, kept or broken, per clock kind.
+    #[serde(default)]
+    pub sla: BTreeMap<ClockKind, SlaCompliance>,
 }
 
 /// A funnel report: the period view (entries per stage) and the cohort view (conversions and
@@ -193,8 +222,22 @@ pub struct FunnelReport {
 ///   says so (a deal dated before the first contact), and is reported as it is.
 /// * A transition belongs to the group of its own dimension snapshot; a conversion belongs to the
 ///   group of the transition that entered X.
+///
+/// The further figures (time in stage, reasons, recycling, SLA) are defined in [`outcomes`].
+/// This report has no SLA figures; [`report_with_clocks`] adds them.
 pub fn report(
     transitions: &[Transition],
+    period: Period,
+    group_by: Dimension,
+    as_of: crate::Timestamp,
+) -> FunnelReport {
+    report_with_clocks(transitions, &[], period, group_by, as_of)
+}
+
+/// [`report`], with the SLA compliance of `clocks` (the outcomes the SLA timers recorded).
+pub fn report_with_clocks(
+    transitions: &[Transition],
+    clocks: &[ClockOutcome],
     period: Period,
     group_by: Dimension,
     as_of: crate::Timestamp,
@@ -228,7 +271,19 @@ pub fn report(
         }
     }
 
-    let mut rows: Vec<GroupRow> = groups.into_iter().map(|(g, acc)| acc.finish(g)).collect();
+    let mut extra = outcomes::Outcomes::build(&visible, clocks, period, group_by);
+    let mut rows: Vec<GroupRow> = groups
+        .into_iter()
+        .map(|(g, acc)| {
+            let more = extra.groups.remove(&g).unwrap_or_default();
+            more.finish(acc.finish(g))
+        })
+        .collect();
+    // A group may have only outcomes (a clock due in the period for a lead whose transitions
+    // all lie outside it).
+    for (g, more) in std::mem::take(&mut extra.groups) {
+        rows.push(more.finish(Accumulator::default().finish(g)));
+    }
     rows.sort_by(|a, b| {
         let mql = |r: &GroupRow| r.entered.get(&Stage::Mql).copied().unwrap_or(0);
         mql(b).cmp(&mql(a)).then_with(|| a.group.cmp(&b.group))
@@ -237,7 +292,7 @@ pub fn report(
         period,
         group_by,
         as_of,
-        total: total.finish("all".to_owned()),
+        total: extra.total.finish(total.finish("all".to_owned())),
         groups: rows,
     }
 }
@@ -331,6 +386,10 @@ impl Accumulator {
             group,
             entered: self.entered,
             conversions,
+            time_in_stage: BTreeMap::new(),
+            disqualified_reasons: BTreeMap::new(),
+            recycling: Recycling::default(),
+            sla: BTreeMap::new(),
         }
     }
 }

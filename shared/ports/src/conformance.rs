@@ -118,6 +118,7 @@ pub async fn run_all(s: &Subject) {
     identity_taken_by_another_lead_conflicts(s).await;
     transitions_are_append_only_and_read_in_seq_order(s).await;
     transitions_recorded_in_a_window_come_in_pages(s).await;
+    transitions_effective_in_a_window_come_in_pages(s).await;
     leads_come_newest_first_in_pages(s).await;
     counters_add_up(s).await;
     documents_are_written_conditionally(s).await;
@@ -495,6 +496,57 @@ pub async fn transitions_recorded_in_a_window_come_in_pages(s: &Subject) {
         .collect();
     assert_eq!(keys(&ours).len(), ours.len(), "an item came twice");
     assert_eq!(keys(&ours), keys(&inside));
+}
+
+/// `transitions_effective` returns the transitions that took effect in `[from, to)`, whenever
+/// they were recorded, by effective time, a page at a time.
+pub async fn transitions_effective_in_a_window_come_in_pages(s: &Subject) {
+    let base = at(86_400 * 500);
+    let secs = |n: i64| base + Duration::seconds(n);
+    let (l1, l2, l3) = (
+        s.lead_id("effective-1"),
+        s.lead_id("effective-2"),
+        s.lead_id("effective-3"),
+    );
+    // A late one: it took effect inside the window but was recorded long after it.
+    let mut late = transition(&l3, 1, Stage::New, secs(5));
+    late.recorded_at = secs(86_400 * 30);
+    let inside = vec![
+        transition(&l1, 1, Stage::New, secs(0)),
+        late,
+        transition(&l1, 2, Stage::Mql, secs(10)),
+        transition(&l2, 1, Stage::New, secs(20)),
+    ];
+    let mut recorded_inside = transition(&l2, 2, Stage::Mql, secs(40));
+    recorded_inside.recorded_at = secs(15);
+    let outside = vec![recorded_inside, transition(&l3, 2, Stage::Mql, secs(30))];
+    let all = inside.iter().chain(&outside).cloned().collect();
+    committed(s, appending(all), "effective-window transitions").await;
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..100 {
+        let page = s
+            .journey
+            .transitions_effective(secs(0), secs(30), cursor, 2)
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 2, "a page holds at most `limit` items");
+        seen.extend(page.items);
+        cursor = page.next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert!(cursor.is_none(), "pagination did not end");
+    let ours: Vec<_> = seen.into_iter().filter(|t| in_ns(s, &t.lead_id)).collect();
+    assert!(
+        ours.windows(2)
+            .all(|w| w[0].effective_at <= w[1].effective_at),
+        "not in effective order"
+    );
+    assert_eq!(keys(&ours), keys(&inside));
+    assert_eq!(ours.len(), inside.len(), "an item came twice");
 }
 
 /// `leads` returns the newest first, a page at a time.

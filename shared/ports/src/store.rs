@@ -46,6 +46,16 @@ pub trait JourneyStore: Send + Sync {
         limit: usize,
     ) -> Result<Page<Transition>, StoreError>;
 
+    /// Transitions that took *effect* in `[from, to)`, by `effective_at` (then lead and `seq`),
+    /// a page at a time. The rollup recomputes one day from these.
+    async fn transitions_effective(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Transition>, StoreError>;
+
     /// Leads, newest first, a page at a time.
     async fn leads(&self, cursor: Option<String>, limit: usize) -> Result<Page<Lead>, StoreError>;
 

@@ -56,6 +56,15 @@ impl JourneyStore for Broken {
     ) -> Result<Page<Transition>, StoreError> {
         self.fail()
     }
+    async fn transitions_effective(
+        &self,
+        _: Timestamp,
+        _: Timestamp,
+        _: Option<String>,
+        _: usize,
+    ) -> Result<Page<Transition>, StoreError> {
+        self.fail()
+    }
     async fn leads(&self, _: Option<String>, _: usize) -> Result<Page<Lead>, StoreError> {
         self.fail()
     }

@@ -337,6 +337,17 @@ impl JourneyStore for RacingStore {
             .transitions_recorded(from, to, cursor, limit)
             .await
     }
+    async fn transitions_effective(
+        &self,
+        from: lifecycle::Timestamp,
+        to: lifecycle::Timestamp,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<ports::Page<lifecycle::Transition>, ports::StoreError> {
+        self.inner
+            .transitions_effective(from, to, cursor, limit)
+            .await
+    }
     async fn leads(
         &self,
         cursor: Option<String>,

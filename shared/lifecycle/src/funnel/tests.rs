@@ -167,3 +167,225 @@ fn percentiles_use_the_stated_methods() {
     assert_eq!(nearest_rank(&ten, 0.9), Some(9.0));
     assert_eq!(nearest_rank(&[5.0], 0.9), Some(5.0));
 }
+
+/// a: a straight run; b: disqualified, recycled and back; c: disqualified for another reason.
+fn mixed_histories() -> Vec<Transition> {
+    let mut all = history(
+        "a",
+        "google",
+        &[
+            (Stage::New, 1),
+            (Stage::Mql, 2),
+            (Stage::Sal, 4),
+            (Stage::Sql, 10),
+        ],
+    );
+    all.extend(history(
+        "b",
+        "google",
+        &[
+            (Stage::New, 1),
+            (Stage::Mql, 3),
+            (Stage::Disqualified, 5),
+            (Stage::Recycled, 6),
+            (Stage::Mql, 8),
+        ],
+    ));
+    let mut c = history(
+        "c",
+        "linkedin",
+        &[(Stage::New, 2), (Stage::Mql, 2), (Stage::Disqualified, 3)],
+    );
+    c[2].reason = Some(crate::Reason::code("competitor"));
+    all.extend(c);
+    all
+}
+
+fn spread(count: u64, median: f64, p90: f64) -> Spread {
+    Spread {
+        count,
+        median_days: Some(median),
+        p90_days: Some(p90),
+    }
+}
+
+#[test]
+fn time_in_stage_runs_from_entry_to_the_next_transition() {
+    let r = report(&mixed_histories(), january(), Dimension::All, day(31));
+
+    let stays = &r.total.time_in_stage;
+    // New: a 1 day, b 2 days, c 0 days → median 1, p90 (rank 3 of 3) 2.
+    assert_eq!(stays[&Stage::New], spread(3, 1.0, 2.0));
+    // MQL: a 2, b 2 (day 3 → 5), c 1; b's second MQL is still open and not counted.
+    assert_eq!(stays[&Stage::Mql], spread(3, 2.0, 2.0));
+    assert_eq!(stays[&Stage::Sal], spread(1, 6.0, 6.0));
+    assert_eq!(
+        stays[&Stage::Disqualified],
+        spread(1, 1.0, 1.0),
+        "c's is open"
+    );
+    assert_eq!(stays[&Stage::Recycled], spread(1, 2.0, 2.0));
+    assert_eq!(stays.get(&Stage::Sql), None, "a is still an SQL");
+}
+
+#[test]
+fn stays_that_began_before_the_period_are_not_counted() {
+    let from_day_3 = Period {
+        from: day(3),
+        to: january().to,
+    };
+
+    let r = report(&mixed_histories(), from_day_3, Dimension::All, day(31));
+
+    assert_eq!(r.total.time_in_stage.get(&Stage::New), None);
+    // Only b's first MQL (day 3 → 5) began on or after day 3.
+    assert_eq!(r.total.time_in_stage[&Stage::Mql], spread(1, 2.0, 2.0));
+}
+
+#[test]
+fn reasons_and_recycling_follow_the_definitions() {
+    let r = report(&mixed_histories(), january(), Dimension::Source, day(31));
+
+    let reasons: Vec<(&str, u64)> = r
+        .total
+        .disqualified_reasons
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    assert_eq!(reasons, [("competitor", 1), ("no_budget", 1)]);
+
+    // MQL cohort: a, b (cycle 1), b (cycle 2), c = 4. Recycled: b1. Disqualified: b1, c.
+    // Back again: b1 (its cycle 2 is an MQL).
+    let total = &r.total.recycling;
+    assert_eq!(
+        (
+            total.mql_cohort,
+            total.recycled,
+            total.disqualified,
+            total.requalified
+        ),
+        (4, 1, 2, 1)
+    );
+    assert_eq!(total.recycled_rate, Some(0.25));
+    assert_eq!(total.disqualified_rate, Some(0.5));
+    assert_eq!(total.requalified_rate, Some(1.0));
+
+    let linkedin = r.groups.iter().find(|g| g.group == "linkedin").unwrap();
+    assert_eq!(
+        (
+            linkedin.recycling.mql_cohort,
+            linkedin.recycling.disqualified
+        ),
+        (1, 1)
+    );
+    assert_eq!(
+        linkedin.recycling.requalified_rate, None,
+        "nothing recycled"
+    );
+    assert_eq!(linkedin.disqualified_reasons["competitor"], 1);
+}
+
+#[test]
+fn sla_compliance_counts_clocks_due_in_the_period_by_kind_and_group() {
+    let at = |d: u32, m: u32| Utc.with_ymd_and_hms(2025, m, d, 13, 0, 0).unwrap();
+    let clock = |lead: &str, kind, due_at, met| ClockOutcome {
+        lead: LeadId::new(lead),
+        kind,
+        due_at,
+        met,
+    };
+    let clocks = [
+        clock("a", ClockKind::Routing, at(2, 1), true),
+        clock("b", ClockKind::Routing, at(3, 1), false),
+        clock("c", ClockKind::Response, at(2, 1), true),
+        clock("x", ClockKind::Response, at(5, 1), true),
+        clock("a", ClockKind::Response, at(2, 2), false),
+    ];
+
+    let r = report_with_clocks(
+        &mixed_histories(),
+        &clocks,
+        january(),
+        Dimension::Source,
+        day(31),
+    );
+
+    let routing = &r.total.sla[&ClockKind::Routing];
+    assert_eq!((routing.due, routing.met, routing.rate), (2, 1, Some(0.5)));
+    let response = &r.total.sla[&ClockKind::Response];
+    assert_eq!((response.due, response.met), (2, 2), "February's is out");
+    let google = r.groups.iter().find(|g| g.group == "google").unwrap();
+    assert_eq!(google.sla[&ClockKind::Routing].due, 2);
+    let unknown = r.groups.iter().find(|g| g.group == NONE).unwrap();
+    assert_eq!(unknown.sla[&ClockKind::Response].met, 1);
+    assert!(unknown.entered.is_empty());
+}
+
+fn in_campaign(mut ts: Vec<Transition>, campaign: &str) -> Vec<Transition> {
+    for t in &mut ts {
+        t.dims.campaign = Some(campaign.to_owned());
+    }
+    ts
+}
+
+#[test]
+fn campaign_returns_divide_cost_by_the_cohort_and_flag_young_cohorts() {
+    let mut all = in_campaign(
+        history(
+            "a",
+            "google",
+            &[
+                (Stage::New, 1),
+                (Stage::Mql, 2),
+                (Stage::Sal, 4),
+                (Stage::Sql, 10),
+            ],
+        ),
+        "spring",
+    );
+    all.extend(in_campaign(
+        history(
+            "b",
+            "google",
+            &[(Stage::New, 1), (Stage::Mql, 3), (Stage::Sql, 5)],
+        ),
+        "spring",
+    ));
+    all.extend(in_campaign(
+        history("c", "google", &[(Stage::New, 1), (Stage::Mql, 2)]),
+        "spring",
+    ));
+    all.extend(history("d", "google", &[(Stage::New, 1), (Stage::Mql, 2)]));
+    let costs = BTreeMap::from([("spring".to_owned(), 900.0), ("fall".to_owned(), 200.0)]);
+    let feb_20 = Utc.with_ymd_and_hms(2025, 2, 20, 0, 0, 0).unwrap();
+
+    let late = report(&all, january(), Dimension::Campaign, feb_20);
+    let rows = campaign_returns(&late, &costs, 10.0);
+
+    let names: Vec<&str> = rows.iter().map(|r| r.campaign.as_str()).collect();
+    assert_eq!(names, [NONE, "fall", "spring"]);
+    // spring: MQLs a, b, c = 3; SAL a and b (b skipped it) = 2; SQL a, b = 2. 900 / 3, / 2, / 2.
+    let spring = &rows[2];
+    assert_eq!((spring.mqls, spring.sals, spring.sqls), (3, 2, 2));
+    assert_eq!(spring.cost_per_mql, Some(300.0));
+    assert_eq!(spring.cost_per_sal, Some(450.0));
+    assert_eq!(spring.cost_per_sql, Some(450.0));
+    assert!(!spring.too_young, "19 days since the period ended ≥ 10");
+    assert_eq!(
+        (rows[1].cost, rows[1].cost_per_mql),
+        (200.0, None),
+        "fall: no MQLs"
+    );
+    assert_eq!(
+        (rows[0].mqls, rows[0].cost_per_mql),
+        (1, Some(0.0)),
+        "no cost known"
+    );
+
+    let early = report(&all, january(), Dimension::Campaign, day(31));
+    assert!(campaign_returns(&early, &costs, 10.0)
+        .iter()
+        .all(|r| r.too_young));
+    let by_source = report(&all, january(), Dimension::Source, day(31));
+    assert!(campaign_returns(&by_source, &costs, 10.0).is_empty());
+}

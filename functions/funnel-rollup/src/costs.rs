@@ -1,0 +1,157 @@
+//! Campaign costs: parsed from CSV (or given through the API), stored as documents, and summed
+//! per campaign for a report's months.
+//!
+//! The CSV has a header and three columns, `campaign,month,amount` (`month` as `YYYY-MM`,
+//! `amount` a non-negative decimal in the account's currency). A bad row is reported with its
+//! line number and what is wrong with it (never its content, which may be free text); the good
+//! rows are kept. A cost is stored under `<month>/<campaign>`; a later import for the same
+//! month and campaign replaces it.
+
+use chrono::NaiveDate;
+use ports::{
+    Commit, CommitOutcome, Document, DocumentStore, DocumentWrite, Expect, JourneyStore,
+    StoreError, MAX_PAGE,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The document collection of campaign costs.
+pub const COLLECTION: &str = "campaign_cost";
+
+/// What one campaign cost in one month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignCost {
+    /// The campaign, as it appears in the leads' attribution.
+    pub campaign: String,
+    /// The month's first day.
+    pub month: NaiveDate,
+    /// The amount spent.
+    pub amount: f64,
+}
+
+/// A CSV row that was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    /// The line in the file (the header is line 1).
+    pub line: u64,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// The outcome of parsing a costs file: the good rows and the bad ones.
+#[derive(Debug, Default, PartialEq, Serialize)]
+pub struct CostImport {
+    /// Rows taken.
+    pub costs: Vec<CampaignCost>,
+    /// Rows refused.
+    pub errors: Vec<RowError>,
+}
+
+/// Parses a costs CSV.
+pub fn parse_csv(input: impl std::io::Read) -> CostImport {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(input);
+    let mut out = CostImport::default();
+    for record in reader.records() {
+        match record {
+            Ok(r) => {
+                let line = r.position().map_or(0, |p| p.line());
+                match row(&r) {
+                    Ok(cost) => out.costs.push(cost),
+                    Err(problem) => out.errors.push(RowError { line, problem }),
+                }
+            }
+            Err(e) => out.errors.push(RowError {
+                line: e.position().map_or(0, |p| p.line()),
+                problem: "not readable as CSV".to_owned(),
+            }),
+        }
+    }
+    out
+}
+
+fn row(r: &csv::StringRecord) -> Result<CampaignCost, String> {
+    if r.len() != 3 {
+        return Err(format!(
+            "expected 3 fields (campaign,month,amount), found {}",
+            r.len()
+        ));
+    }
+    let campaign = r[0].to_owned();
+    if campaign.is_empty() {
+        return Err("campaign is empty".to_owned());
+    }
+    let month = NaiveDate::parse_from_str(&format!("{}-01", &r[1]), "%Y-%m-%d")
+        .map_err(|_| "month is not YYYY-MM".to_owned())?;
+    let amount: f64 = r[2]
+        .parse()
+        .ok()
+        .filter(|a: &f64| a.is_finite() && *a >= 0.0)
+        .ok_or_else(|| "amount is not a non-negative number".to_owned())?;
+    Ok(CampaignCost {
+        campaign,
+        month,
+        amount,
+    })
+}
+
+/// The document key of a cost.
+pub fn key(cost: &CampaignCost) -> String {
+    format!("{}/{}", cost.month.format("%Y-%m"), cost.campaign)
+}
+
+/// Stores `costs` in one commit, each replacing what was stored for its month and campaign
+/// (conditionally on the version read, so a concurrent import answers `Conflict`, not a lost
+/// write).
+pub async fn store(
+    journey: &dyn JourneyStore,
+    docs: &dyn DocumentStore,
+    costs: &[CampaignCost],
+) -> Result<CommitOutcome, StoreError> {
+    let mut commit = Commit::default();
+    for cost in costs {
+        let stored = docs.get(COLLECTION, &key(cost)).await?.map(|d| d.version);
+        commit.documents.push(DocumentWrite::Put {
+            doc: Document {
+                collection: COLLECTION.to_owned(),
+                key: key(cost),
+                version: stored.map_or(1, |v| v + 1),
+                index: None,
+                body: serde_json::to_value(cost).expect("a cost always serialises"),
+                expires_at: None,
+            },
+            expect: stored.map_or(Expect::Absent, Expect::Version),
+        });
+    }
+    journey.commit(commit).await
+}
+
+/// Each campaign's total cost over `months` (first days), from the stored costs.
+pub async fn totals(
+    docs: &dyn DocumentStore,
+    months: &[NaiveDate],
+) -> Result<BTreeMap<String, f64>, StoreError> {
+    let mut out = BTreeMap::new();
+    for month in months {
+        let prefix = format!("{}/", month.format("%Y-%m"));
+        let mut cursor = None;
+        loop {
+            let page = docs.list(COLLECTION, &prefix, cursor, MAX_PAGE).await?;
+            for doc in page.items {
+                let cost: CampaignCost =
+                    serde_json::from_value(doc.body).map_err(|e| StoreError::Corrupt {
+                        key: format!("{COLLECTION}/{}", doc.key),
+                        source: Box::new(e),
+                    })?;
+                *out.entry(cost.campaign).or_default() += cost.amount;
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,145 @@
+//! Daily snapshots: the funnel report of one UTC day, for one grouping, frozen with the
+//! definitions that made it and the input it saw.
+//!
+//! A day's report depends only on the leads that did something that day: the entries are
+//! theirs, and so are the cohorts and stays that begin that day (which follow those leads
+//! beyond the day). A snapshot is therefore computed from the whole history of those leads,
+//! and its **watermark** is the latest `recorded_at` among them. The same transitions give the
+//! same snapshot, byte for byte ([`canonical`](crate::canonical)), whoever computes it: the
+//! nightly run from the store, or a rebuild from every transition.
+//!
+//! Known limits: SLA figures in daily snapshots are empty until the SLA timers record clock
+//! outcomes (the report takes them; the rollup has nothing to pass yet).
+
+use crate::canonical;
+use chrono::{NaiveDate, TimeZone, Utc};
+use lifecycle::{
+    funnel::{self, Dimension, FunnelReport, Period, DEFINITION_VERSION},
+    Timestamp, Transition,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The document collection holding snapshots, keyed `<day>/<dimension>`.
+pub const COLLECTION: &str = "funnel_snapshot";
+
+/// One day's report for one grouping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// The grouping.
+    pub dimension: Dimension,
+    /// [`DEFINITION_VERSION`] when it was made.
+    pub definition_version: u32,
+    /// The latest `recorded_at` of the transitions it was computed from.
+    pub watermark: Timestamp,
+    /// The report of the day (its `as_of` is the watermark).
+    pub report: FunnelReport,
+}
+
+impl Snapshot {
+    /// The document key: `<day>/<dimension>`.
+    pub fn key(&self) -> String {
+        key(self.day, self.dimension)
+    }
+
+    /// The snapshot as a JSON value (canonicalise it for bytes).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("a snapshot always serialises")
+    }
+
+    /// The canonical bytes.
+    pub fn canonical(&self) -> String {
+        canonical::to_string(&self.to_value())
+    }
+
+    /// The hash of the canonical bytes.
+    pub fn hash(&self) -> String {
+        canonical::hash(&self.to_value())
+    }
+}
+
+/// The document key of a day and grouping.
+pub fn key(day: NaiveDate, dimension: Dimension) -> String {
+    format!("{day}/{}", dimension.as_str())
+}
+
+/// The UTC day `[day 00:00, next day 00:00)`.
+pub fn day_period(day: NaiveDate) -> Period {
+    let start = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight exists"));
+    Period {
+        from: start,
+        to: start + chrono::Duration::days(1),
+    }
+}
+
+/// The snapshot of `day` for `dimension`, from `histories`: the complete histories of (at
+/// least) every lead with a transition effective that day. Other leads' histories may be
+/// included; they change nothing. `None` if no transition took effect that day.
+pub fn compute(
+    histories: &BTreeMap<String, Vec<Transition>>,
+    day: NaiveDate,
+    dimension: Dimension,
+) -> Option<Snapshot> {
+    let period = day_period(day);
+    let active: Vec<&Transition> = histories
+        .values()
+        .filter(|h| h.iter().any(|t| period.contains(t.effective_at)))
+        .flatten()
+        .collect();
+    let watermark = active.iter().map(|t| t.recorded_at).max()?;
+    let transitions: Vec<Transition> = active.into_iter().cloned().collect();
+
+    Some(Snapshot {
+        day,
+        dimension,
+        definition_version: DEFINITION_VERSION,
+        watermark,
+        report: funnel::report(&transitions, period, dimension, watermark),
+    })
+}
+
+/// Groups transitions by lead.
+pub fn by_lead(
+    transitions: impl IntoIterator<Item = Transition>,
+) -> BTreeMap<String, Vec<Transition>> {
+    let mut out: BTreeMap<String, Vec<Transition>> = BTreeMap::new();
+    for t in transitions {
+        out.entry(t.lead_id.as_str().to_owned())
+            .or_default()
+            .push(t);
+    }
+    out
+}
+
+/// Every snapshot, rebuilt from every transition recorded before `upto`: the reference the
+/// nightly run must always equal.
+pub fn rebuild(transitions: &[Transition], upto: Timestamp) -> Vec<Snapshot> {
+    let visible = transitions.iter().filter(|t| t.recorded_at < upto).cloned();
+    let histories = by_lead(visible);
+    let mut leads_by_day: BTreeMap<NaiveDate, BTreeSet<&str>> = BTreeMap::new();
+    for (lead, history) in &histories {
+        for t in history {
+            leads_by_day
+                .entry(t.effective_at.date_naive())
+                .or_default()
+                .insert(lead);
+        }
+    }
+
+    let mut out = Vec::new();
+    for (day, leads) in leads_by_day {
+        let subset: BTreeMap<String, Vec<Transition>> = leads
+            .into_iter()
+            .map(|l| (l.to_owned(), histories[l].clone()))
+            .collect();
+        out.extend(
+            Dimension::ALL
+                .into_iter()
+                .filter_map(|d| compute(&subset, day, d)),
+        );
+    }
+    out
+}

@@ -1,0 +1,76 @@
+//! Campaign costs: CSV rows with line-numbered errors, stored and summed per campaign.
+
+use chrono::NaiveDate;
+use embedded::EmbeddedStore;
+use funnel_rollup::costs::{self, CampaignCost, RowError};
+use ports::CommitOutcome;
+
+fn month(y: i32, m: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, 1).unwrap()
+}
+
+#[test]
+fn good_rows_are_kept_and_bad_rows_named_by_line() {
+    let file = "campaign,month,amount\n\
+                spring,2025-03,1200.50\n\
+                ,2025-03,10\n\
+                spring,March,10\n\
+                fall,2025-04,-3\n\
+                fall,2025-04\n\
+                fall, 2025-04 , 300\n";
+
+    let parsed = costs::parse_csv(file.as_bytes());
+
+    assert_eq!(
+        parsed.costs,
+        vec![
+            CampaignCost {
+                campaign: "spring".into(),
+                month: month(2025, 3),
+                amount: 1200.5
+            },
+            CampaignCost {
+                campaign: "fall".into(),
+                month: month(2025, 4),
+                amount: 300.0
+            },
+        ]
+    );
+    let lines: Vec<(u64, &str)> = parsed
+        .errors
+        .iter()
+        .map(|RowError { line, problem }| (*line, problem.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (3, "campaign is empty"),
+            (4, "month is not YYYY-MM"),
+            (5, "amount is not a non-negative number"),
+            (6, "expected 3 fields (campaign,month,amount), found 2"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn stored_costs_are_summed_per_campaign_and_a_reimport_replaces() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let first = costs::parse_csv(
+        "campaign,month,amount\nspring,2025-03,100\nspring,2025-04,50\nfall,2025-04,7\n".as_bytes(),
+    );
+    assert_eq!(
+        costs::store(&store, &store, &first.costs).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    let again = costs::parse_csv("campaign,month,amount\nspring,2025-03,120\n".as_bytes());
+    costs::store(&store, &store, &again.costs).await.unwrap();
+
+    let totals = costs::totals(&store, &[month(2025, 3), month(2025, 4)])
+        .await
+        .unwrap();
+    let march = costs::totals(&store, &[month(2025, 3)]).await.unwrap();
+
+    assert_eq!(totals["spring"], 170.0, "120 (replaced 100) + 50");
+    assert_eq!(totals["fall"], 7.0);
+    assert_eq!((march["spring"], march.get("fall")), (120.0, None));
+}

@@ -1,0 +1,408 @@
+//! The nightly run on the embedded store: reproducible bytes, restatements recorded, equal to a
+//! rebuild from every transition, and reading only the leads that changed.
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use embedded::EmbeddedStore;
+use funnel_rollup::{
+    canonical, nightly, run,
+    snapshot::{self, Snapshot},
+    Restatement, RestatementKind,
+};
+use lifecycle::{
+    funnel::{CounterKey, Dimension},
+    transition::{Actor, Dimensions},
+    Activity, CauseId, Email, JourneyState, Lead, LeadId, Phone, Reason, Stage, StageEvent,
+    StageOutcome, Timestamp, Transition,
+};
+use ports::{Commit, CommitOutcome, DocumentStore, JourneyStore, Page, StoreError};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
+
+fn day(d: u32) -> Timestamp {
+    Utc.with_ymd_and_hms(2025, 3, d, 10, 0, 0).unwrap()
+}
+
+/// One lead's transitions from (stage, effective day, recorded day) steps, through the stage
+/// machine so they are what the product would store.
+fn history(lead: &str, source: &str, steps: &[(Stage, u32, u32)]) -> Vec<Transition> {
+    let mut state = JourneyState::default();
+    let mut out = Vec::new();
+    for (i, (stage, effective, recorded)) in steps.iter().enumerate() {
+        let event = StageEvent {
+            to: *stage,
+            cause: CauseId::new(format!("{lead}-{i}")),
+            actor: Actor::Import {
+                batch: "test".into(),
+            },
+            reason: stage.closes_cycle().then(|| Reason::code("no_budget")),
+            effective_at: day(*effective),
+            recorded_at: day(*recorded),
+            dims: Dimensions {
+                source: Some(source.into()),
+                ..Dimensions::default()
+            },
+        };
+        if let Ok(StageOutcome::Applied(t)) = state.apply(&LeadId::new(lead), &event) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+async fn append(store: &dyn JourneyStore, transitions: Vec<Transition>) {
+    let commit = Commit {
+        transitions,
+        ..Commit::default()
+    };
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+}
+
+/// Every stored document of a collection, by key.
+async fn stored(docs: &dyn DocumentStore, collection: &str) -> BTreeMap<String, ports::Document> {
+    let mut out = BTreeMap::new();
+    let mut cursor = None;
+    loop {
+        let page = docs.list(collection, "", cursor, 1000).await.unwrap();
+        out.extend(page.items.into_iter().map(|d| (d.key.clone(), d)));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
+/// The canonical bytes of each stored snapshot (its stored hash checked on the way).
+async fn stored_bytes(docs: &dyn DocumentStore) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (key, doc) in stored(docs, snapshot::COLLECTION).await {
+        let snapshot: Snapshot = serde_json::from_value(doc.body.clone()).unwrap();
+        assert_eq!(doc.body["hash"], snapshot.hash().as_str(), "{key}");
+        out.insert(key, snapshot.canonical());
+    }
+    out
+}
+
+fn rebuilt_bytes(all: &[Transition], upto: Timestamp) -> BTreeMap<String, String> {
+    snapshot::rebuild(all, upto)
+        .into_iter()
+        .map(|s| (s.key(), s.canonical()))
+        .collect()
+}
+
+/// a: MQL day 2, SAL day 4; b: MQL day 2, disqualified day 3; c: New day 5.
+fn first_batch() -> Vec<Transition> {
+    let mut all = history(
+        "a",
+        "google",
+        &[(Stage::New, 1, 1), (Stage::Mql, 2, 2), (Stage::Sal, 4, 4)],
+    );
+    all.extend(history(
+        "b",
+        "linkedin",
+        &[
+            (Stage::New, 2, 2),
+            (Stage::Mql, 2, 2),
+            (Stage::Disqualified, 3, 3),
+        ],
+    ));
+    all.extend(history("c", "google", &[(Stage::New, 5, 5)]));
+    all
+}
+
+#[tokio::test]
+async fn a_rerun_writes_nothing_and_gives_identical_bytes() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let all = first_batch();
+    append(&store, all.clone()).await;
+
+    let first = run(&store, &store, day(10)).await.unwrap();
+    let bytes = stored_bytes(&store).await;
+    let versions: Vec<u64> = stored(&store, snapshot::COLLECTION)
+        .await
+        .values()
+        .map(|d| d.version)
+        .collect();
+    let again = run(&store, &store, day(11)).await.unwrap();
+
+    // Days 1..5 each have transitions; six groupings each.
+    assert_eq!((first.changed, first.days, first.written), (7, 5, 30));
+    assert_eq!((again.changed, again.written, again.restated), (0, 0, 0));
+    assert_eq!(stored_bytes(&store).await, bytes);
+    let after: Vec<u64> = stored(&store, snapshot::COLLECTION)
+        .await
+        .values()
+        .map(|d| d.version)
+        .collect();
+    assert_eq!(after, versions, "nothing rewritten");
+    assert_eq!(bytes, rebuilt_bytes(&all, day(10)));
+    let day2 = &bytes["2025-03-02/all"];
+    assert!(day2.contains(r#""definition_version":2"#), "{day2}");
+    assert!(
+        day2.contains(r#""watermark":"2025-03-04T10:00:00Z""#),
+        "a's SAL is in day 2's input: {day2}"
+    );
+}
+
+#[tokio::test]
+async fn a_late_transition_restates_its_day_and_equals_a_rebuild() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let mut all = first_batch();
+    append(&store, all.clone()).await;
+    run(&store, &store, day(10)).await.unwrap();
+
+    // d became an MQL on day 3, but the system learns of it on day 12.
+    let late = history("d", "google", &[(Stage::New, 3, 12), (Stage::Mql, 3, 12)]);
+    all.extend(late.clone());
+    append(&store, late).await;
+    let summary = run(&store, &store, day(13)).await.unwrap();
+
+    assert_eq!((summary.changed, summary.days), (2, 1));
+    assert_eq!(summary.restated, 6, "day 3 in all six groupings");
+    let records = stored(&store, nightly::RESTATEMENTS).await;
+    let all_day3: Vec<Restatement> = records
+        .values()
+        .map(|d| serde_json::from_value(d.body.clone()).unwrap())
+        .filter(|r: &Restatement| r.dimension == Dimension::All)
+        .collect();
+    assert_eq!(all_day3.len(), 1);
+    let r = &all_day3[0];
+    assert_eq!(
+        (r.day.to_string().as_str(), r.kind),
+        ("2025-03-03", RestatementKind::Late)
+    );
+    assert_eq!(
+        r.entered_delta,
+        BTreeMap::from([(Stage::New, 1), (Stage::Mql, 1)])
+    );
+    assert_ne!(r.old_hash, r.new_hash);
+    assert_eq!((r.old_watermark, r.new_watermark), (day(3), day(12)));
+    assert_eq!(stored_bytes(&store).await, rebuilt_bytes(&all, day(13)));
+}
+
+#[tokio::test]
+async fn a_cohort_that_moves_on_restates_its_day_as_matured() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let mut all = first_batch();
+    append(&store, all.clone()).await;
+    run(&store, &store, day(10)).await.unwrap();
+
+    // a, an MQL of day 2, becomes an SQL on day 11.
+    let mut sql = history(
+        "a",
+        "google",
+        &[
+            (Stage::New, 1, 1),
+            (Stage::Mql, 2, 2),
+            (Stage::Sal, 4, 4),
+            (Stage::Sql, 11, 11),
+        ],
+    );
+    let sql = sql.split_off(3);
+    all.extend(sql.clone());
+    append(&store, sql).await;
+    let summary = run(&store, &store, day(12)).await.unwrap();
+
+    // a was active on days 1, 2, 4 and 11: three stored days change, day 11 is new.
+    assert_eq!((summary.days, summary.written), (4, 4 * 6));
+    let kinds: Vec<RestatementKind> = stored(&store, nightly::RESTATEMENTS)
+        .await
+        .values()
+        .map(|d| serde_json::from_value::<Restatement>(d.body.clone()).unwrap())
+        .filter(|r| r.dimension == Dimension::All)
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(kinds, vec![RestatementKind::Matured; 3]);
+    assert_eq!(stored_bytes(&store).await, rebuilt_bytes(&all, day(12)));
+}
+
+#[tokio::test]
+async fn the_run_loads_only_the_leads_that_changed_and_their_days() {
+    let store = CountingStore::new(EmbeddedStore::in_memory().unwrap());
+    append(&store, first_batch()).await;
+    run(&store, &store, day(10)).await.unwrap();
+    store.loaded.lock().unwrap().clear();
+
+    append(
+        &store,
+        history("e", "google", &[(Stage::New, 20, 20), (Stage::Mql, 21, 21)]),
+    )
+    .await;
+    run(&store, &store, day(22)).await.unwrap();
+
+    let loaded = store.loaded.lock().unwrap().clone();
+    assert_eq!(loaded, vec!["e".to_owned()], "a, b and c were not read");
+}
+
+#[tokio::test]
+async fn a_run_cannot_go_backwards() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    run(&store, &store, day(10)).await.unwrap();
+
+    let err = run(&store, &store, day(9)).await.unwrap_err();
+
+    assert!(matches!(err, funnel_rollup::RollupError::Backwards));
+    assert!(!err.is_retryable());
+}
+
+#[test]
+fn stored_bytes_are_canonical_json() {
+    let value = serde_json::json!({"b": 1, "a": 0.25});
+    assert_eq!(canonical::to_string(&value), r#"{"a":0.250000,"b":1}"#);
+}
+
+/// The embedded store, noting which leads' histories are read.
+struct CountingStore {
+    inner: EmbeddedStore,
+    loaded: Arc<Mutex<Vec<String>>>,
+}
+
+impl CountingStore {
+    fn new(inner: EmbeddedStore) -> Self {
+        Self {
+            inner,
+            loaded: Arc::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl JourneyStore for CountingStore {
+    async fn lead(&self, id: &LeadId) -> Result<Option<Lead>, StoreError> {
+        self.inner.lead(id).await
+    }
+    async fn lead_by_email(&self, email: &Email) -> Result<Option<Lead>, StoreError> {
+        self.inner.lead_by_email(email).await
+    }
+    async fn lead_by_phone(&self, phone: &Phone) -> Result<Option<Lead>, StoreError> {
+        self.inner.lead_by_phone(phone).await
+    }
+    async fn transitions(&self, id: &LeadId) -> Result<Vec<Transition>, StoreError> {
+        self.loaded.lock().unwrap().push(id.as_str().to_owned());
+        self.inner.transitions(id).await
+    }
+    async fn activities(&self, id: &LeadId) -> Result<Vec<Activity>, StoreError> {
+        self.inner.activities(id).await
+    }
+    async fn transitions_recorded(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Transition>, StoreError> {
+        self.inner
+            .transitions_recorded(from, to, cursor, limit)
+            .await
+    }
+    async fn transitions_effective(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Transition>, StoreError> {
+        self.inner
+            .transitions_effective(from, to, cursor, limit)
+            .await
+    }
+    async fn leads(&self, cursor: Option<String>, limit: usize) -> Result<Page<Lead>, StoreError> {
+        self.inner.leads(cursor, limit).await
+    }
+    async fn counter(&self, key: &CounterKey) -> Result<i64, StoreError> {
+        self.inner.counter(key).await
+    }
+    async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
+        self.inner.commit(commit).await
+    }
+}
+
+#[async_trait]
+impl DocumentStore for CountingStore {
+    async fn get(
+        &self,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<ports::Document>, StoreError> {
+        self.inner.get(collection, key).await
+    }
+    async fn list(
+        &self,
+        collection: &str,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<ports::Document>, StoreError> {
+        self.inner.list(collection, prefix, cursor, limit).await
+    }
+    async fn due(
+        &self,
+        collection: &str,
+        upper: &str,
+        limit: usize,
+    ) -> Result<Vec<ports::Document>, StoreError> {
+        self.inner.due(collection, upper, limit).await
+    }
+}
+
+#[tokio::test]
+async fn a_scheduled_event_runs_up_to_now_less_the_settling_time() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    append(&store, first_batch()).await;
+    let scheduled = serde_json::json!({
+        "version": "0",
+        "id": "89d1a02d-5ec7-412e-82f5-13505f849b41",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "time": "2025-03-05T10:03:00Z",
+        "resources": ["arn:aws:events:eu-west-1:123456789012:rule/nightly"],
+        "detail": {}
+    });
+
+    // a's SAL was recorded at day 4 10:00; two minutes later it has not settled yet.
+    let now = day(4) + chrono::Duration::minutes(2);
+    let early = funnel_rollup::handle(&store, &store, scheduled.clone(), now)
+        .await
+        .unwrap();
+    let later = funnel_rollup::handle(&store, &store, scheduled, day(6))
+        .await
+        .unwrap();
+
+    assert_eq!(early.upto, Some(now - funnel_rollup::SETTLE));
+    assert_eq!(early.changed, 5, "everything recorded before day 4 10:00");
+    assert_eq!((later.from, later.changed), (early.upto, 2));
+}
+
+#[tokio::test]
+async fn an_on_demand_call_may_name_upto_but_not_the_future() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    append(&store, first_batch()).await;
+
+    let named = funnel_rollup::handle(
+        &store,
+        &store,
+        serde_json::json!({"upto": "2025-03-03T00:00:00Z"}),
+        day(20),
+    )
+    .await
+    .unwrap();
+    let future = funnel_rollup::handle(
+        &store,
+        &store,
+        serde_json::json!({"upto": "2030-01-01T00:00:00Z"}),
+        day(20),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        named.changed, 4,
+        "a New, a MQL, b New, b MQL: recorded by day 2"
+    );
+    assert_eq!(future.upto, Some(day(20)));
+}

@@ -1,0 +1,275 @@
+//! What happened to leads besides moving forward: how long they stayed in each stage, why they
+//! were disqualified, whether their cycles were recycled and came back, and whether the SLA
+//! clocks were kept.
+//!
+//! Definitions (fixed, like the ones in [`report`](super::report)):
+//!
+//! * **time in stage X**: for each transition *into* X whose `effective_at` lies in the period,
+//!   the days from it to the lead's next transition (the lead's history ordered by
+//!   `effective_at`, then `seq`, so a late fill-in takes its real place). A stay that has not
+//!   ended by `as_of` is still open and is not counted. Median as in [`median`](super::median),
+//!   p90 by nearest rank. The stay belongs to the group of the transition that began it.
+//! * **disqualification reasons**: transitions into `Disqualified` effective in the period, by
+//!   reason code (`"(none)"` if a record has none); the group of that transition.
+//! * **recycling**: of the lead-cycles that entered MQL in the period (the MQL cohort), how many
+//!   were recycled, and how many disqualified, by `as_of` (a cycle disqualified then recycled
+//!   counts in both); of the recycled, how many came back as an MQL in a later cycle by `as_of`.
+//!   The group of the MQL entry.
+//! * **SLA compliance**: clocks whose `due_at` lies in the period, per kind, and how many were
+//!   met. A clock belongs to the group of the lead's latest transition effective at or before
+//!   its due time (its first transition if none is, `"(none)"` if the lead has none).
+
+use super::{median, nearest_rank, Dimension, GroupRow, Period, NONE};
+use crate::{LeadId, Stage, Timestamp, Transition};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Which SLA clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockKind {
+    /// From MQL to a rep being assigned.
+    Routing,
+    /// From assignment to the rep accepting (or first touching) the lead.
+    Response,
+}
+
+/// How one SLA clock ended, as the SLA timers record it. The report only counts these; the
+/// clocks themselves (business hours, holidays) are computed by the SLA timers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockOutcome {
+    /// The lead the clock ran for.
+    pub lead: LeadId,
+    /// Which clock.
+    pub kind: ClockKind,
+    /// When it was due.
+    pub due_at: Timestamp,
+    /// Whether the promise was kept.
+    pub met: bool,
+}
+
+/// A distribution of durations in days.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// How many durations.
+    pub count: u64,
+    /// Their median.
+    pub median_days: Option<f64>,
+    /// Their 90th percentile (nearest rank).
+    pub p90_days: Option<f64>,
+}
+
+impl Spread {
+    fn of(mut days: Vec<f64>) -> Self {
+        days.sort_by(f64::total_cmp);
+        Self {
+            count: days.len() as u64,
+            median_days: median(&days),
+            p90_days: nearest_rank(&days, 0.9),
+        }
+    }
+}
+
+/// What became of the MQL cohort's cycles.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Recycling {
+    /// Lead-cycles that entered MQL in the period.
+    pub mql_cohort: u64,
+    /// Of those, recycled by `as_of`.
+    pub recycled: u64,
+    /// `recycled / mql_cohort`.
+    pub recycled_rate: Option<f64>,
+    /// Of those, disqualified by `as_of`.
+    pub disqualified: u64,
+    /// `disqualified / mql_cohort`.
+    pub disqualified_rate: Option<f64>,
+    /// Of the recycled, back as an MQL in a later cycle by `as_of`.
+    pub requalified: u64,
+    /// `requalified / recycled`.
+    pub requalified_rate: Option<f64>,
+}
+
+/// SLA clocks kept and broken.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlaCompliance {
+    /// Clocks due in the period.
+    pub due: u64,
+    /// Of those, met.
+    pub met: u64,
+    /// `met / due`.
+    pub rate: Option<f64>,
+}
+
+fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// One group's raw outcome figures, before percentiles and rates.
+#[derive(Default)]
+pub(super) struct Extra {
+    stays: BTreeMap<Stage, Vec<f64>>,
+    reasons: BTreeMap<String, u64>,
+    mql_cohort: u64,
+    recycled: u64,
+    disqualified: u64,
+    requalified: u64,
+    clocks: BTreeMap<ClockKind, (u64, u64)>,
+}
+
+impl Extra {
+    /// Fills `row`'s outcome figures.
+    pub(super) fn finish(self, mut row: GroupRow) -> GroupRow {
+        row.time_in_stage = self
+            .stays
+            .into_iter()
+            .map(|(stage, days)| (stage, Spread::of(days)))
+            .collect();
+        row.disqualified_reasons = self.reasons;
+        row.recycling = Recycling {
+            mql_cohort: self.mql_cohort,
+            recycled: self.recycled,
+            recycled_rate: ratio(self.recycled, self.mql_cohort),
+            disqualified: self.disqualified,
+            disqualified_rate: ratio(self.disqualified, self.mql_cohort),
+            requalified: self.requalified,
+            requalified_rate: ratio(self.requalified, self.recycled),
+        };
+        row.sla = self
+            .clocks
+            .into_iter()
+            .map(|(kind, (due, met))| {
+                let rate = ratio(met, due);
+                (kind, SlaCompliance { due, met, rate })
+            })
+            .collect();
+        row
+    }
+}
+
+/// The outcome figures of a whole report: the total and each group.
+pub(super) struct Outcomes {
+    pub(super) total: Extra,
+    pub(super) groups: BTreeMap<String, Extra>,
+    period: Period,
+    group_by: Dimension,
+}
+
+impl Outcomes {
+    /// Computes every outcome figure from the visible transitions and the clocks.
+    pub(super) fn build(
+        visible: &[&Transition],
+        clocks: &[ClockOutcome],
+        period: Period,
+        group_by: Dimension,
+    ) -> Self {
+        let mut out = Outcomes {
+            total: Extra::default(),
+            groups: BTreeMap::new(),
+            period,
+            group_by,
+        };
+        let histories = histories(visible);
+
+        for history in histories.values() {
+            out.stays(history);
+            out.reasons(history);
+            out.recycling(history);
+        }
+        for clock in clocks.iter().filter(|c| period.contains(c.due_at)) {
+            let group = histories
+                .get(clock.lead.as_str())
+                .map_or_else(|| NONE.to_owned(), |h| out.clock_group(h, clock.due_at));
+            for extra in out.both(group) {
+                let (due, met) = extra.clocks.entry(clock.kind).or_default();
+                *due += 1;
+                *met += u64::from(clock.met);
+            }
+        }
+        out
+    }
+
+    /// The total and the group's figures, to add the same thing to both.
+    fn both(&mut self, group: String) -> [&mut Extra; 2] {
+        [&mut self.total, self.groups.entry(group).or_default()]
+    }
+
+    fn stays(&mut self, history: &[&Transition]) {
+        for pair in history.windows(2) {
+            let (start, end) = (pair[0], pair[1]);
+            if !self.period.contains(start.effective_at) {
+                continue;
+            }
+            let days = (end.effective_at - start.effective_at).num_seconds() as f64 / 86_400.0;
+            for extra in self.both(self.group_by.value_of(start)) {
+                extra.stays.entry(start.to).or_default().push(days);
+            }
+        }
+    }
+
+    fn reasons(&mut self, history: &[&Transition]) {
+        let period = self.period;
+        let disqualified = history
+            .iter()
+            .filter(|t| t.to == Stage::Disqualified && period.contains(t.effective_at));
+        for t in disqualified {
+            let code = t
+                .reason
+                .as_ref()
+                .map_or(NONE, |r| r.code.as_str())
+                .to_owned();
+            for extra in self.both(self.group_by.value_of(t)) {
+                *extra.reasons.entry(code.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    fn recycling(&mut self, history: &[&Transition]) {
+        let mut cycles: BTreeMap<u32, Vec<&Transition>> = BTreeMap::new();
+        for t in history {
+            cycles.entry(t.cycle).or_default().push(t);
+        }
+        for (&cycle, members) in &cycles {
+            // The cycle's MQL entry: the earliest, as in the cohort view.
+            let Some(mql) = members.iter().find(|t| t.to == Stage::Mql) else {
+                continue;
+            };
+            if !self.period.contains(mql.effective_at) {
+                continue;
+            }
+            let closed_by = |stage: Stage| members.iter().any(|t| t.to == stage);
+            let recycled = closed_by(Stage::Recycled);
+            let disqualified = closed_by(Stage::Disqualified);
+            let back = recycled
+                && cycles
+                    .range(cycle + 1..)
+                    .any(|(_, later)| later.iter().any(|t| t.to == Stage::Mql));
+            for extra in self.both(self.group_by.value_of(mql)) {
+                extra.mql_cohort += 1;
+                extra.recycled += u64::from(recycled);
+                extra.disqualified += u64::from(disqualified);
+                extra.requalified += u64::from(back);
+            }
+        }
+    }
+
+    fn clock_group(&self, history: &[&Transition], due_at: Timestamp) -> String {
+        let latest = history
+            .iter()
+            .rev()
+            .find(|t| t.effective_at <= due_at)
+            .or(history.first());
+        latest.map_or_else(|| NONE.to_owned(), |t| self.group_by.value_of(t))
+    }
+}
+
+/// Each lead's visible transitions, ordered by `effective_at`, then `seq`.
+fn histories<'a>(visible: &[&'a Transition]) -> BTreeMap<&'a str, Vec<&'a Transition>> {
+    let mut by_lead: BTreeMap<&str, Vec<&Transition>> = BTreeMap::new();
+    for t in visible {
+        by_lead.entry(t.lead_id.as_str()).or_default().push(t);
+    }
+    for history in by_lead.values_mut() {
+        history.sort_by_key(|t| (t.effective_at, t.seq));
+    }
+    by_lead
+}
