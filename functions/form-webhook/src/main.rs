@@ -67,15 +67,20 @@ fn public_url(event: &Request, public_base: Option<&str>) -> String {
 }
 
 mod adapters {
-    //! Production wiring of the store and queue ports.
+    //! Production wiring of the store and queue ports: the DynamoDB table named by
+    //! `JOURNEY_TABLE` and the SQS queues the template names (`JOURNEY_AWS_ENDPOINT` points
+    //! both at a local emulator).
 
+    use aws_adapters::{Clients, DynamoStore, SqsQueue};
     use form_webhook::Intake;
+    use std::sync::Arc;
 
-    /// The DynamoDB + SQS intake.
-    ///
-    /// Known gap: the AWS adapters (`shared/aws`) are not built yet, so the deployed function
-    /// refuses to start rather than run without a store. Wire `aws_adapters` here when it lands.
+    /// The DynamoDB + SQS intake, built once per cold start.
     pub(crate) async fn intake() -> Result<Intake, lambda_http::Error> {
-        Err("the DynamoDB/SQS adapters (shared/aws) are not available yet".into())
+        let clients = Clients::from_env().await;
+        let queue = Arc::new(SqsQueue::from_env(clients.sqs.clone()));
+        let table = std::env::var("JOURNEY_TABLE").map_err(|_| "JOURNEY_TABLE is not set")?;
+        let store = Arc::new(DynamoStore::new(clients.dynamodb, table, queue.clone()));
+        Ok(Intake::new(store, queue))
     }
 }
