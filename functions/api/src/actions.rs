@@ -250,9 +250,11 @@ fn commit_for(
         // append-only transition.
         commit.documents.push(note_document(&t, note));
     }
-    commit
-        .outbox
-        .push(journey_event(&t, body.opportunity_amount));
+    // The store publishes the transition itself on `journey_events` (see `ports::events`);
+    // the opportunity amount is not part of a transition, so it goes out as its own event.
+    if let Some(amount) = body.opportunity_amount {
+        commit.outbox.push(opportunity_event(&t, amount));
+    }
     commit.counters = funnel::counter_deltas(&t);
     if let Some(amount) = body.opportunity_amount {
         commit.documents.push(opportunity(&t, amount));
@@ -266,26 +268,21 @@ fn commit_for(
     commit
 }
 
-/// The outbound journey event: ids, stages, times and codes; no note, no personal data.
-pub fn journey_event(t: &Transition, amount: Option<f64>) -> Message {
+/// The outbound event of an opportunity amount given with a qualification: ids, the stage
+/// change it belongs to, and the amount.
+pub fn opportunity_event(t: &Transition, amount: f64) -> Message {
     let body = serde_json::json!({
-        "type": "lead.stage_changed",
+        "type": "lead.opportunity_amount",
         "lead_id": t.lead_id,
         "seq": t.seq,
         "cycle": t.cycle,
-        "from": t.from,
         "to": t.to,
         "effective_at": t.effective_at,
-        "recorded_at": t.recorded_at,
-        "actor": t.actor,
-        "reason": t.reason.as_ref().map(|r| &r.code),
-        "cause": t.cause,
-        "skipped": t.skipped,
         "opportunity_amount": amount,
     });
     Message {
         topic: Topic::JourneyEvents,
-        id: format!("journey:{}:{}", t.lead_id, t.seq),
+        id: format!("opportunity:{}:{}", t.lead_id, t.seq),
         body: body.to_string(),
         delay_seconds: 0,
     }

@@ -277,6 +277,7 @@ impl JourneyStore for DynamoStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
+        let commit = commit.with_journey_events();
         let now = self.clock.now();
         let outcome = commit::apply(&self.client, &self.table, &commit, now).await?;
         if outcome == CommitOutcome::Committed && !commit.outbox.is_empty() {

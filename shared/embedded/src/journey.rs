@@ -118,6 +118,7 @@ impl JourneyStore for EmbeddedStore {
             outbox = commit.outbox.len(),
         );
         commit::validate(&commit)?;
+        let commit = commit.with_journey_events();
         let outcome = self
             .run(move |conn, now| commit::apply(conn, &commit, now))
             .instrument(span)

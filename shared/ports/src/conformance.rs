@@ -115,6 +115,7 @@ pub async fn run_all(s: &Subject) {
     conditional_update_wins_and_stale_version_conflicts(s).await;
     commit_is_all_or_nothing(s).await;
     duplicate_claim_changes_nothing_and_returns_the_stored_outbox(s).await;
+    every_committed_transition_is_published_once(s).await;
     identity_taken_by_another_lead_conflicts(s).await;
     transitions_are_append_only_and_read_in_seq_order(s).await;
     transitions_recorded_in_a_window_come_in_pages(s).await;
@@ -209,7 +210,8 @@ pub async fn conditional_update_wins_and_stale_version_conflicts(s: &Subject) {
 pub async fn commit_is_all_or_nothing(s: &Subject) {
     let v1 = lead_with_email(s, "atomic", 1);
     committed(s, new_lead(&v1), "create").await;
-    let topic = Topic::JourneyEvents;
+    // Not `journey_events`: the adapter adds its own messages there (see below).
+    let topic = Topic::Activities;
     drain(s, topic).await;
 
     let mut v2 = v1.clone();
@@ -307,7 +309,7 @@ async fn assert_nothing_of_atomic_written(s: &Subject, v1: &Lead) {
 
 /// A taken claim answers `Duplicate` with the first commit's outbox and writes nothing.
 pub async fn duplicate_claim_changes_nothing_and_returns_the_stored_outbox(s: &Subject) {
-    let topic = Topic::JourneyEvents;
+    let topic = Topic::Activities;
     drain(s, topic).await;
     let key = s.name("dup-claim");
     let v1 = lead_with_email(s, "dup", 1);
@@ -332,9 +334,10 @@ pub async fn duplicate_claim_changes_nothing_and_returns_the_stored_outbox(s: &S
     second.counters.push(delta(s, "dup", 1));
     second.outbox.push(message(topic, &s.name("dup-m2")));
     let outcome = s.journey.commit(second).await.unwrap();
+    // The stored outbox is the caller's messages plus the journey event of each transition.
     let expected = CommitOutcome::Duplicate {
         key: key.clone(),
-        outbox: first.outbox.clone(),
+        outbox: first.clone().with_journey_events().outbox,
     };
     assert_eq!(outcome, expected);
 
@@ -355,6 +358,43 @@ pub async fn duplicate_claim_changes_nothing_and_returns_the_stored_outbox(s: &S
     assert!(matches!(&outcome, CommitOutcome::Duplicate { key: k, .. } if *k == key));
     let fresh = Commit::claiming(s.name("dup-fresh"), None);
     committed(s, fresh, "the free claim of a refused commit").await;
+}
+
+/// Each transition of a commit that holds is published once on `journey_events`, with the
+/// transition's ids and stages; a commit that fails publishes nothing.
+pub async fn every_committed_transition_is_published_once(s: &Subject) {
+    let v1 = lead_with_email(s, "events", 1);
+    let mut first = new_lead(&v1);
+    first
+        .transitions
+        .push(transition(&v1.id, 1, Stage::New, at(0)));
+    committed(s, first, "a new lead").await;
+
+    let mut v2 = v1.clone();
+    v2.version = 2;
+    let mut second = update(&v2, Expect::Version(1));
+    second
+        .transitions
+        .push(transition(&v1.id, 2, Stage::Mql, at(5)));
+    committed(s, second.clone(), "its MQL").await;
+    let stale = s.journey.commit(second).await.unwrap();
+    assert!(
+        is_conflict(&stale),
+        "a stale commit was accepted: {stale:?}"
+    );
+
+    let mine: Vec<Delivery> = drain(s, Topic::JourneyEvents)
+        .await
+        .into_iter()
+        .filter(|d| d.id.starts_with(&format!("{}:", v1.id)))
+        .collect();
+    let expected = [1, 2].map(|seq| crate::events::event_id(&v1.id, seq));
+    assert_eq!(ids(&mine), expected, "one event per committed transition");
+    let event: crate::JourneyEvent = serde_json::from_str(&mine[1].body).expect("an event body");
+    assert_eq!(
+        (&event.lead_id, event.seq, event.to),
+        (&v1.id, 2, Stage::Mql)
+    );
 }
 
 /// An e-mail or phone that identifies one lead cannot be given to another.

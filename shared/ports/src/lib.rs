@@ -14,6 +14,7 @@ pub mod clock;
 pub mod commit;
 pub mod document;
 pub mod error;
+pub mod events;
 pub mod queue;
 pub mod store;
 
@@ -24,5 +25,6 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit::{Claim, Commit, CommitOutcome, Expect, LeadWrite};
 pub use document::{Document, DocumentWrite, Page, MAX_PAGE};
 pub use error::{QueueError, StoreError};
+pub use events::JourneyEvent;
 pub use queue::{Delivery, Message, Queue, QueueConsumer, Topic};
 pub use store::{DocumentStore, JourneyStore};

@@ -10,6 +10,7 @@ use lifecycle::{
 };
 use ports::{
     Commit, CommitOutcome, Document, DocumentWrite, Expect, JourneyStore, LeadWrite, ManualClock,
+    QueueConsumer, Topic,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -179,9 +180,18 @@ impl Api {
         .await;
     }
 
+    /// Commits seed data, then takes the journey events it published off the queue, so that a
+    /// test sees only the events of the request it makes.
     async fn commit(&self, commit: Commit) {
         let outcome = self.store.commit(commit).await.unwrap();
         assert_eq!(outcome, CommitOutcome::Committed);
+        let seeded = self.store.receive(Topic::JourneyEvents, 100, 30).await;
+        for delivery in seeded.unwrap() {
+            self.store
+                .ack(Topic::JourneyEvents, &delivery.receipt)
+                .await
+                .unwrap();
+        }
     }
 
     /// A lead that entered at `created` and became an MQL an hour later (by a rule), owned by
