@@ -79,8 +79,16 @@ async fn the_outbox_is_sent_after_the_commit_and_again_on_a_duplicate() {
         panic!("expected a duplicate, got {outcome:?}");
     };
     assert_eq!(key, "webhook:typeform:e1");
-    assert_eq!(outbox.len(), 1);
-    assert_eq!(outbox[0].id, "webhook:typeform:e1:activity");
+    // The first commit's messages: its activity, and the journey event of its transition
+    // that the store added (`ports::events`); both are sent again.
+    let ids: Vec<(Topic, &str)> = outbox.iter().map(|m| (m.topic, m.id.as_str())).collect();
+    assert_eq!(
+        ids,
+        [
+            (Topic::Activities, "webhook:typeform:e1:activity"),
+            (Topic::JourneyEvents, "L1:1"),
+        ]
+    );
     assert!(env.store.lead(&LeadId::new("L2")).await.unwrap().is_none());
 }
 
