@@ -12,6 +12,12 @@
 //! any other item is a conflict the caller resolves by re-reading; a transaction conflict or
 //! throttling is a retryable error.
 //!
+//! Erasure's two operations are conditional like the rest: a released identity is a Delete
+//! of the `EMAIL#`/`PHONE#` item conditional on it pointing at the lead (or being gone already),
+//! and a rewritten activity is a Put over its item conditional on the item existing. Point-in-
+//! time recovery keeps earlier versions of every item for its retention window (35 days at
+//! most); an erased person's data stays in those backups until the window has passed.
+//!
 //! Limits: a transaction holds at most 100 items (and 4 MB). A commit is usually about 15
 //! items (a claim, the lead, an identity, one or two transitions with six counters each, an
 //! activity, a document); one that would exceed 100 is refused with [`StoreError::Invalid`]
@@ -48,6 +54,8 @@ enum Role {
     Identity(String),
     Transition(String, u32),
     Activity,
+    Release(String),
+    Rewrite(String, String),
     Counter,
     Document(String, String),
 }
@@ -114,6 +122,7 @@ pub(crate) async fn apply(
 /// Builds the transaction for `commit` without sending it. `now` decides which claims and
 /// documents have expired (an expired one counts as absent, whether or not TTL swept it yet).
 pub fn plan(table: &str, commit: &Commit, now: Timestamp) -> Result<Plan, StoreError> {
+    commit.check_releases_and_rewrites()?;
     let now = now.timestamp();
     let mut plan = Plan {
         items: Vec::new(),
@@ -142,7 +151,9 @@ pub fn plan(table: &str, commit: &Commit, now: Timestamp) -> Result<Plan, StoreE
             "transition",
         )?;
     }
+    plan_releases(&mut plan, table, commit)?;
     plan_activities(&mut plan, table, commit)?;
+    plan_rewrites(&mut plan, table, commit)?;
     plan_counters(&mut plan, table, commit)?;
     for write in &commit.documents {
         plan_document(&mut plan, table, write, now)?;
@@ -267,6 +278,46 @@ fn plan_activities(plan: &mut Plan, table: &str, commit: &Commit) -> Result<(), 
         if seen.insert(sk) {
             plan.push_put(put(table, item), Role::Activity, "activity")?;
         }
+    }
+    Ok(())
+}
+
+/// Each released identity is a Delete conditional on pointing at its lead or at nothing, so
+/// releasing twice is harmless and releasing another lead's identity is a conflict.
+fn plan_releases(plan: &mut Plan, table: &str, commit: &Commit) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    for release in commit
+        .released_identities
+        .iter()
+        .filter(|r| seen.insert(*r))
+    {
+        let key = item::identity_key(&release.identity);
+        let delete = Delete::builder()
+            .table_name(table)
+            .set_key(Some(key.clone()))
+            .condition_expression("attribute_not_exists(#pk) OR #l = :l")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#l", "lead_id")
+            .expression_attribute_values(":l", s(release.lead_id.as_str()))
+            .build()
+            .map_err(invalid)?;
+        plan.written.push(("identity release", key));
+        plan.items
+            .push(TransactWriteItem::builder().delete(delete).build());
+        plan.roles.push(Role::Release(release.lead_id.to_string()));
+    }
+    Ok(())
+}
+
+/// Each rewritten activity is a Put over the stored item (same key: lead, time and id),
+/// conditional on it existing, so a rewrite never creates an activity.
+fn plan_rewrites(plan: &mut Plan, table: &str, commit: &Commit) -> Result<(), StoreError> {
+    for activity in &commit.rewritten_activities {
+        let put = put(table, item::activity_item(activity)?)
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK);
+        let role = Role::Rewrite(activity.lead_id.to_string(), activity.id.clone());
+        plan.push_put(put, role, "activity rewrite")?;
     }
     Ok(())
 }
@@ -438,6 +489,8 @@ fn describe(role: &Role) -> String {
         Role::Lead(id) => format!("lead {id}: version moved"),
         Role::Identity(id) => format!("identity of lead {id} points at another lead"),
         Role::Transition(id, seq) => format!("transition {id}#{seq} exists"),
+        Role::Release(id) => format!("identity released for lead {id} points at another lead"),
+        Role::Rewrite(id, activity) => format!("activity {activity} of lead {id} is not stored"),
         Role::Activity | Role::Counter => "unconditional write".to_owned(),
         Role::Document(c, k) => format!("document {c}/{k}"),
     }

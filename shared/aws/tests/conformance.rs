@@ -65,6 +65,9 @@ conformance_cases!(
     queue_hides_a_received_message_until_its_visibility_ends,
     queue_delays_a_message,
     queue_redelivers_a_failed_message_then_dead_letters_it,
+    erasure_releases_identities_for_another_lead_to_claim,
+    erasure_scrubs_activities_and_keeps_transitions_counters_and_reports,
+    erasing_twice_changes_nothing_more,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

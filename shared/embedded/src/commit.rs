@@ -1,6 +1,11 @@
 //! Applying a [`Commit`]: one `BEGIN IMMEDIATE` transaction that checks every condition and
 //! writes everything, outbox messages included, or rolls back and writes nothing.
 //!
+//! Releasing an identity deletes its row from `identities` (the lead's own `email` column is
+//! cleared by the lead write that goes with it), and rewriting an activity updates its body in
+//! place: SQLite keeps no older copy a reader could reach, though freed pages keep the old bytes
+//! until they are reused or the file is vacuumed (`sqlite3 journey.db vacuum`).
+//!
 //! The order matters: claims are checked first, so a redelivered event answers `Duplicate`
 //! (with the first commit's outbox) even when the lead has moved on since.
 
@@ -10,7 +15,8 @@ use crate::{
 };
 use lifecycle::{funnel::CounterDelta, Activity, Timestamp, Transition};
 use ports::{
-    commit::Identity, Claim, Commit, CommitOutcome, Expect, LeadWrite, Message, StoreError,
+    commit::Identity, Claim, Commit, CommitOutcome, Expect, IdentityRelease, LeadWrite, Message,
+    StoreError,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -67,6 +73,7 @@ pub(crate) fn validate(commit: &Commit) -> Result<(), StoreError> {
             )));
         }
     }
+    commit.check_releases_and_rewrites()?;
     documents::validate(&commit.documents)?;
     queue::validate(&commit.outbox).map_err(StoreError::Invalid)
 }
@@ -97,8 +104,10 @@ fn write_all(tx: &Connection, commit: &Commit, now: Timestamp) -> Result<(), Sto
         write_identities(tx, write)?;
     }
 
+    release_identities(tx, &commit.released_identities)?;
     append_transitions(tx, &commit.transitions)?;
     insert_activities(tx, &commit.activities)?;
+    rewrite_activities(tx, &commit.rewritten_activities)?;
     add_counters(tx, &commit.counters)?;
     documents::write(tx, &commit.documents, now)?;
     queue::enqueue(tx, &commit.outbox, now)?;
@@ -187,10 +196,7 @@ fn write_lead(tx: &Connection, write: &LeadWrite) -> Result<(), Stop> {
 fn write_identities(tx: &Connection, write: &LeadWrite) -> Result<(), Stop> {
     let lead_id = write.lead.id.as_str();
     for identity in &write.new_identities {
-        let (kind, value) = match identity {
-            Identity::Email(e) => ("email", e.as_str()),
-            Identity::Phone(p) => ("phone", p.as_str()),
-        };
+        let (kind, value) = identity_columns(identity);
         let inserted = tx
             .prepare_cached(
                 "INSERT INTO identities (kind, value, lead_id) VALUES (?1, ?2, ?3) \
@@ -205,6 +211,39 @@ fn write_identities(tx: &Connection, write: &LeadWrite) -> Result<(), Stop> {
                 return Err(conflict(format!(
                     "{kind} of lead {lead_id} belongs to lead {owner}"
                 )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn identity_columns(identity: &Identity) -> (&'static str, &str) {
+    match identity {
+        Identity::Email(e) => ("email", e.as_str()),
+        Identity::Phone(p) => ("phone", p.as_str()),
+    }
+}
+
+/// Deletes each released identity that points at its lead; one that points at another lead
+/// refuses the commit, one that points nowhere is already released.
+fn release_identities(tx: &Connection, releases: &[IdentityRelease]) -> Result<(), Stop> {
+    for release in releases {
+        let (kind, value) = identity_columns(&release.identity);
+        let owner: Option<String> = tx
+            .prepare_cached("SELECT lead_id FROM identities WHERE kind = ?1 AND value = ?2")?
+            .query_row([kind, value], |row| row.get(0))
+            .optional()?;
+        match owner {
+            None => {}
+            Some(owner) if owner == release.lead_id.as_str() => {
+                tx.prepare_cached("DELETE FROM identities WHERE kind = ?1 AND value = ?2")?
+                    .execute([kind, value])?;
+            }
+            Some(owner) => {
+                return Err(conflict(format!(
+                    "{kind} released for lead {} belongs to lead {owner}",
+                    release.lead_id
+                )))
             }
         }
     }
@@ -250,6 +289,31 @@ fn insert_activities(tx: &Connection, activities: &[Activity]) -> Result<(), Sto
             time(a.occurred_at),
             to_json(a)?
         ])?;
+    }
+    Ok(())
+}
+
+/// Replaces stored activities; one that is not stored (same id, lead and time) refuses the
+/// commit.
+fn rewrite_activities(tx: &Connection, activities: &[Activity]) -> Result<(), Stop> {
+    for a in activities {
+        let updated = tx
+            .prepare_cached(
+                "UPDATE activities SET body = ?4 \
+                 WHERE id = ?1 AND lead_id = ?2 AND occurred_at = ?3",
+            )?
+            .execute(params![
+                a.id,
+                a.lead_id.as_str(),
+                time(a.occurred_at),
+                to_json(a)?
+            ])?;
+        if updated == 0 {
+            return Err(conflict(format!(
+                "activity {} of lead {} to rewrite is not stored",
+                a.id, a.lead_id
+            )));
+        }
     }
     Ok(())
 }

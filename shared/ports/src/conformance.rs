@@ -14,8 +14,8 @@
 
 use crate::{
     commit::Identity, Claim, Commit, CommitOutcome, Delivery, Document, DocumentStore,
-    DocumentWrite, Expect, JourneyStore, LeadWrite, ManualClock, Message, Queue, QueueConsumer,
-    Topic,
+    DocumentWrite, Expect, IdentityRelease, JourneyStore, LeadWrite, ManualClock, Message, Queue,
+    QueueConsumer, StoreError, Topic,
 };
 use async_trait::async_trait;
 use chrono::Duration;
@@ -132,6 +132,9 @@ pub async fn run_all(s: &Subject) {
     queue_hides_a_received_message_until_its_visibility_ends(s).await;
     queue_delays_a_message(s).await;
     queue_redelivers_a_failed_message_then_dead_letters_it(s).await;
+    erasure_releases_identities_for_another_lead_to_claim(s).await;
+    erasure_scrubs_activities_and_keeps_transitions_counters_and_reports(s).await;
+    erasing_twice_changes_nothing_more(s).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1013,6 +1016,239 @@ async fn drain(s: &Subject, topic: Topic) -> Vec<Delivery> {
         all.extend(batch);
     }
     panic!("{topic} did not drain");
+}
+
+// ---------------------------------------------------------------------------------------
+// Erasure.
+
+/// A person to erase: a lead with e-mail and phone (both identities) and a name, two
+/// transitions (new, MQL) with a counter, and two activities, one of which quotes the e-mail in
+/// an attribute (a tracked URL), as a careless tracker would.
+struct Person {
+    lead: Lead,
+    email: Email,
+    phone: Phone,
+    activities: Vec<Activity>,
+}
+
+async fn person(s: &Subject, local: &str) -> Person {
+    let email = s.email(local);
+    let phone = Phone::new(format!("+1777{}", digits(&s.name(local), 7)));
+    let mut lead = lead_with_email(s, local, 1);
+    lead.phone = Some(phone.clone());
+    lead.profile.name = Some(format!("Dana {local}"));
+    let mut form = activity(&s.name(&format!("{local}-form")), &lead.id, at(0));
+    form.hand_raiser = true;
+    let mut visit = activity(&s.name(&format!("{local}-visit")), &lead.id, at(60));
+    visit.kind = ActivityKind::PricingViewed;
+    visit
+        .attributes
+        .insert("path".into(), format!("/pricing?email={}", email.as_str()));
+    let activities = vec![form, visit];
+
+    let mut commit = new_lead(&lead);
+    for (seq, to, secs) in [(1, Stage::New, 0), (2, Stage::Mql, 3600)] {
+        let mut t = transition(&lead.id, seq, to, at(secs));
+        t.dims.source = Some(s.name(local));
+        commit.transitions.push(t);
+    }
+    commit.counters.push(delta(s, local, 1));
+    commit.activities = activities.clone();
+    committed(s, commit, "create the person to erase").await;
+    Person {
+        lead,
+        email,
+        phone,
+        activities,
+    }
+}
+
+/// What an erasure sends for `p`, whose lead is stored as `stored`: the lead without e-mail,
+/// phone and profile, both identities released, the activities without attributes.
+fn erasure(p: &Person, stored: &Lead) -> Commit {
+    let mut scrubbed = stored.clone();
+    scrubbed.email = None;
+    scrubbed.phone = None;
+    scrubbed.profile = Default::default();
+    scrubbed.version = stored.version + 1;
+    let mut commit = update(&scrubbed, Expect::Version(stored.version));
+    let identities = [
+        Identity::Email(p.email.clone()),
+        Identity::Phone(p.phone.clone()),
+    ];
+    commit.released_identities = identities
+        .into_iter()
+        .map(|identity| IdentityRelease {
+            identity,
+            lead_id: p.lead.id.clone(),
+        })
+        .collect();
+    commit.rewritten_activities = p
+        .activities
+        .iter()
+        .map(|a| Activity {
+            attributes: Default::default(),
+            ..a.clone()
+        })
+        .collect();
+    commit
+}
+
+async fn stored_lead(s: &Subject, id: &LeadId) -> Lead {
+    s.journey
+        .lead(id)
+        .await
+        .unwrap()
+        .expect("the lead is stored")
+}
+
+/// After erasure neither the e-mail nor the phone finds the lead, and another lead may claim
+/// both; releasing an identity that now points at that other lead conflicts and writes nothing.
+/// A commit that would claim and release one identity is refused.
+pub async fn erasure_releases_identities_for_another_lead_to_claim(s: &Subject) {
+    let p = person(s, "erase-ident").await;
+    let mut both_ways = erasure(&p, &p.lead);
+    let claimed = Identity::Email(p.email.clone());
+    both_ways
+        .lead
+        .as_mut()
+        .unwrap()
+        .new_identities
+        .push(claimed);
+    let refused = s.journey.commit(both_ways).await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "claiming and releasing one identity must be refused, got {refused:?}"
+    );
+
+    committed(s, erasure(&p, &p.lead), "erase").await;
+
+    let j = &s.journey;
+    assert_eq!(j.lead_by_email(&p.email).await.unwrap(), None, "by e-mail");
+    assert_eq!(j.lead_by_phone(&p.phone).await.unwrap(), None, "by phone");
+    let erased = stored_lead(s, &p.lead.id).await;
+    assert_eq!((erased.email, erased.phone), (None, None));
+    assert_eq!(erased.profile, Default::default());
+
+    let mut next = Lead::new(s.lead_id("erase-ident-next"), at(7200));
+    next.email = Some(p.email.clone());
+    next.phone = Some(p.phone.clone());
+    next.version = 1;
+    committed(s, new_lead(&next), "a new lead claims the e-mail and phone").await;
+    assert_eq!(j.lead_by_email(&p.email).await.unwrap(), Some(next.clone()));
+    assert_eq!(j.lead_by_phone(&p.phone).await.unwrap(), Some(next.clone()));
+
+    let late = erasure(&p, &stored_lead(s, &p.lead.id).await);
+    let outcome = j.commit(late).await.unwrap();
+    assert!(
+        is_conflict(&outcome),
+        "releasing another lead's identity must conflict, got {outcome:?}"
+    );
+    assert_eq!(stored_lead(s, &p.lead.id).await.version, 2, "lead moved");
+    assert_eq!(j.lead_by_email(&p.email).await.unwrap(), Some(next.clone()));
+    assert_eq!(j.lead_by_phone(&p.phone).await.unwrap(), Some(next));
+}
+
+/// The lead's funnel report as JSON, rebuilt from its transitions that took effect on
+/// 2030-01-01 (read through the port, as the rollup reads them).
+async fn report_of(s: &Subject, id: &LeadId) -> String {
+    let mut mine = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s
+            .journey
+            .transitions_effective(at(0), at(86_400), cursor, 100)
+            .await
+            .unwrap();
+        mine.extend(page.items.into_iter().filter(|t| t.lead_id == *id));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let period = lifecycle::funnel::Period {
+        from: at(0),
+        to: at(86_400),
+    };
+    let report = lifecycle::funnel::report(&mine, period, Dimension::Source, at(86_400));
+    assert_eq!(report.total.entered.get(&Stage::Mql), Some(&1), "one MQL");
+    serde_json::to_string(&report).expect("a report serialises")
+}
+
+/// Erasure leaves the activities (ids, kinds, times) without their attributes, and the
+/// transitions, counters and the report rebuilt from the transitions as they were. Rewriting
+/// an activity that is not stored conflicts and writes nothing.
+pub async fn erasure_scrubs_activities_and_keeps_transitions_counters_and_reports(s: &Subject) {
+    let p = person(s, "erase-acts").await;
+    let j = &s.journey;
+    let transitions = j.transitions(&p.lead.id).await.unwrap();
+    let report = report_of(s, &p.lead.id).await;
+    let counter = counter_key(s, "erase-acts");
+    assert_eq!(j.counter(&counter).await.unwrap(), 1);
+    let stored = serde_json::to_string(&j.activities(&p.lead.id).await.unwrap()).unwrap();
+    assert!(
+        stored.contains(p.email.as_str()),
+        "the tracked URL is stored"
+    );
+
+    let mut unknown = erasure(&p, &p.lead);
+    unknown
+        .rewritten_activities
+        .push(activity(&s.name("erase-acts-none"), &p.lead.id, at(30)));
+    let outcome = j.commit(unknown).await.unwrap();
+    assert!(
+        is_conflict(&outcome),
+        "rewriting an activity that is not stored must conflict, got {outcome:?}"
+    );
+    assert_eq!(stored_lead(s, &p.lead.id).await, p.lead, "lead moved");
+    assert_eq!(j.activities(&p.lead.id).await.unwrap(), p.activities);
+    assert_eq!(
+        j.lead_by_email(&p.email).await.unwrap(),
+        Some(p.lead.clone())
+    );
+
+    committed(s, erasure(&p, &p.lead), "erase").await;
+
+    let activities = j.activities(&p.lead.id).await.unwrap();
+    let shape = |a: &Activity| (a.id.clone(), a.kind, a.occurred_at, a.hand_raiser);
+    assert_eq!(
+        activities.iter().map(shape).collect::<Vec<_>>(),
+        p.activities.iter().map(shape).collect::<Vec<_>>(),
+        "the activities stay, scrubbed"
+    );
+    assert!(activities.iter().all(|a| a.attributes.is_empty()));
+    let text = serde_json::to_string(&activities).unwrap();
+    assert!(
+        !text.contains(p.email.as_str()),
+        "an activity kept the e-mail"
+    );
+    assert_eq!(j.transitions(&p.lead.id).await.unwrap(), transitions);
+    assert_eq!(j.counter(&counter).await.unwrap(), 1);
+    assert_eq!(report_of(s, &p.lead.id).await, report, "the report changed");
+}
+
+/// An erasure applied again to the erased lead commits and changes nothing but its version.
+pub async fn erasing_twice_changes_nothing_more(s: &Subject) {
+    let p = person(s, "erase-twice").await;
+    committed(s, erasure(&p, &p.lead), "erase").await;
+    let once = stored_lead(s, &p.lead.id).await;
+    let activities = s.journey.activities(&p.lead.id).await.unwrap();
+
+    committed(s, erasure(&p, &once), "erase again").await;
+
+    let twice = stored_lead(s, &p.lead.id).await;
+    assert_eq!(twice.version, once.version + 1);
+    assert_eq!(
+        Lead {
+            version: once.version,
+            ..twice
+        },
+        once
+    );
+    assert_eq!(s.journey.activities(&p.lead.id).await.unwrap(), activities);
+    assert_eq!(s.journey.lead_by_email(&p.email).await.unwrap(), None);
+    assert_eq!(s.journey.lead_by_phone(&p.phone).await.unwrap(), None);
+    assert_eq!(s.journey.transitions(&p.lead.id).await.unwrap().len(), 2);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ pub mod store;
 pub mod conformance;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use commit::{Claim, Commit, CommitOutcome, Expect, LeadWrite};
+pub use commit::{Claim, Commit, CommitOutcome, Expect, IdentityRelease, LeadWrite};
 pub use document::{Document, DocumentWrite, Page, MAX_PAGE};
 pub use error::{QueueError, StoreError};
 pub use events::JourneyEvent;

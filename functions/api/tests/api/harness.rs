@@ -135,12 +135,17 @@ impl Call {
 
 impl Api {
     pub(crate) async fn new() -> Api {
+        Self::on(EmbeddedStore::in_memory().unwrap()).await
+    }
+
+    /// An API on a store in the file at `path`, for tests that read the file themselves.
+    pub(crate) async fn on_file(path: &std::path::Path) -> Api {
+        Self::on(EmbeddedStore::open(path).unwrap()).await
+    }
+
+    async fn on(store: EmbeddedStore) -> Api {
         let clock = Arc::new(ManualClock::new(now()));
-        let store = Arc::new(
-            EmbeddedStore::in_memory()
-                .unwrap()
-                .with_clock(clock.clone()),
-        );
+        let store = Arc::new(store.with_clock(clock.clone()));
         let deps = Deps::on(store.clone(), clock, AuthMode::DevHeader);
         let api = Api { store, deps };
         api.seed_rep("rep-ana", "emea").await;
@@ -182,7 +187,7 @@ impl Api {
 
     /// Commits seed data, then takes the journey events it published off the queue, so that a
     /// test sees only the events of the request it makes.
-    async fn commit(&self, commit: Commit) {
+    pub(crate) async fn commit(&self, commit: Commit) {
         let outcome = self.store.commit(commit).await.unwrap();
         assert_eq!(outcome, CommitOutcome::Committed);
         let seeded = self.store.receive(Topic::JourneyEvents, 100, 30).await;
