@@ -144,11 +144,8 @@ async fn scrub_history(deps: &Deps, lead: &Lead) -> ApiResult<bool> {
     }
     let notes = leads::lead_documents(deps, NOTE_COLLECTION, &lead.id).await?;
     writes.extend(notes.into_iter().map(|d| HistoryWrite::Document(delete(d))));
-    let explanation = deps
-        .documents
-        .get(leads::SCORE_COLLECTION, lead.id.as_str())
-        .await?;
-    writes.extend(explanation.map(|d| HistoryWrite::Document(delete(d))));
+    // The score ledger stays: it holds activity ids, rule ids, points and traces, nothing
+    // personal, and the reports' grade and score history rest on it.
 
     for batch in writes.chunks(BATCH_WRITES) {
         let mut commit = Commit::default();
@@ -252,7 +249,7 @@ fn summary(id: &LeadId) -> ApiResult<Response<Body>> {
             "lead_id": id,
             "erased": [
                 "email", "phone", "profile", "identities", "activity_attributes",
-                "form_answers", "reason_notes", "score_explanation",
+                "form_answers", "reason_notes",
             ],
             "kept": [
                 "transitions", "counters", "attribution", "activities", "score_ledger",

@@ -357,20 +357,21 @@ async fn notes_of(
         .collect())
 }
 
-/// Where the scoring function stores a lead's explanation (grade rules and score ledger).
-pub const SCORE_COLLECTION: &str = "score_explanation";
-
 /// `GET /leads/{id}/score`: the grade and score with their explanation.
 ///
-/// The explanation is whatever the scoring function stored under [`SCORE_COLLECTION`] for the
-/// lead (its ledger and grade rules); until scoring has run it is `null`.
+/// The explanation is the scoring function's own reading of the lead's stored ledger
+/// ([`scoring::explain::explain_lead`]): every entry with its rule, rule version and the decay
+/// applied now, the scores they fold to, the grade's rules, the rescores and the MQL traces.
+/// Until scoring has run it is `null`.
 pub async fn score(deps: &Deps, who: &Principal, id: &str) -> ApiResult<Response<Body>> {
     let lead = load_visible(deps, who, id).await?;
-    let explanation = deps
-        .documents
-        .get(SCORE_COLLECTION, lead.id.as_str())
-        .await?
-        .map(|d| d.body);
+    let explanation =
+        scoring::explain::explain_lead(deps.documents.as_ref(), &lead.id, deps.clock.now())
+            .await
+            .map_err(|e| match e {
+                scoring::ScoringError::Store(e) => ApiError::from(e),
+                other => ApiError::Internal(other.into()),
+            })?;
     let body = serde_json::json!({
         "lead_id": lead.id,
         "grade": lead.grade,

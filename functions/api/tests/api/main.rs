@@ -8,3 +8,4 @@ mod harness;
 mod jwt;
 mod reads;
 mod roles;
+mod score;
