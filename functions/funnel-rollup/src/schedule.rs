@@ -11,7 +11,6 @@
 //! [`deliver`] on its nightly run, and there is no HTTP [`Notifier`] adapter yet; what exists
 //! is the schedule arithmetic, the payloads, and delivery with retries over the port.
 
-use async_trait::async_trait;
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Weekday};
 use chrono_tz::Tz;
 use lifecycle::{
@@ -37,21 +36,8 @@ pub struct ReportSchedule {
     pub target: Target,
 }
 
-/// A delivery target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Target {
-    /// A Slack incoming webhook (or anything that takes Slack's `{"text": …}` JSON).
-    Slack {
-        /// The webhook URL.
-        url: String,
-    },
-    /// Any URL that takes the report itself as JSON.
-    Json {
-        /// The URL.
-        url: String,
-    },
-}
+/// A delivery target (the same shape as a rep's or a pool's).
+pub use lifecycle::notify::NotifyTarget as Target;
 
 /// A schedule that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,23 +130,7 @@ fn slack_text(report: &FunnelReport) -> String {
     text
 }
 
-/// Why a delivery failed.
-#[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
-    /// Worth trying again (a timeout, a 5xx, a 429).
-    #[error("delivery failed, retryable")]
-    Retryable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// Not worth trying again (a 4xx: the URL or the body is wrong).
-    #[error("delivery refused")]
-    Refused(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// The outbound notification port: POST a JSON body to a URL.
-#[async_trait]
-pub trait Notifier: Send + Sync {
-    /// Sends `body` to `url`.
-    async fn post(&self, url: &str, body: &serde_json::Value) -> Result<(), NotifyError>;
-}
+pub use ports::{Notifier, NotifyError};
 
 /// Sends the report for `schedule`, trying up to `attempts` times while failures are
 /// retryable, waiting `backoff`, then twice that, and so on between tries. Returns the number
@@ -172,9 +142,7 @@ pub async fn deliver(
     attempts: u32,
     backoff: std::time::Duration,
 ) -> Result<u32, NotifyError> {
-    let url = match &schedule.target {
-        Target::Slack { url } | Target::Json { url } => url,
-    };
+    let url = schedule.target.url();
     let body = payload(schedule, report);
     let mut wait = backoff;
     let mut tried = 0;
