@@ -7,9 +7,8 @@
 //! time that does not exist moves to the first instant after the gap; on a fall-back day the
 //! earlier of the two instants is used, so a schedule fires once.
 //!
-//! Known limits: the rollup handler does not yet read schedules from configuration nor call
-//! [`deliver`] on its nightly run, and there is no HTTP [`Notifier`] adapter yet; what exists
-//! is the schedule arithmetic, the payloads, and delivery with retries over the port.
+//! The schedules are configuration (`config/report_schedules`, a [`ReportSchedules`]
+//! document); [`crate::scheduled`] generates and delivers the reports that fall due.
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Weekday};
 use chrono_tz::Tz;
@@ -38,6 +37,51 @@ pub struct ReportSchedule {
 
 /// A delivery target (the same shape as a rep's or a pool's).
 pub use lifecycle::notify::NotifyTarget as Target;
+
+/// The configuration document of every schedule (`config/report_schedules`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReportSchedules {
+    /// The schedules.
+    #[serde(default)]
+    pub schedules: Vec<ReportSchedule>,
+}
+
+/// The longest schedule id (it is part of document keys).
+pub const MAX_ID_LEN: usize = 64;
+
+impl ReportSchedules {
+    /// What is wrong, as `(JSON pointer, message)` pairs; empty when every schedule is usable.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, s) in self.schedules.iter().enumerate() {
+            let at = |field: &str| format!("/schedules/{i}/{field}");
+            let slug = !s.id.is_empty()
+                && s.id.len() <= MAX_ID_LEN
+                && s.id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+            if !slug {
+                out.push((
+                    at("id"),
+                    "must be 1 to 64 letters, digits, '-' or '_'".into(),
+                ));
+            } else if !seen.insert(s.id.as_str()) {
+                out.push((at("id"), "is a duplicate".into()));
+            }
+            if s.tz().is_err() {
+                out.push((
+                    at("zone"),
+                    "must be an IANA time zone, e.g. Europe/Berlin".into(),
+                ));
+            }
+            if let Err(e) = s.target.validate() {
+                out.push((at("target/url"), e.to_string()));
+            }
+        }
+        out
+    }
+}
 
 /// A schedule that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
