@@ -203,3 +203,63 @@ pub fn json(brief: &Brief) -> Value {
         "sla": brief.due.as_ref().map(|d| json!({ "due_at": d.at, "policy": d.policy })),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::brief::{Brief, Due, Headline, Person};
+    use lifecycle::LeadId;
+
+    fn brief(name: &str) -> Brief {
+        Brief {
+            headline: Headline::Assigned,
+            lead: LeadId::new("L9"),
+            stage: "mql".into(),
+            rep: None,
+            pool: None,
+            queue: None,
+            person: Person {
+                name: Some(name.into()),
+                ..Person::default()
+            },
+            did: vec![],
+            why: None,
+            due: Some(Due {
+                at: "2025-06-16T08:15:00Z".parse().unwrap(),
+                policy: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn lead_text_cannot_write_mentions_or_links_into_the_channel() {
+        let body = slack(&brief("<!channel> <https://evil.example|click> & co"));
+        let text = body.to_string();
+        assert!(!text.contains("<!channel>"), "{text}");
+        assert!(!text.contains("<https://evil"), "{text}");
+        assert!(text.contains("&lt;!channel&gt; &lt;https://evil.example|click&gt; &amp; co"));
+    }
+
+    #[test]
+    fn the_due_time_is_a_slack_date_token_with_a_utc_fallback() {
+        let body = slack(&brief("Grace Hopper"));
+        let blocks = body["blocks"].to_string();
+        // 2025-06-16T08:15:00Z is 1750061700 seconds after the epoch.
+        assert!(
+            blocks.contains("<!date^1750061700^{date_short_pretty} {time}|2025-06-16 08:15 UTC>"),
+            "{blocks}"
+        );
+        assert!(body["text"]
+            .as_str()
+            .unwrap()
+            .contains("no scoring decision is stored"));
+    }
+
+    #[test]
+    fn a_long_headline_is_cut_to_what_slack_accepts() {
+        let body = slack(&brief(&"x".repeat(400)));
+        let header = body["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert_eq!(header.chars().count(), 150);
+        assert!(header.ends_with('…'));
+    }
+}

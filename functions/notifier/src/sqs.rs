@@ -67,3 +67,37 @@ fn to_delivery(message: SqsMessage) -> Option<(Delivery, String)> {
     };
     Some((delivery, sqs_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(attributes: serde_json::Value) -> SqsMessage {
+        serde_json::from_value(serde_json::json!({
+            "messageId": "0c7b-sqs-id",
+            "receiptHandle": "AQEB-receipt",
+            "body": "{\"kind\":\"lead_assigned\"}",
+            "attributes": { "ApproximateReceiveCount": "3" },
+            "messageAttributes": attributes,
+            "eventSource": "aws:sqs",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_notice_id_comes_from_the_id_attribute_and_failures_use_the_sqs_id() {
+        let attrs =
+            serde_json::json!({ "id": { "stringValue": "assigned:L1:1:0", "dataType": "String" } });
+        let (delivery, sqs_id) = to_delivery(record(attrs)).unwrap();
+        assert_eq!(delivery.id, "assigned:L1:1:0");
+        assert_eq!(sqs_id, "0c7b-sqs-id");
+        assert_eq!(delivery.receive_count, 3);
+        assert_eq!(delivery.receipt, "AQEB-receipt");
+    }
+
+    #[test]
+    fn without_the_attribute_the_sqs_id_is_the_notice_id() {
+        let (delivery, _) = to_delivery(record(serde_json::json!({}))).unwrap();
+        assert_eq!(delivery.id, "0c7b-sqs-id");
+    }
+}
