@@ -11,6 +11,7 @@
 //! incoming webhooks take none), so at-least-once is the best this side can promise; the
 //! window is one store write wide.
 //!
+//! An assignment notice whose lead has another owner by now is dropped ([`Outcome::Stale`]).
 //! A notice with no target anywhere (no rep channel, no team channel) is acknowledged and
 //! counted ([`Outcome::NoTarget`]): retrying would not give it one. A failure is returned for
 //! the queue to redeliver, and after `maxReceiveCount` receives it rests in the dead-letter
@@ -64,6 +65,9 @@ pub enum Outcome {
     Duplicate,
     /// Nobody has a channel for it; acknowledged.
     NoTarget,
+    /// The lead was reassigned before the notice was handled: telling the rep who lost it
+    /// would send them after a lead that is no longer theirs.
+    Stale,
 }
 
 /// What a batch did.
@@ -178,6 +182,11 @@ impl Dispatcher {
             .lead(lead_id)
             .await?
             .ok_or_else(|| NotifyFailure::LeadMissing(lead_id.to_string()))?;
+        if let Notice::LeadAssigned { rep, .. } = &notice {
+            if lead.owner.as_ref() != Some(rep) {
+                return Ok(Outcome::Stale);
+            }
+        }
         let Some(target) = targets::resolve(self.docs.as_ref(), &notice, &lead).await? else {
             return Ok(Outcome::NoTarget);
         };

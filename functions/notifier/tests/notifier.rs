@@ -524,3 +524,28 @@ async fn a_body_that_is_not_a_notice_fails_for_good() {
     assert!(!err.is_retryable());
     assert!(fake.sent().is_empty());
 }
+
+#[tokio::test]
+async fn an_assignment_notice_for_a_lead_reassigned_since_is_not_sent() {
+    let store = setup(true, true).await;
+    let fake = Arc::new(FakeNotifier::default());
+    let notice = Notice::LeadAssigned {
+        lead: LeadId::new("L1"),
+        cycle: 1,
+        rep: RepId::new("rep-2"),
+        pool: "emea".into(),
+    };
+    let m = notice.message("assigned:L1:1:1");
+    let delivery = Delivery {
+        id: m.id,
+        body: m.body,
+        receive_count: 1,
+        receipt: "r".into(),
+    };
+    let outcome = dispatcher(&store, fake.clone())
+        .handle(&delivery, now())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Stale, "L1 belongs to rep-1");
+    assert!(fake.sent().is_empty());
+}
