@@ -1,7 +1,8 @@
 //! Configuration as validated, versioned documents.
 //!
 //! Each configuration *kind* (scoring rules, grading rules, MQL thresholds, pools, SLA
-//! policies, calendars, form field mappings, disqualification reasons) is one JSON document,
+//! policies, calendars, form field mappings, disqualification reasons, report schedules) is one
+//! JSON document,
 //! read with `GET /config/{kind}` and replaced whole with `PUT /config/{kind}` and
 //! `If-Match: "<version>"` (`"0"` to create it). A replacement is validated by the kind's
 //! validator (422 with one entry per wrong field), stored as the new current version, and kept
@@ -17,6 +18,7 @@ use crate::{
     error::{ApiError, ApiResult, FieldError},
     http, Deps,
 };
+use funnel_rollup::schedule::ReportSchedules;
 use lambda_http::{Body, Request, Response};
 use ports::{Commit, CommitOutcome, Document, DocumentWrite, Expect};
 use serde::Serialize;
@@ -54,6 +56,7 @@ pub struct Registry {
 
 const SCORING_EDITORS: &[Role] = &[Role::Admin, Role::Marketing];
 const ADMINS: &[Role] = &[Role::Admin];
+const REPORT_EDITORS: &[Role] = &[Role::Admin, Role::Marketing];
 
 impl Default for Registry {
     fn default() -> Self {
@@ -108,6 +111,12 @@ impl Default for Registry {
                 "the reasons a lead may be disqualified for",
                 ADMINS,
                 validate_reasons,
+            ),
+            (
+                "report_schedules",
+                "funnel reports generated on a weekly schedule and where they are sent",
+                REPORT_EDITORS,
+                validate_schedules,
             ),
         ];
         for (name, description, editors, validate) in kinds {
@@ -500,6 +509,22 @@ fn validate_calendars(body: &Value) -> Vec<FieldError> {
     })
 }
 
+/// Typed: the rollup reads this document as [`ReportSchedules`], so it is parsed as one, then
+/// checked (ids, zones, target URLs).
+fn validate_schedules(body: &Value) -> Vec<FieldError> {
+    match serde_json::from_value::<ReportSchedules>(body.clone()) {
+        Err(e) => vec![FieldError::new(
+            "",
+            format!("is not a list of report schedules: {e}"),
+        )],
+        Ok(s) => s
+            .problems()
+            .into_iter()
+            .map(|(at, why)| FieldError::new(at, why))
+            .collect(),
+    }
+}
+
 fn validate_reasons(body: &Value) -> Vec<FieldError> {
     let mut errors = items(body, "reasons", "code", |item, at, errors| {
         string(item, at, "label", errors);
@@ -533,7 +558,7 @@ mod tests {
         let r = Registry::default();
         let reasons = r.kind("disqualification_reasons").unwrap();
         assert!((reasons.validate)(&(reasons.default)()).is_empty());
-        assert_eq!(r.kinds().count(), 8);
+        assert_eq!(r.kinds().count(), 9);
     }
 
     #[test]

@@ -122,6 +122,7 @@ async fn serve(
         Route::Act(action) => actions::act(req, deps, who, m.param("id"), action).await,
         Route::Funnel => reports::funnel(req, deps, who).await,
         Route::Plan => reports::plan(req, deps, who).await,
+        Route::ScheduledReport => reports::scheduled(deps, who, m.param("id")).await,
         Route::ListConfig => config::list(deps, who).await,
         Route::GetConfig => config::get(deps, who, m.param("kind")).await,
         Route::PutConfig => config::put(req, deps, who, m.param("kind")).await,

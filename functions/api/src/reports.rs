@@ -257,3 +257,19 @@ pub async fn plan(req: &Request, deps: &Deps, who: &Principal) -> ApiResult<Resp
     let report = funnel::report(&transitions, period, Dimension::All, as_of);
     http::json(200, &build_plan(&report, target, deal, win))
 }
+
+/// `GET /reports/scheduled/{id}`: the latest report a schedule generated, with its delivery
+/// status. The schedule's target is left out: a webhook URL is a credential.
+pub async fn scheduled(deps: &Deps, who: &Principal, id: &str) -> ApiResult<Response<Body>> {
+    who.require(READERS, "read scheduled reports")?;
+    let doc = deps
+        .documents
+        .get(funnel_rollup::scheduled::LATEST, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("scheduled report {id}")))?;
+    let mut body = doc.body;
+    if let Some(schedule) = body.get_mut("schedule").and_then(|s| s.as_object_mut()) {
+        schedule.remove("target");
+    }
+    http::json_tagged(200, &body, doc.version)
+}

@@ -14,7 +14,7 @@ use crate::{
     Deps,
 };
 use lambda_http::{Body, Request, Response};
-use lifecycle::{RepId, Timestamp};
+use lifecycle::{notify::NotifyTarget, RepId, Timestamp};
 use ports::{Commit, CommitOutcome, Document, DocumentWrite, Expect};
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +66,9 @@ pub struct Rep {
     /// Their availability.
     #[serde(default)]
     pub availability: Availability,
+    /// Their own channel for lead alerts (the notifier falls back to the pool's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifyTarget>,
 }
 
 fn yes() -> bool {
@@ -220,7 +223,7 @@ fn valid_id(id: &str) -> ApiResult<()> {
 }
 
 fn validate(rep: &Rep) -> ApiResult<()> {
-    let errors: Vec<FieldError> = rep
+    let mut errors: Vec<FieldError> = rep
         .availability
         .out_of_office
         .iter()
@@ -233,6 +236,9 @@ fn validate(rep: &Rep) -> ApiResult<()> {
             )
         })
         .collect();
+    if let Some(Err(e)) = rep.notify.as_ref().map(NotifyTarget::validate) {
+        errors.push(FieldError::new("/notify/url", e.to_string()));
+    }
     if errors.is_empty() {
         return Ok(());
     }

@@ -28,6 +28,8 @@ pub enum Route {
     Funnel,
     /// `GET /reports/plan`
     Plan,
+    /// `GET /reports/scheduled/{id}`
+    ScheduledReport,
     /// `GET /config`
     ListConfig,
     /// `GET /config/{kind}`
@@ -65,6 +67,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/leads/{id}/recycle", Route::Act(Action::Recycle)),
     ("GET", "/reports/funnel", Route::Funnel),
     ("GET", "/reports/plan", Route::Plan),
+    ("GET", "/reports/scheduled/{id}", Route::ScheduledReport),
     ("GET", "/config", Route::ListConfig),
     ("GET", "/config/{kind}", Route::GetConfig),
     ("PUT", "/config/{kind}", Route::PutConfig),

@@ -7,11 +7,9 @@
 //! time that does not exist moves to the first instant after the gap; on a fall-back day the
 //! earlier of the two instants is used, so a schedule fires once.
 //!
-//! Known limits: the rollup handler does not yet read schedules from configuration nor call
-//! [`deliver`] on its nightly run, and there is no HTTP [`Notifier`] adapter yet; what exists
-//! is the schedule arithmetic, the payloads, and delivery with retries over the port.
+//! The schedules are configuration (`config/report_schedules`, a [`ReportSchedules`]
+//! document); [`crate::scheduled`] generates and delivers the reports that fall due.
 
-use async_trait::async_trait;
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Weekday};
 use chrono_tz::Tz;
 use lifecycle::{
@@ -37,20 +35,52 @@ pub struct ReportSchedule {
     pub target: Target,
 }
 
-/// A delivery target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Target {
-    /// A Slack incoming webhook (or anything that takes Slack's `{"text": …}` JSON).
-    Slack {
-        /// The webhook URL.
-        url: String,
-    },
-    /// Any URL that takes the report itself as JSON.
-    Json {
-        /// The URL.
-        url: String,
-    },
+/// A delivery target (the same shape as a rep's or a pool's).
+pub use lifecycle::notify::NotifyTarget as Target;
+
+/// The configuration document of every schedule (`config/report_schedules`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReportSchedules {
+    /// The schedules.
+    #[serde(default)]
+    pub schedules: Vec<ReportSchedule>,
+}
+
+/// The longest schedule id (it is part of document keys).
+pub const MAX_ID_LEN: usize = 64;
+
+impl ReportSchedules {
+    /// What is wrong, as `(JSON pointer, message)` pairs; empty when every schedule is usable.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, s) in self.schedules.iter().enumerate() {
+            let at = |field: &str| format!("/schedules/{i}/{field}");
+            let slug = !s.id.is_empty()
+                && s.id.len() <= MAX_ID_LEN
+                && s.id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+            if !slug {
+                out.push((
+                    at("id"),
+                    "must be 1 to 64 letters, digits, '-' or '_'".into(),
+                ));
+            } else if !seen.insert(s.id.as_str()) {
+                out.push((at("id"), "is a duplicate".into()));
+            }
+            if s.tz().is_err() {
+                out.push((
+                    at("zone"),
+                    "must be an IANA time zone, e.g. Europe/Berlin".into(),
+                ));
+            }
+            if let Err(e) = s.target.validate() {
+                out.push((at("target/url"), e.to_string()));
+            }
+        }
+        out
+    }
 }
 
 /// A schedule that cannot be used.
@@ -144,23 +174,7 @@ fn slack_text(report: &FunnelReport) -> String {
     text
 }
 
-/// Why a delivery failed.
-#[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
-    /// Worth trying again (a timeout, a 5xx, a 429).
-    #[error("delivery failed, retryable")]
-    Retryable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// Not worth trying again (a 4xx: the URL or the body is wrong).
-    #[error("delivery refused")]
-    Refused(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// The outbound notification port: POST a JSON body to a URL.
-#[async_trait]
-pub trait Notifier: Send + Sync {
-    /// Sends `body` to `url`.
-    async fn post(&self, url: &str, body: &serde_json::Value) -> Result<(), NotifyError>;
-}
+pub use ports::{Notifier, NotifyError};
 
 /// Sends the report for `schedule`, trying up to `attempts` times while failures are
 /// retryable, waiting `backoff`, then twice that, and so on between tries. Returns the number
@@ -172,9 +186,7 @@ pub async fn deliver(
     attempts: u32,
     backoff: std::time::Duration,
 ) -> Result<u32, NotifyError> {
-    let url = match &schedule.target {
-        Target::Slack { url } | Target::Json { url } => url,
-    };
+    let url = schedule.target.url();
     let body = payload(schedule, report);
     let mut wait = backoff;
     let mut tried = 0;

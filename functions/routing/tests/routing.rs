@@ -55,6 +55,7 @@ fn pool(reps: &[&str]) -> Pool {
         returning: Returning::RejoinLevel,
         overflow_queue: "emea_overflow".into(),
         manager: Some(RepId::new("boss")),
+        notify: None,
     }
 }
 

@@ -97,6 +97,7 @@ async fn setup(calendar: BusinessCalendar) -> EmbeddedStore {
         returning: Returning::RejoinLevel,
         overflow_queue: "emea_overflow".into(),
         manager: Some(RepId::new("boss")),
+        notify: None,
     };
     let config = RoutingConfig {
         pools: vec![pool],

@@ -46,6 +46,7 @@ fn bench_routing(now: DateTime<Utc>, calendar: &BusinessCalendar) {
         returning: Returning::RejoinLevel,
         overflow_queue: "bench_overflow".into(),
         manager: None,
+        notify: None,
     };
     let reps: BTreeMap<RepId, RepSnapshot> = pool
         .members

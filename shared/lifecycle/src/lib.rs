@@ -16,6 +16,7 @@ pub mod funnel;
 pub mod ids;
 pub mod journey;
 pub mod lead;
+pub mod notify;
 pub mod plan;
 pub mod routing;
 pub mod scoring;

@@ -1,4 +1,4 @@
-//! Ports: the storage and queue interfaces the functions are written against.
+//! Ports: the storage, queue and outbound-notification interfaces the functions are written against.
 //!
 //! Two families of adapters implement them: the embedded store (SQLite in one file, with
 //! in-process queues) that runs everything on a laptop, and DynamoDB + SQS in production. Both
@@ -15,6 +15,7 @@ pub mod commit;
 pub mod document;
 pub mod error;
 pub mod events;
+pub mod notify;
 pub mod queue;
 pub mod store;
 
@@ -26,5 +27,6 @@ pub use commit::{Claim, Commit, CommitOutcome, Expect, IdentityRelease, LeadWrit
 pub use document::{Document, DocumentWrite, Page, MAX_PAGE};
 pub use error::{QueueError, StoreError};
 pub use events::JourneyEvent;
+pub use notify::{Notifier, NotifyError};
 pub use queue::{Delivery, Message, Queue, QueueConsumer, Topic};
 pub use store::{DocumentStore, JourneyStore};

@@ -329,3 +329,102 @@ async fn an_if_match_at_the_largest_version_is_just_stale() {
     assert_eq!((config.status, rep.status), (409, 409));
     assert_eq!(rep.json()["current_version"], 1);
 }
+
+#[tokio::test]
+async fn a_scheduled_report_is_served_without_its_webhook_url() {
+    use ports::JourneyStore;
+    let api = Api::new().await;
+    let body = json!({
+        "schedule": { "id": "weekly", "weekday": "Mon", "at": "08:00:00", "zone": "Europe/Berlin",
+                      "group_by": "source",
+                      "target": { "kind": "slack", "url": "https://hooks.example/T/B/secret" } },
+        "fired_at": "2030-01-07T07:00:00Z",
+        "report": { "stub": true },
+        "status": "delivered",
+        "runs": 1,
+    });
+    let doc = ports::Document {
+        collection: "scheduled_report_latest".into(),
+        key: "weekly".into(),
+        version: 1,
+        index: None,
+        body,
+        expires_at: None,
+    };
+    let commit = ports::Commit {
+        documents: vec![ports::DocumentWrite::Put {
+            doc,
+            expect: ports::Expect::Absent,
+        }],
+        ..ports::Commit::default()
+    };
+    api.store.commit(commit).await.unwrap();
+
+    let r = api
+        .call("GET", "/reports/scheduled/weekly", Who::Marketing)
+        .send(&api)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("etag"), Some("\"1\""));
+    let got = r.json();
+    assert_eq!(got["status"], "delivered");
+    assert_eq!(got["schedule"]["zone"], "Europe/Berlin");
+    assert!(got["schedule"].get("target").is_none(), "{got}");
+    assert!(!got.to_string().contains("secret"));
+}
+
+#[tokio::test]
+async fn report_schedules_are_validated_when_stored() {
+    let api = Api::new().await;
+    let bad = json!({ "schedules": [
+        { "id": "a b", "weekday": "Mon", "at": "08:00:00", "zone": "Mars/Olympus",
+          "group_by": "source", "target": { "kind": "slack", "url": "ftp://x/" } }
+    ]});
+    let r = api
+        .call("PUT", "/config/report_schedules", Who::Marketing)
+        .if_match(0)
+        .body(bad)
+        .send(&api)
+        .await;
+    assert_eq!(r.status, 422);
+    let text = r.json().to_string();
+    for field in [
+        "/schedules/0/id",
+        "/schedules/0/zone",
+        "/schedules/0/target/url",
+    ] {
+        assert!(text.contains(field), "{field} missing from {text}");
+    }
+    let good = json!({ "schedules": [
+        { "id": "weekly", "weekday": "Mon", "at": "08:00:00", "zone": "Europe/Berlin",
+          "group_by": "source", "target": { "kind": "json", "url": "https://x.example/in" } }
+    ]});
+    let r = api
+        .call("PUT", "/config/report_schedules", Who::Marketing)
+        .if_match(0)
+        .body(good)
+        .send(&api)
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn a_rep_notification_target_is_validated() {
+    let api = Api::new().await;
+    let r = api
+        .call("PUT", "/reps/rep-new", Who::Admin)
+        .if_match(0)
+        .body(json!({ "name": "New", "notify": { "kind": "slack", "url": "hooks.slack.com/x" } }))
+        .send(&api)
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.json().to_string().contains("/notify/url"));
+    let r = api
+        .call("PUT", "/reps/rep-new", Who::Admin)
+        .if_match(0)
+        .body(json!({ "name": "New", "notify": { "kind": "slack", "url": "https://hooks.slack.com/x" } }))
+        .send(&api)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["notify"]["kind"], "slack");
+}

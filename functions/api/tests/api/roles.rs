@@ -121,6 +121,13 @@ fn matrix() -> Vec<Row> {
             "/reports/plan?target_revenue=100000&deal_size=10000&win_rate=0.25",
             staff,
         ),
+        // No report stored: staff get past the role check to a 404.
+        row(
+            "GET",
+            "/reports/scheduled/{id}",
+            "/reports/scheduled/weekly",
+            [404, 404, 404, 404, 403, 403, 401],
+        ),
         row("GET", "/config", "/config", staff),
         row("GET", "/config/{kind}", "/config/scoring_rules", staff),
         row(

@@ -11,7 +11,7 @@
 //! so that a rule can never point at a pool that does not exist, and every lead has a pool.
 
 use super::facts::LeadFacts;
-use crate::RepId;
+use crate::{notify::NotifyTarget, RepId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -173,6 +173,10 @@ pub struct Pool {
     /// Who hears about breaches and overflow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manager: Option<RepId>,
+    /// The team's channel: where notices go for a rep without a target of their own, and
+    /// overflow notices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifyTarget>,
 }
 
 impl Pool {
@@ -190,6 +194,12 @@ impl Pool {
         }
         if self.overflow_queue.trim().is_empty() {
             return Err(ConfigError::NoOverflowQueue(self.id.clone()));
+        }
+        if let Some(target) = &self.notify {
+            target.validate().map_err(|reason| ConfigError::Target {
+                pool: self.id.clone(),
+                reason,
+            })?;
         }
 
         let mut seen = BTreeSet::new();
@@ -276,6 +286,14 @@ pub enum ConfigError {
     /// A company-size range whose minimum is above its maximum.
     #[error("{0}: min_employees is above max_employees")]
     SizeRange(String),
+    /// A pool's notification target is not a usable URL.
+    #[error("pool {pool}: notify: {reason}")]
+    Target {
+        /// The pool.
+        pool: String,
+        /// What is wrong.
+        reason: crate::notify::TargetError,
+    },
 }
 
 impl RoutingConfig {

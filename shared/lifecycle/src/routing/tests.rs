@@ -27,6 +27,7 @@ fn pool(reps: &[&str]) -> Pool {
         returning: Returning::RejoinLevel,
         overflow_queue: "emea_overflow".into(),
         manager: None,
+        notify: None,
     }
 }
 
