@@ -7,9 +7,9 @@
 #[path = "../tests/support/day.rs"]
 mod day;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use day::{Day, Traffic};
-use lifecycle::sla::ClockKind;
+use lifecycle::{funnel::ClockKind as Reported, sla::ClockKind};
 
 #[tokio::main]
 async fn main() {
@@ -36,6 +36,19 @@ fn print(day: &Day) {
         of_kind(ClockKind::RoutingLatency),
         of_kind(ClockKind::RepResponse)
     );
+    for (kind, name) in [
+        (Reported::Routing, "routing latency"),
+        (Reported::Response, "rep response"),
+    ] {
+        // Nothing is left running at the end of the run, so every outcome is known.
+        let outcomes = day
+            .clocks
+            .values()
+            .filter_map(|c| c.outcome(DateTime::<Utc>::MAX_UTC));
+        let of_kind: Vec<_> = outcomes.filter(|o| o.kind == kind).collect();
+        let met = of_kind.iter().filter(|o| o.met).count();
+        println!("{name} compliance: {met} of {} met", of_kind.len());
+    }
     println!("accepted in time: {}", day.accepted);
     println!("breaches: {}", day.detections.len());
     println!("reminders: {}", day.steps("remind"));
