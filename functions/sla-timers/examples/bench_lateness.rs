@@ -20,6 +20,7 @@ async fn main() {
         leads,
         seed,
         day: day::midnight("2025-06-13T00:00:00Z"),
+        overlapping: false,
     };
     println!(
         "{leads} MQLs at seeded random times (seed {seed}) over Fri 2025-06-13 00:00-24:00Z; \

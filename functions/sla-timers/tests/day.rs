@@ -12,11 +12,12 @@ use std::collections::BTreeSet;
 
 /// Friday 2025-06-13: leads arrive at night, in business hours, and late on Friday, when the
 /// clocks run over the weekend.
-async fn friday(leads: usize, seed: u64) -> Day {
+async fn friday(leads: usize, seed: u64, overlapping: bool) -> Day {
     let traffic = Traffic {
         leads,
         seed,
         day: day::midnight("2025-06-13T00:00:00Z"),
+        overlapping,
     };
     day::run(traffic).await
 }
@@ -76,10 +77,37 @@ fn sent_steps(day: &Day, clock: &SlaClock) -> BTreeSet<StepKind> {
 
 #[tokio::test]
 async fn every_breach_of_a_simulated_day_is_acted_on_within_a_minute_and_each_step_once() {
-    let day = friday(300, 7).await;
+    let day = friday(300, 7, false).await;
+    assert_every_breach_acted_on_in_time(&day);
+    for (id, deliveries) in &day.step_messages {
+        assert_eq!(*deliveries, 1, "{id} sent {deliveries} times");
+    }
+    assert_each_clock_had_its_steps(&day);
 
+    // The day exercised every rung, and both clocks of every lead are stored.
+    assert!(day.steps("remind") > 0 && day.steps("reassign") > 0 && day.steps("overflow") > 0);
+    assert!(day.accepted > 100, "{} accepted", day.accepted);
+    let of_kind = |kind| day.clocks.values().filter(|c| c.kind == kind).count();
+    assert_eq!(of_kind(ClockKind::RoutingLatency), 300);
+    assert!(of_kind(ClockKind::RepResponse) >= 300);
+    assert!(day.sweeps >= 24 * 60);
+    assert!(day.lateness().last() < Some(&Duration::seconds(60)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sweeps_overlapping_every_minute_still_do_each_step_once() {
+    let day = friday(150, 11, true).await;
+    assert_every_breach_acted_on_in_time(&day);
+    // A sweep that finds a step claimed sends its messages again (their consumers dedupe on
+    // the id), so deliveries may repeat; a step done twice would show in the clocks' stored
+    // steps or as a message id of a step the clock's times do not call for.
+    assert_each_clock_had_its_steps(&day);
+    assert!(day.steps("reassign") > 0 && day.steps("overflow") > 0);
+}
+
+fn assert_every_breach_acted_on_in_time(day: &Day) {
     let breached: Vec<&SlaClock> = day.clocks.values().filter(|c| is_breached(c)).collect();
-    assert!(breached.len() >= 20, "{} breaches", breached.len());
+    assert!(breached.len() >= 10, "{} breaches", breached.len());
     for clock in &breached {
         let seen = day.detections.get(&clock.id);
         let seen = seen.unwrap_or_else(|| panic!("breach of {} not detected", clock.id));
@@ -91,32 +119,22 @@ async fn every_breach_of_a_simulated_day_is_acted_on_within_a_minute_and_each_st
             clock.id
         );
     }
-    assert_eq!(
-        day.detections.len(),
-        breached.len(),
-        "no breach notice for a met clock"
-    );
+    let detected = day.detections.len();
+    assert_eq!(detected, breached.len(), "no breach notice for a met clock");
+}
 
-    for (id, deliveries) in &day.step_messages {
-        assert_eq!(*deliveries, 1, "{id} sent {deliveries} times");
-    }
+/// Every clock's messages and stored steps are the ones its times call for, no more.
+fn assert_each_clock_had_its_steps(day: &Day) {
+    let mut ids = 0;
     for clock in day.clocks.values() {
         let expected = expected_steps(clock);
-        assert_eq!(
-            sent_steps(&day, clock),
-            expected,
-            "messages of {}",
-            clock.id
-        );
+        assert_eq!(sent_steps(day, clock), expected, "messages of {}", clock.id);
         assert_eq!(clock.steps_done, expected, "steps stored on {}", clock.id);
+        ids += expected.len();
     }
-
-    // The day exercised every rung, and both clocks of every lead are stored.
-    assert!(day.steps("remind") > 0 && day.steps("reassign") > 0 && day.steps("overflow") > 0);
-    assert!(day.accepted > 100, "{} accepted", day.accepted);
-    let of_kind = |kind| day.clocks.values().filter(|c| c.kind == kind).count();
-    assert_eq!(of_kind(ClockKind::RoutingLatency), 300);
-    assert!(of_kind(ClockKind::RepResponse) >= 300);
-    assert!(day.sweeps >= 24 * 60);
-    assert!(day.lateness().last() < Some(&Duration::seconds(60)));
+    assert_eq!(
+        day.step_messages.len(),
+        ids,
+        "no step message for another clock"
+    );
 }
