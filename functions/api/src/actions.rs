@@ -12,8 +12,9 @@
 //!
 //! The stage rules are the core's ([`JourneyState::decide`]); this module only turns a request
 //! into a [`StageEvent`] and the outcome into one atomic commit: the lead at version + 1, the
-//! transition, the funnel counter deltas, and a journey event on [`Topic::JourneyEvents`] (ids
-//! and codes only, no personal data) for a CRM sync to follow.
+//! transition, the funnel counter deltas, the lead's running SLA clocks stopped (so the sweep
+//! never escalates a lead its owner already handled), and a journey event on
+//! [`Topic::JourneyEvents`] (ids and codes only, no personal data) for a CRM sync to follow.
 
 use crate::{
     auth::Principal,
@@ -24,12 +25,16 @@ use crate::{
     Deps,
 };
 use lambda_http::{Body, Request, Response};
+use lifecycle::sla::ClockKind;
 use lifecycle::{
     funnel, journey::StageOutcome, CauseId, JourneyError, Lead, Reason, Stage, StageEvent,
     Timestamp, Transition,
 };
-use ports::{Commit, CommitOutcome, Document, DocumentWrite, Expect, LeadWrite, Message, Topic};
+use ports::{
+    Commit, CommitOutcome, Document, DocumentWrite, Expect, LeadWrite, Message, StoreError, Topic,
+};
 use serde::Deserialize;
+use sla_timers::SweepError;
 
 /// A sales action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,8 +139,45 @@ pub async fn act(
         dims: lead.dimensions(),
     };
     let t = decide(&lead, &event)?;
-    let commit = commit_for(&lead, action, t, &key, &body, now);
-    finish(deps, lead, expected, &cause, commit).await
+    // A sweep may escalate one of the lead's clocks between our read of it and our commit; the
+    // commit then conflicts on the clock alone (the lead's version has not moved) and is built
+    // again from the clock as the sweep left it.
+    for _ in 0..CLOCK_RACES {
+        let mut commit = commit_for(&lead, action, t.clone(), &key, &body, now);
+        commit
+            .documents
+            .extend(clock_stops(deps, &lead, now).await?);
+        if let Some(resp) = finish(deps, &lead, expected, &cause, commit).await? {
+            return Ok(resp);
+        }
+    }
+    Err(ApiError::Unavailable(StoreError::Unavailable(
+        "the lead's SLA clocks kept changing".into(),
+    )))
+}
+
+/// How many times an action is committed again after losing a race on one of its clocks.
+const CLOCK_RACES: usize = 3;
+
+/// The writes that stop the lead's running SLA clocks of its current cycle: whatever the
+/// action, the owner has acted (an accept answers the rep-response clock, a qualify or
+/// disqualify the SAL one, a reject or recycle takes the lead back), and a lead that is acted
+/// on is assigned, so its routing-latency clock stops too. They stop at `now`, when we learnt
+/// of the action, not at a back-dated `effective_at`: a clock the sweep already escalated
+/// stays escalated.
+async fn clock_stops(deps: &Deps, lead: &Lead, now: Timestamp) -> ApiResult<Vec<DocumentWrite>> {
+    let mut writes = Vec::new();
+    for kind in [ClockKind::RoutingLatency, ClockKind::RepResponse] {
+        let cycle = lead.journey.cycle();
+        let stops = sla_timers::stop_writes(deps.documents.as_ref(), &lead.id, cycle, kind, now)
+            .await
+            .map_err(|e| match e {
+                SweepError::Store(e) => ApiError::from(e),
+                other => ApiError::Internal(other.into()),
+            })?;
+        writes.extend(stops);
+    }
+    Ok(writes)
 }
 
 /// Checks the body against the action; returns the reason to record.
@@ -325,25 +367,27 @@ fn opportunity(t: &Transition, amount: f64) -> DocumentWrite {
     }
 }
 
+/// Commits an action; `None` when the commit conflicted on something other than the lead (one
+/// of its clocks), for the caller to build the commit again.
 async fn finish(
     deps: &Deps,
-    lead: Lead,
+    lead: &Lead,
     expected: u64,
     cause: &CauseId,
     commit: Commit,
-) -> ApiResult<Response<Body>> {
+) -> ApiResult<Option<Response<Body>>> {
     let next = commit.lead.as_ref().map(|w| w.lead.clone());
     match deps.journey.commit(commit).await? {
         CommitOutcome::Committed => {
-            let next = next.unwrap_or(lead);
-            http::json_tagged(200, &LeadView::from(&next), next.version)
+            let next = next.unwrap_or_else(|| lead.clone());
+            http::json_tagged(200, &LeadView::from(&next), next.version).map(Some)
         }
         CommitOutcome::Duplicate { outbox, .. } => {
             // The first attempt may have crashed before sending; consumers dedupe on the id.
             deps.queue.send(&outbox).await?;
-            let now = reload(deps, &lead).await?;
+            let now = reload(deps, lead).await?;
             if now.journey.causes.contains(cause) {
-                return replay(&now);
+                return replay(&now).map(Some);
             }
             Err(ApiError::invalid(
                 "Idempotency-Key",
@@ -351,9 +395,12 @@ async fn finish(
             ))
         }
         CommitOutcome::Conflict { .. } => {
-            let now = reload(deps, &lead).await?;
+            let now = reload(deps, lead).await?;
             if now.journey.causes.contains(cause) {
-                return replay(&now);
+                return replay(&now).map(Some);
+            }
+            if now.version == expected {
+                return Ok(None);
             }
             Err(ApiError::StaleVersion {
                 expected,

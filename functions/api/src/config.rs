@@ -21,7 +21,7 @@ use crate::{
 use funnel_rollup::schedule::ReportSchedules;
 use lambda_http::{Body, Request, Response};
 use ports::{Commit, CommitOutcome, Document, DocumentWrite, Expect};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -482,11 +482,18 @@ fn validate_pools(body: &Value) -> Vec<FieldError> {
     })
 }
 
+/// The policies exactly as routing reads them when it starts clocks
+/// ([`SlaPolicies`](lifecycle::sla::SlaPolicies), validated as a whole), so a document the API
+/// accepts is one routing can use.
 fn validate_sla(body: &Value) -> Vec<FieldError> {
-    items(body, "policies", "id", |item, at, errors| {
-        number(item, at, "minutes", true, 1.0, errors);
-        string(item, at, "calendar", errors);
-    })
+    let policies = match lifecycle::sla::SlaPolicies::deserialize(body) {
+        Ok(policies) => policies,
+        Err(e) => return vec![FieldError::new("", format!("not SLA policies: {e}"))],
+    };
+    match policies.validate() {
+        Ok(()) => Vec::new(),
+        Err(e) => vec![FieldError::new("/policies", e.to_string())],
+    }
 }
 
 fn validate_calendars(body: &Value) -> Vec<FieldError> {
@@ -570,5 +577,28 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["/rules/1/id", "/rules/1/points"]);
         assert_eq!(validate_thresholds(&json!({ "grade_floor": "Z" })).len(), 2);
+    }
+
+    #[test]
+    fn sla_policies_are_the_documents_routing_reads() {
+        let policy = json!({ "id": "hand_raiser_accept", "clock": "rep_response",
+            "stage": "mql", "lead_kind": "hand_raiser", "target_minutes": 15,
+            "escalation": { "remind_at_percent": 50, "reassign": true, "max_reassignments": 1 } });
+        assert!(validate_sla(&json!({ "policies": [policy] })).is_empty());
+
+        let zero = json!({ "policies": [{ "id": "p", "clock": "rep_response", "stage": "mql",
+            "target_minutes": 0 }] });
+        let errors = validate_sla(&zero);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].message.contains("at least 1"),
+            "{}",
+            errors[0].message
+        );
+        // The shape this validator used to accept, which routing could not decode.
+        let old = json!({ "policies": [{ "id": "p", "minutes": 15, "calendar": "emea" }] });
+        assert!(validate_sla(&old)[0]
+            .message
+            .starts_with("not SLA policies"));
     }
 }

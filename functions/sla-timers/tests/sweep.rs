@@ -624,3 +624,74 @@ fn the_breach_metric_is_one_line_of_embedded_metric_format() {
     assert_eq!(metric["Dimensions"], serde_json::json!([["Stage"]]));
     assert_eq!(metric["Metrics"][0]["Name"], "SlaBreaches");
 }
+
+/// The embedded store's documents, counting what the sweep asks for.
+struct Counting {
+    inner: EmbeddedStore,
+    gets: std::sync::atomic::AtomicUsize,
+    lists: std::sync::atomic::AtomicUsize,
+    due_rows: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl DocumentStore for Counting {
+    async fn get(
+        &self,
+        collection: &str,
+        key: &str,
+    ) -> Result<Option<ports::Document>, StoreError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(collection, key).await
+    }
+    async fn list(
+        &self,
+        collection: &str,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<ports::Document>, StoreError> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
+        self.inner.list(collection, prefix, cursor, limit).await
+    }
+    async fn due(
+        &self,
+        collection: &str,
+        upper: &str,
+        limit: usize,
+    ) -> Result<Vec<ports::Document>, StoreError> {
+        let found = self.inner.due(collection, upper, limit).await?;
+        self.due_rows.fetch_add(found.len(), Ordering::SeqCst);
+        Ok(found)
+    }
+}
+
+#[tokio::test]
+async fn the_sweep_reads_only_the_due_clocks_through_the_index_never_a_listing() {
+    let store = setup(always_open()).await;
+    // 200 leads routed at 08:00Z, one at 07:30Z: at 07:50Z only the early one's reminder (at
+    // 07:37:30Z) and breach (07:45Z) are due; the others' first step is at 08:07:30Z.
+    routed_lead(&store, "early", monday() - mins(30)).await;
+    for i in 0..200 {
+        routed_lead(&store, &format!("l{i:03}"), monday()).await;
+    }
+    drain(&store, Topic::Notifications).await;
+    let counting = Arc::new(Counting {
+        inner: store.clone(),
+        gets: Default::default(),
+        lists: Default::default(),
+        due_rows: Default::default(),
+    });
+    let s = Arc::new(store.clone());
+    let sweep = Sweeper::new(s.clone(), counting.clone(), s);
+
+    let done = sweep.sweep(monday() - mins(10)).await.unwrap();
+    assert_eq!(done, breached(1, report(1, 2, 0, 0)), "tell, reassign");
+    assert_eq!(counting.lists.load(Ordering::SeqCst), 0, "no listing");
+    assert_eq!(
+        counting.due_rows.load(Ordering::SeqCst),
+        1,
+        "one due clock read"
+    );
+    // The clock, read once per step (two steps, then once more to find nothing left).
+    assert_eq!(counting.gets.load(Ordering::SeqCst), 3);
+}

@@ -328,3 +328,89 @@ async fn an_action_body_with_an_unknown_field_or_a_future_time_is_refused() {
     assert_eq!(future.status, 422);
     assert_eq!(future.json()["errors"][0]["field"], "/effective_at");
 }
+
+/// A running rep-response clock on L1 for rep-ana: started 2030-01-10 11:50Z, 15 minutes,
+/// round the clock, so due at 12:05Z, five minutes after the harness's "now".
+async fn running_clock(api: &Api) -> String {
+    use lifecycle::sla::{
+        BusinessCalendar, ClockKind, ClockStart, Escalation, LeadKind, SlaClock, SlaPolicy, Zone,
+    };
+    let policy = SlaPolicy {
+        id: "hand_raiser_accept".into(),
+        clock: ClockKind::RepResponse,
+        stage: Stage::Mql,
+        lead_kind: None,
+        target_minutes: 15,
+        escalation: Escalation {
+            reassign: true,
+            max_reassignments: 1,
+            ..Escalation::default()
+        },
+    };
+    let calendar = BusinessCalendar::always_open(Zone::parse("UTC").unwrap());
+    let start = ClockStart {
+        lead: LeadId::new("L1"),
+        cycle: 1,
+        lead_kind: LeadKind::HandRaiser,
+        owner: Some(lifecycle::RepId::new("rep-ana")),
+        reassignments: 0,
+        at: "2030-01-10T11:50:00Z".parse().unwrap(),
+    };
+    let clock = SlaClock::start(&policy, &calendar, start);
+    let due: lifecycle::Timestamp = "2030-01-10T12:05:00Z".parse().unwrap();
+    assert_eq!(clock.due_at, due);
+    let doc = ports::Document {
+        collection: "sla_clock".into(),
+        key: clock.id.clone(),
+        version: 1,
+        index: clock.wake_index(),
+        body: serde_json::to_value(&clock).unwrap(),
+        expires_at: None,
+    };
+    let commit = ports::Commit {
+        documents: vec![ports::DocumentWrite::Put {
+            doc,
+            expect: ports::Expect::Absent,
+        }],
+        ..ports::Commit::default()
+    };
+    api.store.commit(commit).await.unwrap();
+    clock.id
+}
+
+#[tokio::test]
+async fn accept_stops_the_reps_clock_in_its_commit_so_the_sweep_escalates_nothing() {
+    use ports::DocumentStore;
+    let api = Api::new().await;
+    api.seed_l1().await;
+    let id = running_clock(&api).await;
+    assert_eq!(
+        api.store.due("sla_clock", "9999", 10).await.unwrap().len(),
+        1
+    );
+
+    let r = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("k-accept")
+        .if_match(1)
+        .send(&api)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let doc = api.store.get("sla_clock", &id).await.unwrap().unwrap();
+    assert_eq!(doc.index, None, "out of the due index");
+    assert_eq!(doc.body["stopped_at"], "2030-01-10T12:00:00Z");
+    let store = api.store.clone();
+    let sweeper = sla_timers::Sweeper::new(store.clone(), store.clone(), store);
+    let report = sweeper
+        .sweep("2030-01-10T13:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!((report.clocks, report.steps), (0, 0));
+    assert!(api
+        .store
+        .receive(Topic::Mqls, 10, 30)
+        .await
+        .unwrap()
+        .is_empty());
+}

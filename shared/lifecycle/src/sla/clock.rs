@@ -21,7 +21,10 @@
 //! started afterwards, not the ones running.
 
 use super::{calendar::BusinessCalendar, policy::Escalation, ClockKind, LeadKind, SlaPolicy};
-use crate::{LeadId, RepId, Timestamp};
+use crate::{
+    funnel::{self, ClockOutcome},
+    LeadId, RepId, Timestamp,
+};
 use chrono::{Duration, SecondsFormat};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeSet, fmt};
@@ -195,6 +198,27 @@ impl SlaClock {
             (false, Some(_)) => ClockStatus::Met,
             (false, None) => ClockStatus::Running,
         }
+    }
+
+    /// How the clock ended, as the funnel's SLA compliance counts it; `None` while it is still
+    /// running and not yet due, when nobody knows yet. A clock running past its due time is
+    /// breached already.
+    pub fn outcome(&self, now: Timestamp) -> Option<ClockOutcome> {
+        let met = match self.status(now) {
+            ClockStatus::Running => return None,
+            ClockStatus::Met => true,
+            ClockStatus::Breached => false,
+        };
+        let kind = match self.kind {
+            ClockKind::RoutingLatency => funnel::ClockKind::Routing,
+            ClockKind::RepResponse => funnel::ClockKind::Response,
+        };
+        Some(ClockOutcome {
+            lead: self.lead.clone(),
+            kind,
+            due_at: self.due_at,
+            met,
+        })
     }
 
     /// Records that `step` was carried out; `false` if it already was.

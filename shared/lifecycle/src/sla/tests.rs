@@ -409,6 +409,41 @@ fn a_stopped_clock_has_no_steps_and_a_late_sweep_skips_the_reminder() {
 }
 
 #[test]
+fn a_clock_reports_its_outcome_once_it_is_known() {
+    use crate::funnel::{ClockKind as Reported, ClockOutcome};
+    let cal = nine_to_five("Europe/Berlin");
+    // Started Mon 2025-06-16 09:00 CEST = 07:00Z: due 09:15 CEST = 07:15Z.
+    let start = start_at(utc("2025-06-16T07:00:00Z"), 0);
+    let mut clock = SlaClock::start(&hand_raiser_policy(), &cal, start);
+    let breached = ClockOutcome {
+        lead: LeadId::new("01JLEAD"),
+        kind: Reported::Response,
+        due_at: utc("2025-06-16T07:15:00Z"),
+        met: false,
+    };
+    assert_eq!(
+        clock.outcome(utc("2025-06-16T07:14:59Z")),
+        None,
+        "not known yet"
+    );
+    assert_eq!(
+        clock.outcome(utc("2025-06-16T07:15:00Z")),
+        Some(breached.clone())
+    );
+
+    let late = clock.clone();
+    clock.stop(utc("2025-06-16T07:10:00Z"));
+    let met = ClockOutcome {
+        met: true,
+        ..breached.clone()
+    };
+    assert_eq!(clock.outcome(utc("2025-06-16T07:11:00Z")), Some(met));
+    let mut late = late;
+    late.stop(utc("2025-06-16T07:20:00Z"));
+    assert_eq!(late.outcome(utc("2025-06-16T08:00:00Z")), Some(breached));
+}
+
+#[test]
 fn policies_are_validated_and_the_specific_one_wins() {
     let hand = hand_raiser_policy();
     let any = SlaPolicy {
