@@ -5,8 +5,8 @@
 //! ([`api::auth::AuthMode::DevHeader`]), so anyone who can reach the port can be anyone.
 //!
 //! Two background tasks stand in for what AWS does around the functions: one drains the
-//! queues every [`PUMP_EVERY`] (Lambda's event source mappings), one runs the schedules every
-//! minute (EventBridge). Tests serve the same stack without them ([`serve_http`]) and call
+//! queues every [`PUMP_EVERY`], and at once after each successful request (Lambda's event
+//! source mappings), one runs the schedules every minute (EventBridge). Tests serve the same stack without them ([`serve_http`]) and call
 //! [`Stack::drain`] and [`Stack::run_schedules`] themselves, on a manual clock.
 
 use crate::stack::Stack;
@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::{body::Bytes, server::conn::http1, service::service_fn, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Notify};
 
 /// How often the queues are drained.
 pub const PUMP_EVERY: Duration = Duration::from_millis(500);
@@ -43,10 +43,11 @@ pub fn init_logs() {
 
 /// Serves `stack` on `listener` with the queue pump and the schedules, until Ctrl-C.
 pub async fn run(stack: Arc<Stack>, listener: TcpListener) -> anyhow::Result<()> {
-    let pump = tokio::spawn(pump(stack.clone()));
+    let wake = Arc::new(Notify::new());
+    let pump = tokio::spawn(pump(stack.clone(), wake.clone()));
     let ticks = tokio::spawn(tick(stack.clone()));
     tokio::select! {
-        served = serve_http(stack, listener) => served?,
+        served = serve_with(stack, listener, Some(wake)) => served?,
         _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
     }
     pump.abort();
@@ -54,15 +55,32 @@ pub async fn run(stack: Arc<Stack>, listener: TcpListener) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Answers HTTP requests on `listener` with `stack`, one task per connection, for ever.
+/// Answers HTTP requests on `listener` with `stack`, one task per connection, for ever. The
+/// queues are left to the caller ([`Stack::drain`]).
 pub async fn serve_http(stack: Arc<Stack>, listener: TcpListener) -> std::io::Result<()> {
+    serve_with(stack, listener, None).await
+}
+
+/// As [`serve_http`], waking `wake` when a request may have queued work.
+async fn serve_with(
+    stack: Arc<Stack>,
+    listener: TcpListener,
+    wake: Option<Arc<Notify>>,
+) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let stack = stack.clone();
+        let wake = wake.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let stack = stack.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(&stack, req).await) }
+                let (stack, wake) = (stack.clone(), wake.clone());
+                async move {
+                    let resp = answer(&stack, req).await;
+                    if let Some(wake) = wake.filter(|_| resp.status().is_success()) {
+                        wake.notify_one();
+                    }
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
             });
             if let Err(e) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -96,11 +114,16 @@ fn plain(status: StatusCode, text: &'static str) -> hyper::Response<Full<Bytes>>
     resp
 }
 
-async fn pump(stack: Arc<Stack>) {
+async fn pump(stack: Arc<Stack>, wake: Arc<Notify>) {
     let mut every = tokio::time::interval(PUMP_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        every.tick().await;
+        // Any successful request may have queued work (an API action re-sends a duplicate's
+        // messages too), so every one wakes the pump; an idle drain costs two small reads.
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = wake.notified() => {}
+        }
         match stack.drain().await {
             Ok(d) if d.scored + d.routed + d.failed > 0 => {
                 tracing::info!(

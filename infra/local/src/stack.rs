@@ -240,7 +240,7 @@ impl Stack {
     }
 
     /// Hands every visible message of the queues the system consumes to its handler, until
-    /// none is left (or [`MAX_ROUNDS`] rounds have run): activities to scoring, whose MQLs go
+    /// none is left (or a bounded number of rounds have run): activities to scoring, whose MQLs go
     /// to routing in the next round.
     pub async fn drain(&self) -> Result<Drained, QueueError> {
         let mut total = Drained::default();
