@@ -112,9 +112,17 @@ async fn start(start: Timestamp) -> (Arc<Stack>, Arc<ManualClock>, SocketAddr) {
     (stack, clock, addr)
 }
 
+/// The March 2025 funnel by source, as of `as_of` (empty: now).
+fn report_path(as_of: &str) -> String {
+    let period = "from=2025-03-01T00:00:00Z&to=2025-04-01T00:00:00Z";
+    match as_of {
+        "" => format!("/reports/funnel?{period}&group_by=source"),
+        _ => format!("/reports/funnel?{period}&group_by=source&as_of={as_of}"),
+    }
+}
+
 async fn report(addr: SocketAddr) -> Value {
-    let path = "/reports/funnel?from=2025-03-01T00:00:00Z&to=2025-04-01T00:00:00Z&group_by=source";
-    let answer = send(addr, api("GET", path).body(empty()).unwrap()).await;
+    let answer = send(addr, api("GET", &report_path("")).body(empty()).unwrap()).await;
     assert_eq!(answer.status, 200, "{}", answer.json);
     answer.json
 }
@@ -237,10 +245,11 @@ async fn a_calendly_booking_goes_from_webhook_to_the_funnel_report_over_http() {
     )
     .await;
     assert_eq!(gone.status, 404);
-    let path = format!(
-        "/reports/funnel?from=2025-03-01T00:00:00Z&to=2025-04-01T00:00:00Z&group_by=source&as_of={as_of}"
-    );
-    let after = send(addr, api("GET", &path).body(empty()).unwrap()).await;
+    let after = send(
+        addr,
+        api("GET", &report_path(&as_of)).body(empty()).unwrap(),
+    )
+    .await;
     assert_eq!(after.json, before);
 }
 

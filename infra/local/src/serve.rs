@@ -6,8 +6,9 @@
 //!
 //! Two background tasks stand in for what AWS does around the functions: one drains the
 //! queues every [`PUMP_EVERY`], and at once after each successful request (Lambda's event
-//! source mappings), one runs the schedules every minute (EventBridge). Tests serve the same stack without them ([`serve_http`]) and call
-//! [`Stack::drain`] and [`Stack::run_schedules`] themselves, on a manual clock.
+//! source mappings), one runs the schedules every minute (EventBridge). Tests serve the same
+//! stack without them ([`serve_http`]) and call [`Stack::drain`] and [`Stack::run_schedules`]
+//! themselves, on a manual clock.
 
 use crate::stack::Stack;
 use http_body_util::{BodyExt, Full, Limited};
