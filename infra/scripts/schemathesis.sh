@@ -4,7 +4,8 @@
 # type, response schema, problem documents for rejected input, no 5xx).
 #
 # Usage: infra/scripts/schemathesis.sh BASE_URL [extra `st run` arguments]
-#   BASE_URL  e.g. http://127.0.0.1:3000 (an API started with the local X-Dev-User auth)
+#   BASE_URL  e.g. http://127.0.0.1:3000: the local stack, started with
+#             `cargo run -- serve --db /tmp/schemathesis.db` (X-Dev-User auth on 127.0.0.1)
 # Env: ST_MAX_EXAMPLES (default 50) examples per operation; ST_USER the X-Dev-User claims
 #   (default: an admin, who may call every operation).
 #

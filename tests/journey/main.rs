@@ -3,3 +3,4 @@
 mod import_errors;
 mod olist;
 mod rollup;
+mod serve;

@@ -5,7 +5,7 @@
 //! | `config` | `routing` | [`RoutingConfig`](lifecycle::routing::RoutingConfig) |
 //! | `config` | `sla_policies` | [`SlaPolicies`](lifecycle::sla::SlaPolicies) |
 //! | `calendar` | pool id, or `default` | [`BusinessCalendar`](lifecycle::sla::BusinessCalendar) |
-//! | `rep` | rep id | [`RepAvailability`](lifecycle::routing::RepAvailability) |
+//! | `rep` | rep id | the API's rep document, or [`RepAvailability`](lifecycle::routing::RepAvailability) (see [`load_rep`]) |
 //! | `rep_load` | rep id | [`LoadCounter`](lifecycle::routing::LoadCounter) |
 //! | `account` | company domain | [`AccountOwner`] |
 //! | `rotation` | pool id | [`RotationState`](lifecycle::routing::RotationState) |
@@ -17,7 +17,10 @@
 //! the same rotation cannot both commit.
 
 use crate::error::RoutingError;
-use lifecycle::{LeadId, RepId, Timestamp};
+use lifecycle::{
+    routing::{OutOfOffice, RepAvailability},
+    LeadId, RepId, Timestamp,
+};
 use ports::{Document, DocumentStore, DocumentWrite, Expect};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -145,4 +148,75 @@ pub fn put<T: Serialize>(
         expires_at: None,
     };
     Ok(DocumentWrite::Put { doc, expect })
+}
+
+/// A rep's document as the API writes it (`PUT /reps/{id}`): the id is the key, absences sit
+/// under `availability`, and the fields routing does not use (name, team, cap, pools) are
+/// ignored here.
+#[derive(Deserialize)]
+struct ApiRep {
+    #[serde(default = "active_by_default")]
+    active: bool,
+    #[serde(default)]
+    availability: ApiAvailability,
+}
+
+#[derive(Default, Deserialize)]
+struct ApiAvailability {
+    #[serde(default)]
+    out_of_office: Vec<ApiWindow>,
+}
+
+#[derive(Deserialize)]
+struct ApiWindow {
+    from: Timestamp,
+    to: Timestamp,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+/// A rep's availability from their document in [`REP`].
+///
+/// Two shapes share the collection: the API's rep document (what an admin stores with
+/// `PUT /reps/{id}`, and what the local stack seeds), and a plain [`RepAvailability`], which
+/// names its rep in a `rep` field. A document with a `rep` field is read as the latter; any
+/// other as the former, so a rep created or marked out of office through the API is routed
+/// (or not) accordingly.
+pub async fn load_rep(
+    docs: &dyn DocumentStore,
+    rep: &RepId,
+) -> Result<Option<Versioned<RepAvailability>>, RoutingError> {
+    let Some(doc) = docs.get(REP, rep.as_str()).await? else {
+        return Ok(None);
+    };
+    let bad = |source| RoutingError::BadDocument {
+        collection: REP.to_owned(),
+        key: rep.as_str().to_owned(),
+        source,
+    };
+    let value = if doc.body.get("rep").is_some() {
+        serde_json::from_value(doc.body).map_err(bad)?
+    } else {
+        let api: ApiRep = serde_json::from_value(doc.body).map_err(bad)?;
+        RepAvailability {
+            rep: rep.clone(),
+            active: api.active,
+            working_hours: None,
+            out_of_office: api
+                .availability
+                .out_of_office
+                .into_iter()
+                .map(|w| OutOfOffice {
+                    from: w.from,
+                    until: w.to,
+                })
+                .collect(),
+        }
+    };
+    Ok(Some(Versioned {
+        value,
+        version: doc.version,
+    }))
 }

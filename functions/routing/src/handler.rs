@@ -17,8 +17,8 @@ use crate::{
 use lifecycle::routing::LeadFacts;
 use lifecycle::{
     routing::{
-        route, LoadCounter, Outcome, Pool, RepAvailability, RepSnapshot, RotationState,
-        RouteRequest, Routed, RoutingConfig, RoutingContext, RoutingDecision,
+        route, LoadCounter, Outcome, Pool, RepSnapshot, RotationState, RouteRequest, Routed,
+        RoutingConfig, RoutingContext, RoutingDecision,
     },
     sla::{BusinessCalendar, ClockKind, ClockStart, SlaClock, SlaPolicies},
     Lead, LeadId, RepId, Stage, Timestamp,
@@ -280,9 +280,7 @@ impl Router {
         let mut reps = BTreeMap::new();
         let mut loads = BTreeMap::new();
         for id in ids {
-            let Some(availability) =
-                docs::load::<RepAvailability>(store, docs::REP, id.as_str()).await?
-            else {
+            let Some(availability) = docs::load_rep(store, id).await? else {
                 continue;
             };
             let counter =

@@ -418,3 +418,47 @@ async fn requests_that_need_no_routing_or_cannot_be_read_are_answered_clearly() 
         .unwrap_err();
     assert!(matches!(err, RoutingError::NoConfig) && err.is_retryable());
 }
+
+/// Stores `body` as rep-a's document over the one `setup` wrote (version 1).
+async fn replace_rep_a(store: &EmbeddedStore, body: serde_json::Value) {
+    let mut commit = Commit::default();
+    commit
+        .documents
+        .push(docs::put(docs::REP, "rep-a", &body, 1, None).unwrap());
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+}
+
+#[tokio::test]
+async fn a_rep_written_by_the_api_is_routed_and_its_absence_respected() {
+    // The API's shape (`PUT /reps/{id}`): no `rep` field, absences under `availability`.
+    let store = setup(&["rep-a"]).await;
+    replace_rep_a(
+        &store,
+        serde_json::json!({ "name": "Ana", "team": "emea", "active": true, "pools": ["emea"] }),
+    )
+    .await;
+    mql_lead(&store, "l1", monday()).await;
+    let outcome = router(&store)
+        .route(&request("l1", monday()), monday())
+        .await
+        .unwrap();
+    assert_eq!(outcome, RouteOutcome::Assigned(RepId::new("rep-a")));
+
+    let away = serde_json::json!({
+        "active": true,
+        "availability": { "out_of_office": [
+            { "from": "2025-06-15T00:00:00Z", "to": "2025-06-19T00:00:00Z" }
+        ]}
+    });
+    let store = setup(&["rep-a"]).await;
+    replace_rep_a(&store, away).await;
+    mql_lead(&store, "l2", monday()).await;
+    let outcome = router(&store)
+        .route(&request("l2", monday()), monday())
+        .await
+        .unwrap();
+    assert_eq!(outcome, RouteOutcome::Overflowed("emea_overflow".into()));
+}

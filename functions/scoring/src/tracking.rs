@@ -8,7 +8,9 @@
 //! twice changes nothing. Bad items are reported by index and the valid ones are kept.
 //!
 //! The handler knows nothing of HTTP: [`Tracker::track`] takes the key, the body bytes and the
-//! time, and [`TrackError::status`] is the one place errors become status codes.
+//! time, [`TrackError::status`] is the one place errors become status codes, and [`answer`]
+//! turns an outcome into the status, content type and body that the Lambda binary and the
+//! local runner both send.
 
 use crate::handler::ActivityMessage;
 use lifecycle::{Activity, ActivityKind, LeadId, Timestamp};
@@ -231,6 +233,41 @@ impl Tracker {
             CommitOutcome::Conflict { .. } => Ok(Err("conflicting write; send it again".into())),
         }
     }
+}
+
+/// An outcome as an HTTP answer: status, content type and body (the response, or an RFC 9457
+/// problem document). A server error is logged here, once, without the batch.
+pub fn answer(outcome: &Result<TrackResponse, TrackError>) -> (u16, &'static str, String) {
+    match outcome {
+        Ok(response) => (
+            200,
+            "application/json",
+            // Numbers and strings only: serialising cannot fail.
+            serde_json::to_string(response).unwrap_or_default(),
+        ),
+        Err(e) => (
+            e.status(),
+            "application/problem+json",
+            problem(e).to_string(),
+        ),
+    }
+}
+
+fn problem(e: &TrackError) -> serde_json::Value {
+    if e.status() >= 500 {
+        tracing::error!(error = %e, "tracking batch failed");
+    }
+    let kind = match e {
+        TrackError::Unauthorized => "unauthorized",
+        TrackError::Malformed { .. } => "malformed-body",
+        TrackError::TooMany => "too-many-events",
+        TrackError::Store(_) => "unavailable",
+    };
+    serde_json::json!({
+        "type": format!("https://lead-journey.dev/problems/{kind}"),
+        "title": e.public_message(),
+        "status": e.status(),
+    })
 }
 
 fn parse_event(raw: serde_json::Value, now: Timestamp) -> Result<TrackedEvent, String> {

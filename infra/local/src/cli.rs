@@ -3,14 +3,16 @@
 use crate::{
     import::{self, mapping::Mapping, Summary},
     report::{self, Format},
+    seed, serve,
+    stack::{Stack, StackConfig, DEV_WEBHOOK_SECRET},
 };
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use embedded::EmbeddedStore;
 use lifecycle::funnel::{self, Dimension, Period};
-use ports::JourneyStore;
-use std::{io::Write, path::PathBuf};
+use ports::{JourneyStore, SystemClock};
+use std::{io::Write, path::PathBuf, sync::Arc};
 
 /// Lead journey, on this machine: every function in one process on one SQLite file.
 #[derive(Debug, Parser)]
@@ -42,6 +44,24 @@ pub enum Command {
     },
     /// Print the funnel report.
     Report(ReportArgs),
+    /// Run every function in one process on 127.0.0.1: webhooks, tracking, the API, the queues
+    /// and the schedules.
+    Serve(ServeArgs),
+}
+
+/// Serve options. The functions' own environment variables apply too
+/// (`WEBHOOK_SECRET_<PROVIDER>`, `WEBHOOK_FORMS`, `TRACKING_API_KEYS`, `PUBLIC_BASE_URL`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// The secret of every webhook provider without its own `WEBHOOK_SECRET_<PROVIDER>`.
+    #[arg(long, env = "JOURNEY_WEBHOOK_SECRET", default_value = DEV_WEBHOOK_SECRET)]
+    pub webhook_secret: String,
+    /// Do not store the demo pool, rep, SLA policies and calendar at start.
+    #[arg(long)]
+    pub no_seed: bool,
 }
 
 /// Report options.
@@ -112,7 +132,28 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i
             print_report(&store, &args, now, out).await?;
             Ok(0)
         }
+        Command::Serve(args) => {
+            run_serve(store, &args).await?;
+            Ok(0)
+        }
     }
+}
+
+async fn run_serve(store: EmbeddedStore, args: &ServeArgs) -> Result<()> {
+    serve::init_logs();
+    let vars = std::env::vars().collect();
+    let config = StackConfig::local(&vars, &args.webhook_secret)?;
+    if !args.no_seed {
+        for doc in seed::seed_demo(&store).await? {
+            tracing::info!(document = %doc, "demo configuration stored");
+        }
+    }
+    let stack = Arc::new(Stack::new(store, Arc::new(SystemClock), config));
+    let listener = serve::bind(args.port)
+        .await
+        .with_context(|| format!("failed to listen on 127.0.0.1:{}", args.port))?;
+    tracing::info!(address = %listener.local_addr()?, "serving every function");
+    serve::run(stack, listener).await
 }
 
 fn print_summary(err: &mut dyn Write, name: &str, s: &Summary) -> Result<()> {

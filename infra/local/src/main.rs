@@ -6,7 +6,8 @@ use journey_local::cli::{run, Cli};
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    // Not locked for the whole run: `serve` logs to stderr from other threads.
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
 
     match run(cli, &mut out, &mut err).await {
         Ok(code) => std::process::exit(code),

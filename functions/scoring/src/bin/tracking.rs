@@ -2,11 +2,11 @@
 //! [`scoring::tracking::Tracker`]. The batch's source is named by its `X-Api-Key` header; the
 //! keys come from `TRACKING_API_KEYS`, a JSON object of source name to key.
 //!
-//! Everything but the event conversion lives in the library, where [`TrackError::status`] maps
-//! errors to status codes in one place.
+//! Everything but the event conversion lives in the library, where [`tracking::answer`] maps
+//! outcomes to answers in one place.
 
 use lambda_http::{service_fn, Body, Error, Request, Response};
-use scoring::tracking::{ApiKeys, TrackError, Tracker};
+use scoring::tracking::{self, ApiKeys, Tracker};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -40,35 +40,9 @@ async fn handle(tracker: &Tracker, event: Request) -> Result<Response<Body>, Err
         .track(key, event.body().as_ref(), chrono::Utc::now())
         .await;
 
-    let (status, body) = match outcome {
-        Ok(answer) => (200, serde_json::to_value(answer)?),
-        Err(e) => (e.status(), problem(&e)),
-    };
-    let content_type = if status == 200 {
-        "application/json"
-    } else {
-        "application/problem+json"
-    };
+    let (status, content_type, body) = tracking::answer(&outcome);
     Ok(Response::builder()
         .status(status)
         .header("content-type", content_type)
-        .body(Body::Text(body.to_string()))?)
-}
-
-/// An RFC 9457 problem document for a refused batch.
-fn problem(e: &TrackError) -> serde_json::Value {
-    if e.status() >= 500 {
-        tracing::error!(error = %e, "tracking batch failed");
-    }
-    let kind = match e {
-        TrackError::Unauthorized => "unauthorized",
-        TrackError::Malformed { .. } => "malformed-body",
-        TrackError::TooMany => "too-many-events",
-        TrackError::Store(_) => "unavailable",
-    };
-    serde_json::json!({
-        "type": format!("https://lead-journey.dev/problems/{kind}"),
-        "title": e.public_message(),
-        "status": e.status(),
-    })
+        .body(Body::Text(body))?)
 }

@@ -1,0 +1,268 @@
+//! The local stack over real HTTP: a signed Calendly booking from the shared fixtures becomes a
+//! lead that is scored, made an MQL, routed with its SLA clock running, accepted, qualified and
+//! counted in the funnel report; erasing the person leaves the report as it was.
+//!
+//! The stack runs on a manual clock set to the fixture's `received_at`, so the signature's
+//! timestamp is fresh, and the test moves time and drains the queues itself. Expected values
+//! come from the fixture README (e-mail, source, campaign, hand raiser) and from the demo
+//! configuration `serve` documents (the rep, the 15-minute hand-raiser promise).
+
+use chrono::{DateTime, Duration};
+use embedded::EmbeddedStore;
+use http_body_util::{BodyExt, Full};
+use hyper::{body::Bytes, client::conn::http1, Request};
+use hyper_util::rt::TokioIo;
+use journey_e2e::shared_dir;
+use journey_local::{
+    seed,
+    serve::{bind, serve_http},
+    stack::{Stack, StackConfig},
+};
+use lifecycle::Timestamp;
+use ports::{Clock, DocumentStore, ManualClock};
+use serde_json::Value;
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc};
+
+const ADMIN: &str = r#"{"sub":"e2e-admin","roles":"admin"}"#;
+
+fn fixture(name: &str) -> PathBuf {
+    shared_dir().join("fixtures/webhooks").join(name)
+}
+
+fn t(s: &str) -> Timestamp {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+/// An answer: status, ETag and the body as JSON (`Null` when it is not JSON).
+struct Answer {
+    status: u16,
+    etag: Option<String>,
+    json: Value,
+}
+
+/// One request on a fresh connection.
+async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Answer {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let etag = resp
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        etag,
+        json: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    }
+}
+
+/// A request to the API as the admin.
+fn api(method: &str, path: &str) -> hyper::http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1")
+        .header("x-dev-user", ADMIN)
+}
+
+/// The fixture's body and a request carrying its sidecar's method, path and headers.
+fn delivery(name: &str) -> (Request<Full<Bytes>>, Timestamp) {
+    let body = std::fs::read(fixture(&format!("{name}.json"))).unwrap();
+    let sidecar: Value =
+        serde_json::from_slice(&std::fs::read(fixture(&format!("{name}.headers.json"))).unwrap())
+            .unwrap();
+    let url = url_path(sidecar["url"].as_str().unwrap());
+    let mut req = Request::builder()
+        .method(sidecar["method"].as_str().unwrap())
+        .uri(url)
+        .header("host", "127.0.0.1");
+    for (k, v) in sidecar["headers"].as_object().unwrap() {
+        req = req.header(k.as_str(), v.as_str().unwrap());
+    }
+    let received_at = t(sidecar["received_at"].as_str().unwrap());
+    (req.body(Full::new(Bytes::from(body))).unwrap(), received_at)
+}
+
+/// `/webhooks/calendly` of `https://leads.example.org/webhooks/calendly`.
+fn url_path(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    after_scheme
+        .find('/')
+        .map_or("/".to_owned(), |i| after_scheme[i..].to_owned())
+}
+
+fn empty() -> Full<Bytes> {
+    Full::new(Bytes::new())
+}
+
+/// The stack on a manual clock at `start`, seeded with the demo configuration, served on an
+/// ephemeral port of 127.0.0.1.
+async fn start(start: Timestamp) -> (Arc<Stack>, Arc<ManualClock>, SocketAddr) {
+    let clock = Arc::new(ManualClock::new(start));
+    let store = EmbeddedStore::in_memory().unwrap();
+    seed::seed_demo(&store).await.unwrap();
+    let config = StackConfig::local(&HashMap::new(), "test-secret").unwrap();
+    let stack = Arc::new(Stack::new(store, clock.clone(), config));
+    let listener = bind(0).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_http(stack.clone(), listener));
+    (stack, clock, addr)
+}
+
+/// The March 2025 funnel by source, as of `as_of` (empty: now).
+fn report_path(as_of: &str) -> String {
+    let period = "from=2025-03-01T00:00:00Z&to=2025-04-01T00:00:00Z";
+    match as_of {
+        "" => format!("/reports/funnel?{period}&group_by=source"),
+        _ => format!("/reports/funnel?{period}&group_by=source&as_of={as_of}"),
+    }
+}
+
+async fn report(addr: SocketAddr) -> Value {
+    let answer = send(addr, api("GET", &report_path("")).body(empty()).unwrap()).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    answer.json
+}
+
+async fn act(addr: SocketAddr, lead: &str, action: &str, key: &str, version: &str) -> Answer {
+    let req = api("POST", &format!("/leads/{lead}/{action}"))
+        .header("idempotency-key", key)
+        .header("if-match", version)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    send(addr, req).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calendly_booking_goes_from_webhook_to_the_funnel_report_over_http() {
+    let (req, received_at) = delivery("calendly/invitee_created_normal");
+    let (stack, clock, addr) = start(received_at).await;
+
+    // The delivery, signed with `test-secret` as the fixture says.
+    let answer = send(addr, req).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    let drained = stack.drain().await.unwrap();
+    assert_eq!((drained.scored, drained.routed, drained.failed), (1, 1, 0));
+
+    // Scored, MQL at once (a demo booking is a hand raiser), assigned to the demo rep.
+    let leads = send(addr, api("GET", "/leads").body(empty()).unwrap()).await;
+    let items = leads.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    let lead = &items[0];
+    let id = lead["id"].as_str().unwrap().to_owned();
+    assert_eq!(lead["email"], "nia.okafor@lumenwise.example.com");
+    assert_eq!(lead["attribution"]["source"], "website");
+    assert_eq!(lead["attribution"]["campaign"], "pricing-page-cta");
+    assert_eq!(lead["stage"], "mql");
+    assert_eq!(lead["owner"], seed::DEMO_REP);
+    assert!(lead["score"].as_f64().unwrap() > 0.0, "scored: {lead}");
+
+    // The rep's response clock runs: due 15 minutes after the assignment, and the sweep
+    // reminds the rep at half time, not before.
+    let clock_key = format!("{id}:1:rep_response:0");
+    let sla = stack.store().get("sla_clock", &clock_key).await.unwrap();
+    let sla = sla.expect("a response clock was started").body;
+    assert_eq!(sla["stopped_at"], Value::Null);
+    let due = t(sla["due_at"].as_str().unwrap());
+    assert_eq!(due, received_at + Duration::minutes(15));
+    clock.advance(Duration::minutes(7));
+    assert_eq!(
+        stack.run_schedules(clock.now()).await.unwrap().sweep.steps,
+        0
+    );
+    clock.advance(Duration::minutes(1));
+    let swept = stack.run_schedules(clock.now()).await.unwrap().sweep;
+    assert_eq!((swept.steps, swept.breaches), (1, 0), "the reminder only");
+
+    // Accepted with the lead's ETag; the same request again answers the same and changes
+    // nothing; then qualified.
+    let detail = send(
+        addr,
+        api("GET", &format!("/leads/{id}")).body(empty()).unwrap(),
+    )
+    .await;
+    let etag = detail.etag.expect("the lead has an ETag");
+    let accepted = act(addr, &id, "accept", "e2e-accept-1", &etag).await;
+    assert_eq!(
+        (accepted.status, &accepted.json["stage"]),
+        (200, &"sal".into())
+    );
+    let again = act(addr, &id, "accept", "e2e-accept-1", &etag).await;
+    assert_eq!(
+        (again.status, again.etag.clone()),
+        (200, accepted.etag.clone())
+    );
+    clock.advance(Duration::minutes(30));
+    let tag = accepted.etag.unwrap();
+    let qualified = act(addr, &id, "qualify", "e2e-qualify-1", &tag).await;
+    assert_eq!(
+        (qualified.status, &qualified.json["stage"]),
+        (200, &"sql".into())
+    );
+
+    // In the funnel report: one lead-cycle entered every stage up to SQL, from `website`.
+    let before = report(addr).await;
+    for stage in ["new", "mql", "sal", "sql"] {
+        assert_eq!(before["total"]["entered"][stage], 1, "{stage}: {before}");
+    }
+    let groups = before["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0]["group"], "website");
+
+    // The nightly rollup runs when 02:15 UTC passes between two ticks.
+    clock.set(t("2025-03-05T02:14:00Z"));
+    assert!(stack
+        .run_schedules(clock.now())
+        .await
+        .unwrap()
+        .rollup
+        .is_none());
+    clock.set(t("2025-03-05T02:16:00Z"));
+    assert!(stack
+        .run_schedules(clock.now())
+        .await
+        .unwrap()
+        .rollup
+        .is_some());
+
+    // Erased: gone for the API, and the report (at the same `as_of`) is unchanged.
+    let as_of = before["as_of"].as_str().unwrap().to_owned();
+    let erased = send(
+        addr,
+        api("DELETE", &format!("/leads/{id}"))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(erased.status, 200, "{}", erased.json);
+    let gone = send(
+        addr,
+        api("GET", &format!("/leads/{id}")).body(empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(gone.status, 404);
+    let after = send(
+        addr,
+        api("GET", &report_path(&as_of)).body(empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(after.json, before);
+}
+
+#[tokio::test]
+async fn a_forged_delivery_is_refused_and_stores_nothing() {
+    let (req, received_at) = delivery("calendly/invitee_created_normal");
+    let (stack, _clock, addr) = start(received_at).await;
+    let (parts, _) = req.into_parts();
+    let forged = Request::from_parts(parts, Full::new(Bytes::from_static(b"{\"event\":1}")));
+
+    let answer = send(addr, forged).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(stack.drain().await.unwrap().scored, 0);
+    let leads = send(addr, api("GET", "/leads").body(empty()).unwrap()).await;
+    assert_eq!(leads.json["items"], Value::Array(vec![]));
+}
