@@ -147,6 +147,9 @@ async fn a_calendly_booking_goes_from_webhook_to_the_funnel_report_over_http() {
     assert_eq!(answer.status, 200, "{}", answer.json);
     let drained = stack.drain().await.unwrap();
     assert_eq!((drained.scored, drained.routed, drained.failed), (1, 1, 0));
+    // The rep's assignment notice reached the notifier (the demo pool has no channel, so it
+    // is acknowledged without a post).
+    assert_eq!(drained.notified, 1);
 
     // Scored, MQL at once (a demo booking is a hand raiser), assigned to the demo rep.
     let leads = send(addr, api("GET", "/leads").body(empty()).unwrap()).await;

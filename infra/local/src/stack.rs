@@ -24,16 +24,21 @@
 //!   fetching a lead needs the Graph API, and there is no implementation of
 //!   [`form_webhook::lead_fetch::LeadFetcher`] for it yet. Meta deliveries are answered and
 //!   queued, and wait there.
-//! * `notifications` and `journey_events` have no consumer in the system (in AWS a notifier
-//!   and a CRM sync would read them), so locally they stay in the store's `queue` table, where
-//!   `sqlite3` shows them.
+//! * `journey_events` has no consumer in the system (it is for a CRM sync outside it), so
+//!   locally its messages stay in the store's `queue` table, where `sqlite3` shows them.
+//! * Notices on `notifications` go to the [`notifier::Dispatcher`], which posts them to the
+//!   rep's or team's configured URL over real HTTP(S); with no target configured (the seeded
+//!   demo pool has none) they are acknowledged and counted, not sent anywhere.
 
 use anyhow::Context;
 use chrono::NaiveTime;
 use embedded::EmbeddedStore;
 use form_webhook::{Config, Headers, Provider, Secret, Service, WebhookRequest};
+use http_notifier::HttpNotifier;
 use lambda_http::http::{Request, Response};
 use lifecycle::Timestamp;
+use notifier::Dispatcher;
+use ports::Notifier;
 use ports::{Clock, QueueConsumer, QueueError, Topic};
 use routing::Router;
 use scoring::{
@@ -64,7 +69,7 @@ const VISIBILITY_SECONDS: u32 = 60;
 const MAX_ROUNDS: usize = 100;
 
 /// How the stack is configured: what the Lambdas read from their environment.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StackConfig {
     /// The webhook secrets and per-form settings.
     pub webhooks: Config,
@@ -73,6 +78,17 @@ pub struct StackConfig {
     /// The public base URL providers call (HubSpot signs the full URL); default: the URL as
     /// received.
     pub public_base_url: Option<String>,
+    /// Where notices and scheduled reports are posted.
+    pub notifier: Arc<dyn Notifier>,
+}
+
+impl std::fmt::Debug for StackConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StackConfig")
+            .field("webhooks", &self.webhooks)
+            .field("public_base_url", &self.public_base_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StackConfig {
@@ -92,10 +108,13 @@ impl StackConfig {
             .get("TRACKING_API_KEYS")
             .map_or(DEV_TRACKING_KEYS, String::as_str);
         let tracking_keys = ApiKeys::from_json(keys).context("in TRACKING_API_KEYS")?;
+        let notifier = HttpNotifier::new(http_notifier::DEFAULT_TIMEOUT)
+            .context("failed to build the HTTP notifier")?;
         Ok(Self {
             webhooks,
             tracking_keys,
             public_base_url: vars.get("PUBLIC_BASE_URL").cloned(),
+            notifier: Arc::new(notifier),
         })
     }
 }
@@ -107,6 +126,8 @@ pub struct Drained {
     pub scored: usize,
     /// Route requests handled.
     pub routed: usize,
+    /// Notices handled (sent, or acknowledged without a target).
+    pub notified: usize,
     /// Messages that failed and went back to their queue (or to its dead letters).
     pub failed: usize,
 }
@@ -118,6 +139,8 @@ pub struct Ticked {
     pub sweep: sla_timers::SweepReport,
     /// The nightly rollup, when it was due.
     pub rollup: Option<funnel_rollup::RunSummary>,
+    /// The scheduled reports generated and delivered.
+    pub reports: funnel_rollup::scheduled::ScheduleSummary,
 }
 
 /// Every function, over one store and one clock.
@@ -129,6 +152,8 @@ pub struct Stack {
     scorer: Scorer,
     router: Router,
     sweeper: Sweeper,
+    dispatcher: Dispatcher,
+    notifier: Arc<dyn Notifier>,
     api: api::Deps,
     public_base_url: Option<String>,
     /// The `now` of the previous [`Stack::run_schedules`], to tell when a nightly run fell
@@ -158,6 +183,8 @@ impl Stack {
             },
             router: Router::new(shared.clone(), shared.clone(), shared.clone()),
             sweeper: Sweeper::new(shared.clone(), shared.clone(), shared.clone()),
+            dispatcher: Dispatcher::new(shared.clone(), shared.clone(), config.notifier.clone()),
+            notifier: config.notifier,
             api: api::Deps::on(shared, clock.clone(), api::auth::AuthMode::DevHeader),
             public_base_url: config.public_base_url,
             store,
@@ -250,10 +277,13 @@ impl Stack {
                 .poll_once(&self.store, BATCH, VISIBILITY_SECONDS)
                 .await?;
             let routed = self.route_once().await?;
+            let notified = self.notify_once().await?;
             total.scored += scored.done.len();
-            total.failed += scored.failed.len() + routed.failed;
+            total.failed += scored.failed.len() + routed.failed + notified.failed;
             total.routed += routed.routed;
-            if scored.done.len() + scored.failed.len() + routed.routed + routed.failed == 0 {
+            total.notified += notified.notified;
+            let handled = scored.done.len() + scored.failed.len() + routed.routed + routed.failed;
+            if handled + notified.notified + notified.failed == 0 {
                 break;
             }
         }
@@ -288,6 +318,33 @@ impl Stack {
         })
     }
 
+    /// One batch of the `notifications` queue through the dispatcher, acked or failed as the
+    /// Lambda event source mapping would.
+    async fn notify_once(&self) -> Result<Drained, QueueError> {
+        let deliveries = self
+            .store
+            .receive(Topic::Notifications, BATCH, VISIBILITY_SECONDS)
+            .await?;
+        let report = self
+            .dispatcher
+            .handle_batch(&deliveries, self.clock.now())
+            .await;
+        for d in &deliveries {
+            if report.failed.iter().any(|(id, _)| id == &d.id) {
+                self.store
+                    .fail(Topic::Notifications, &d.receipt, "notification failed")
+                    .await?;
+            } else {
+                self.store.ack(Topic::Notifications, &d.receipt).await?;
+            }
+        }
+        Ok(Drained {
+            notified: report.done.len(),
+            failed: report.failed.len(),
+            ..Drained::default()
+        })
+    }
+
     /// The schedules at `now`: the SLA sweep (the template runs it every minute, so call this
     /// once a minute), and the funnel rollup when [`NIGHTLY_AT`] fell since the previous call.
     pub async fn run_schedules(&self, now: Timestamp) -> anyhow::Result<Ticked> {
@@ -305,7 +362,17 @@ impl Stack {
             Some(last) if nightly_between(last, now) => Some(self.rollup(now).await?),
             _ => None,
         };
-        Ok(Ticked { sweep, rollup })
+        // The template runs the report schedules every 15 minutes; locally every tick, which
+        // only makes a firing go out sooner: each firing is claimed once either way.
+        let reports =
+            funnel_rollup::scheduled::run(&self.store, &self.store, self.notifier.as_ref(), now)
+                .await
+                .context("the scheduled reports failed")?;
+        Ok(Ticked {
+            sweep,
+            rollup,
+            reports,
+        })
     }
 
     /// The funnel rollup at `now`, as the nightly schedule invokes it.
