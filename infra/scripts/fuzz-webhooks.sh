@@ -5,8 +5,9 @@
 #   infra/scripts/fuzz-webhooks.sh [seconds-per-target] [target...]
 #
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Each target's corpus
-# is seeded with the matching recorded deliveries from ../shared/fixtures/webhooks (read in
-# place, never copied into the repository). Exits non-zero if any target crashed; the crashing
+# is seeded with the matching recorded deliveries from ../shared/fixtures/webhooks
+# (FIXTURES_DIR overrides it), read in place through links in a scratch folder, never copied
+# into the repository. Exits non-zero if any target crashed; the crashing
 # input is left in functions/form-webhook/fuzz/artifacts/<target>/.
 set -euo pipefail
 
@@ -40,7 +41,22 @@ seed_glob() {
   esac
 }
 
+if [ ! -d "$fixtures" ]; then
+  echo "fixtures not found at $fixtures (set FIXTURES_DIR)" >&2
+  exit 2
+fi
+fixtures="$(cd "$fixtures" && pwd)"
+
+# Seeds are symbolic links, in a scratch folder outside the repository, to the fixture files
+# themselves: libFuzzer reads them in place, and only ever writes to the first corpus folder
+# (the gitignored fuzz/corpus/<target>), so no fixture is copied into the repository.
+seeds_root="$(mktemp -d)"
+trap 'rm -rf "$seeds_root"' EXIT
+
 cd "$fuzz_dir"
+# Its own target folder: the fuzz build (nightly, sanitizers) must not share a lock or
+# artefacts with the stable build of the workspace.
+export CARGO_TARGET_DIR="$fuzz_dir/target"
 cargo +nightly fuzz build --release
 
 total_execs=0
@@ -48,15 +64,16 @@ total_secs=0
 status=0
 for t in "${targets[@]}"; do
   corpus="corpus/$t"
-  mkdir -p "$corpus"
+  seeds="$seeds_root/$t"
+  mkdir -p "$corpus" "$seeds"
   # shellcheck disable=SC2086
   for f in $fixtures/$(seed_glob "$t"); do
     case "$f" in *.headers.json) continue ;; esac
-    if [ -f "$f" ]; then cp "$f" "$corpus/seed-$(basename "$f")"; fi
+    if [ -f "$f" ]; then ln -s "$f" "$seeds/$(basename "$f")"; fi
   done
   log="$(mktemp)"
   start=$(date +%s)
-  if cargo +nightly fuzz run --release "$t" "$corpus" -- \
+  if cargo +nightly fuzz run --release "$t" "$corpus" "$seeds" -- \
       -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 -rss_limit_mb=2048 \
       >"$log" 2>&1; then
     result=ok
@@ -68,7 +85,8 @@ for t in "${targets[@]}"; do
   elapsed=$(( $(date +%s) - start ))
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   execs=${execs:-0}
-  printf '%-22s %-5s %10s execs %5ss\n' "$t" "$result" "$execs" "$elapsed"
+  nseeds=$(find "$seeds" -type l | wc -l)
+  printf '%-22s %-5s %10s execs %5ss  (%s fixture seeds)\n' "$t" "$result" "$execs" "$elapsed" "$nseeds"
   total_execs=$(( total_execs + execs ))
   total_secs=$(( total_secs + elapsed ))
   rm -f "$log"

@@ -74,7 +74,14 @@ impl Service {
 
     /// Answers one request.
     pub async fn handle(&self, req: &WebhookRequest<'_>) -> WebhookResponse {
-        let span = tracing::info_span!("webhook delivery", provider = %req.provider, delivery_key = tracing::field::Empty);
+        // The known provider's name only: the path segment is the sender's text, and an unknown
+        // one could be anything, personal data included.
+        let provider = Provider::from_slug(req.provider).map_or("unknown", Provider::slug);
+        let span = tracing::info_span!(
+            "webhook delivery",
+            provider,
+            delivery_key = tracing::field::Empty
+        );
         let _enter = span.enter();
         match self.deliver(req, &span).await {
             Ok(response) => response,

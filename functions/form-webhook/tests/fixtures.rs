@@ -27,6 +27,9 @@ struct Expect {
     source: Option<&'static str>,
     medium: Option<&'static str>,
     campaign: Option<&'static str>,
+    /// The README's delivery key parts, each of which the claimed key must hold (a key built
+    /// of several ids joins them; Unbounce has none, see [`unbounce_key_is_a_digest`]).
+    key: &'static [&'static str],
 }
 
 const ROWS: &[Expect] = &[
@@ -40,6 +43,7 @@ const ROWS: &[Expect] = &[
         source: Some("linkedin"),
         medium: Some("paid_social"),
         campaign: Some("q1-2025-revops-webinar"),
+        key: &["01JNE4Q8ZK3V7W9X2Y5B6C8D0F"],
     },
     Expect {
         file: "typeform/form_response_long_text.json",
@@ -51,6 +55,7 @@ const ROWS: &[Expect] = &[
         source: None,
         medium: None,
         campaign: None,
+        key: &["01JNE5A1B2C3D4E5F6G7H8J9K0"],
     },
     Expect {
         file: "tally/form_response_normal.json",
@@ -62,6 +67,7 @@ const ROWS: &[Expect] = &[
         source: Some("google"),
         medium: Some("cpc"),
         campaign: Some("brand-search-us"),
+        key: &["mRz8Ka"],
     },
     Expect {
         file: "tally/form_response_unicode.json",
@@ -73,6 +79,7 @@ const ROWS: &[Expect] = &[
         source: Some("newsletter"),
         medium: Some("email"),
         campaign: Some("2025-03-jp-launch"),
+        key: &["Qp3nVd"],
     },
     Expect {
         file: "jotform/submission_normal.multipart",
@@ -84,6 +91,7 @@ const ROWS: &[Expect] = &[
         source: Some("facebook"),
         medium: Some("paid_social"),
         campaign: Some("spring-assessment-2025"),
+        key: &["6183947265118230041"],
     },
     Expect {
         file: "jotform/submission_missing_email.multipart",
@@ -95,6 +103,7 @@ const ROWS: &[Expect] = &[
         source: None,
         medium: None,
         campaign: None,
+        key: &["6183947486225311078"],
     },
     Expect {
         file: "webflow/form_submission_v2_normal.json",
@@ -106,6 +115,7 @@ const ROWS: &[Expect] = &[
         source: Some("g2"),
         medium: None,
         campaign: Some("comparison-page"),
+        key: &["67c6d2e8f1a3b40012c5d6e7"],
     },
     Expect {
         file: "webflow/form_submission_v1_missing_email.json",
@@ -117,6 +127,7 @@ const ROWS: &[Expect] = &[
         source: None,
         medium: None,
         campaign: None,
+        key: &["67c6d2df9e8a7b0011f2e3a4"],
     },
     Expect {
         file: "hubspot/workflow_contact_normal.json",
@@ -128,6 +139,7 @@ const ROWS: &[Expect] = &[
         source: Some("google"),
         medium: Some("PAID_SEARCH"),
         campaign: Some("ehr-integration-2025"),
+        key: &["90817263", "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"],
     },
     Expect {
         file: "calendly/invitee_created_normal.json",
@@ -139,6 +151,9 @@ const ROWS: &[Expect] = &[
         source: Some("website"),
         medium: Some("organic"),
         campaign: Some("pricing-page-cta"),
+        key: &[
+            "https://api.calendly.com/scheduled_events/GB7XK2M4P9Q1R3S5/invitees/4N8VJ2QX6R1T3Y5W",
+        ],
     },
     Expect {
         file: "google-forms/apps_script_normal.json",
@@ -150,6 +165,7 @@ const ROWS: &[Expect] = &[
         source: Some("partner-newsletter"),
         medium: None,
         campaign: Some("partner-q1"),
+        key: &["2_ABaOnudEXAMPLEresponse0001"],
     },
     Expect {
         file: "gravity-forms/entry_all_fields_unicode.json",
@@ -161,6 +177,7 @@ const ROWS: &[Expect] = &[
         source: Some("bing"),
         medium: Some("cpc"),
         campaign: Some("ski-rental-b2b"),
+        key: &["3", "1874"],
     },
     Expect {
         file: "netlify-forms/submission_created_mixed_case_email.json",
@@ -172,6 +189,7 @@ const ROWS: &[Expect] = &[
         source: Some("producthunt"),
         medium: None,
         campaign: Some("launch-week"),
+        key: &["67c6d2f0a9b8c70008d4e5f6"],
     },
     Expect {
         file: "unbounce/form_submit_urlencoded.txt",
@@ -183,6 +201,7 @@ const ROWS: &[Expect] = &[
         source: Some("google"),
         medium: Some("cpc"),
         campaign: Some("eu-tours-2025"),
+        key: &[],
     },
     Expect {
         file: "generic-json/zapier_lead_normal.json",
@@ -196,6 +215,7 @@ const ROWS: &[Expect] = &[
         source: Some("capterra"),
         medium: Some("referral"),
         campaign: Some("listing-2025"),
+        key: &["zap-273649182-20250304T101528Z-0001"],
     },
 ];
 
@@ -235,6 +255,29 @@ fn check_lead(lead: &Lead, row: &Expect) {
     assert_eq!(lead.is_incomplete(), row.email.is_none(), "{f}: incomplete");
 }
 
+/// The key claimed for the (single) item of a delivery, from the response body.
+fn claimed_key(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).expect("JSON answer");
+    let items = v["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "one item: {body}");
+    items[0]["key"].as_str().expect("a key").to_owned()
+}
+
+fn check_key(body: &str, row: &Expect) {
+    let key = claimed_key(body);
+    for part in row.key {
+        assert!(key.contains(part), "{}: key {key} lacks {part}", row.file);
+    }
+    if let Some(email) = row.email {
+        let local = email.split('@').next().unwrap();
+        assert!(
+            !key.contains(local),
+            "{}: the key shows the e-mail",
+            row.file
+        );
+    }
+}
+
 async fn lead_for(h: &Harness, row: &Expect) -> Lead {
     match row.email {
         Some(e) => h
@@ -270,6 +313,7 @@ async fn every_form_fixture_is_accepted_with_the_readme_extraction() {
             response.body
         );
 
+        check_key(&response.body, row);
         let lead = lead_for(&h, row).await;
         check_lead(&lead, row);
         let after = h.footprint().await;
@@ -284,6 +328,63 @@ async fn every_form_fixture_is_accepted_with_the_readme_extraction() {
         "one activity message per delivery"
     );
     assert_eq!(distinct_ids(&messages).len(), ROWS.len());
+}
+
+#[tokio::test]
+async fn unbounce_key_is_a_digest_that_recognises_the_redelivery() {
+    // README: no submission id, so key = page_id + email + date/time submitted. The key must
+    // not show the e-mail (keys are logged), and the same submission must get the same key.
+    let h = Harness::new();
+    let f = fixture("unbounce/form_submit_urlencoded.txt");
+    let first = h.replay(&f).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let key = claimed_key(&first.body);
+    assert!(!key.contains('@') && !key.contains("gabriel"), "{key}");
+    let before = h.footprint().await;
+    let again = h.replay(&f).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(claimed_key(&again.body), key);
+    assert!(
+        again.body.contains(r#""status":"duplicate""#),
+        "{}",
+        again.body
+    );
+    assert_eq!(h.footprint().await, before);
+}
+
+/// The files some test of this suite replays, beside [`ROWS`] and [`REDELIVERIES`].
+const OTHERS: &[&str] = &[
+    "typeform/form_response_bad_signature.json",
+    "facebook-lead-ads/leadgen_normal.lead.json",
+];
+
+#[test]
+fn every_fixture_file_is_replayed_by_this_suite() {
+    // A fixture added to the shared folder must not go untested silently.
+    let mut covered: HashSet<&str> = ROWS.iter().map(|r| r.file).collect();
+    covered.extend(REDELIVERIES.iter().flat_map(|(a, b, _, _)| [*a, *b]));
+    covered.extend(OTHERS);
+    let mut missing = Vec::new();
+    for dir in std::fs::read_dir(support::FIXTURES).unwrap() {
+        let dir = dir.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let path = file.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".headers.json") {
+                continue;
+            }
+            let rel = format!("{}/{name}", dir.file_name().unwrap().to_string_lossy());
+            if !covered.contains(rel.as_str()) {
+                missing.push(rel);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "fixtures no test replays: {missing:?}");
+    // 22 requests plus the Graph API answer (README: 19 JSON, 2 multipart, 1 urlencoded).
+    assert_eq!(covered.len(), 23);
 }
 
 /// The redelivery pairs: (first delivery, redelivery, messages the pair leaves queued).
@@ -469,6 +570,7 @@ async fn meta_lead_is_fetched_later_and_a_failed_fetch_is_retried() {
         source: Some("instagram"),
         medium: Some("paid"),
         campaign: Some("UK SMB Lead Gen - Spring"),
+        key: &["2233445566778899"],
     };
     check_lead(&lead_for(&h, &row).await, &row);
 

@@ -279,3 +279,48 @@ async fn meta_subscription_handshake_echoes_the_challenge() {
         .await;
     assert_eq!(bad.status, 401);
 }
+
+#[tokio::test]
+async fn hand_raisers_are_marked_by_form_setting_or_form_name() {
+    let mut config = support::config();
+    config
+        .add_forms_json(
+            r#"[{"provider":"typeform","form_id":"demo-form","hand_raiser":true},
+                {"provider":"typeform","form_id":"sales-named","hand_raiser":false}]"#,
+        )
+        .unwrap();
+    let h = Harness::with_config(config);
+    // (form id, form title, expected hand raiser): the setting wins over the title.
+    let cases = [
+        ("demo-form", "Newsletter", true),
+        ("sales-named", "Contact sales", false),
+        ("unset-1", "Contact Sales", true),
+        ("unset-2", "Newsletter", false),
+    ];
+    for (i, (form, title, _)) in cases.iter().enumerate() {
+        let body = format!(
+            r#"{{"event_id":"hr-{i}","form_response":{{"form_id":"{form}","answers":[{{"type":"email","email":"hr{i}@example.com","field":{{"id":"1","ref":"email","type":"email"}}}}],"definition":{{"title":"{title}","fields":[]}}}}}}"#
+        );
+        let r = post(
+            &h,
+            "typeform",
+            vec![
+                json_ct(),
+                ("Typeform-Signature", typeform_sig(body.as_bytes())),
+            ],
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    for (i, (form, _, expected)) in cases.iter().enumerate() {
+        let lead = h
+            .store
+            .lead_by_email(&Email::parse(&format!("hr{i}@example.com")).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let activities = h.store.activities(&lead.id).await.unwrap();
+        assert_eq!(activities[0].hand_raiser, *expected, "{form}");
+    }
+}

@@ -94,13 +94,18 @@ pub struct Harness {
 
 impl Harness {
     pub fn new() -> Self {
+        Harness::with_config(config())
+    }
+
+    /// As [`Harness::new`], with other settings.
+    pub fn with_config(config: Config) -> Self {
         let clock = Arc::new(ManualClock::new(t0()));
         let store = Arc::new(
             EmbeddedStore::in_memory()
                 .expect("in-memory store")
                 .with_clock(clock.clone()),
         );
-        let service = Service::new(config(), Harness::intake_of(&store), clock.clone());
+        let service = Service::new(config, Harness::intake_of(&store), clock.clone());
         Self {
             store,
             clock,
