@@ -1,17 +1,27 @@
-//! Configuration as validated, versioned documents.
+//! Configuration as validated, versioned documents, stored where their consumers read them.
 //!
-//! Each configuration *kind* (scoring rules, grading rules, MQL thresholds, pools, SLA
-//! policies, calendars, form field mappings, disqualification reasons, report schedules) is one
-//! JSON document,
-//! read with `GET /config/{kind}` and replaced whole with `PUT /config/{kind}` and
-//! `If-Match: "<version>"` (`"0"` to create it). A replacement is validated by the kind's
-//! validator (422 with one entry per wrong field), stored as the new current version, and kept
-//! under its version number for ever, in the same commit, so `GET
-//! /config/{kind}/versions/{n}` shows what any past rule version said.
+//! Each configuration *kind* is one JSON document, read with `GET /config/{kind}` and replaced
+//! whole with `PUT /config/{kind}` and `If-Match: "<version>"` (`"0"` to create it). Calendars
+//! are one document per pool (`/config/calendars/{id}`, `default` for pools without their own),
+//! because routing reads them one pool at a time. A replacement is decoded as the consumer's own
+//! type and checked by that type's `validate` (422 with the field named), stored at the
+//! consumer's collection and key as the new current version, and kept under its version number
+//! for ever in the same commit, so `GET /config/{kind}/versions/{n}` shows what any past
+//! version said.
 //!
-//! The [`Registry`] maps each kind to its validator, its editors and its default. The
-//! validators here check structure only; the functions that own each kind (scoring, routing,
-//! SLA) plug their own typed validation in with [`Registry::register`].
+//! | kind | stored at | decoded as | read by |
+//! |---|---|---|---|
+//! | `scoring_rules` | `config/scoring_rules` (+ `scoring_rules_history/v<n>`) | [`RuleSet`] (behaviour rules, `grade` rules, `mql` thresholds) | scoring |
+//! | `routing` | `config/routing` | [`RoutingConfig`] (pools, members, pool rules) | routing |
+//! | `sla_policies` | `config/sla_policies` | [`SlaPolicies`] | routing |
+//! | `calendars/{id}` | `calendar/<id>` | [`BusinessCalendar`] | routing |
+//! | `report_schedules` | `config/report_schedules` | [`ReportSchedules`] | funnel-rollup |
+//! | `disqualification_reasons` | `config/disqualification_reasons` | [`Reasons`] | this API's disqualify action |
+//! | `form_mappings` | `config/form_mappings` | structure only | nobody yet: see below |
+//!
+//! Known shortcoming: the form webhook reads its per-form field maps from `WEBHOOK_FORMS` in
+//! its environment, not from the store, so `form_mappings` is kept and versioned here but does
+//! not change how deliveries are mapped.
 
 use crate::{
     auth::{Principal, Role},
@@ -20,18 +30,53 @@ use crate::{
 };
 use funnel_rollup::schedule::ReportSchedules;
 use lambda_http::{Body, Request, Response};
+use lifecycle::{
+    routing::RoutingConfig,
+    scoring::{default_rules, RuleSet, RuleSetError},
+    sla::{BusinessCalendar, SlaPolicies},
+};
 use ports::{Commit, CommitOutcome, Document, DocumentWrite, Expect};
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The collection of current configuration documents (key: the kind).
-pub const COLLECTION: &str = "config";
-/// The collection of every version (key: `<kind>/<version, zero-padded to 10 digits>`).
+/// The collection of configuration documents the API owns (form mappings, reasons).
+pub const COLLECTION: &str = routing::docs::CONFIG;
+/// The collection of every version (key: `<kind>/<version, zero-padded to 10 digits>`, and
+/// `calendars/<id>/<version>` for calendars).
 pub const HISTORY: &str = "config_history";
+/// The kind whose documents are kept one per id.
+pub const CALENDARS: &str = "calendars";
 
-/// Checks a document body; returns what is wrong (empty when it is valid).
-pub type Validator = fn(&Value) -> Vec<FieldError>;
+/// What a valid replacement turns into: the body to store (as the consumer's type writes it)
+/// and any other writes its consumer keeps beside it.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The body to store.
+    pub body: Value,
+    /// Writes committed with it.
+    pub also: Vec<DocumentWrite>,
+}
+
+/// Checks a replacement against the current body; returns what to store, or what is wrong.
+pub type Validator = fn(Value, &Value) -> Result<Accepted, Vec<FieldError>>;
+
+/// Where a kind's documents live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// One document.
+    One {
+        /// The collection.
+        collection: &'static str,
+        /// The key.
+        key: &'static str,
+    },
+    /// One document per id (the key).
+    PerId {
+        /// The collection.
+        collection: &'static str,
+    },
+}
 
 /// One configuration kind.
 #[derive(Debug, Clone)]
@@ -42,6 +87,8 @@ pub struct Kind {
     pub description: &'static str,
     /// Who may replace it (admins always may).
     pub editors: &'static [Role],
+    /// Where its consumer reads it.
+    pub place: Place,
     /// Checks a replacement.
     pub validate: Validator,
     /// The body served before anyone stored one.
@@ -58,86 +105,100 @@ const SCORING_EDITORS: &[Role] = &[Role::Admin, Role::Marketing];
 const ADMINS: &[Role] = &[Role::Admin];
 const REPORT_EDITORS: &[Role] = &[Role::Admin, Role::Marketing];
 
+fn config_key(key: &'static str) -> Place {
+    Place::One {
+        collection: routing::docs::CONFIG,
+        key,
+    }
+}
+
 impl Default for Registry {
     fn default() -> Self {
         let mut r = Registry {
             kinds: BTreeMap::new(),
         };
+        let (rollup_collection, rollup_key) = funnel_rollup::scheduled::CONFIG;
         let kinds = [
-            (
-                "scoring_rules",
-                "behaviour score rules: points per activity, caps, decay",
-                SCORING_EDITORS,
-                validate_scoring as Validator,
-            ),
-            (
-                "grading_rules",
-                "fit grade rules: title, size, industry, country, domain",
-                SCORING_EDITORS,
-                validate_grading,
-            ),
-            (
-                "mql_thresholds",
-                "the grade floor and score that make an MQL",
-                SCORING_EDITORS,
-                validate_thresholds,
-            ),
-            (
-                "form_mappings",
-                "form field names mapped to lead fields, per form",
-                SCORING_EDITORS,
-                validate_mappings,
-            ),
-            (
-                "pools",
-                "routing pools and their reps",
-                ADMINS,
-                validate_pools,
-            ),
-            (
-                "sla_policies",
-                "SLA promises and their escalations",
-                ADMINS,
-                validate_sla,
-            ),
-            (
-                "calendars",
-                "business hours, time zones and holidays",
-                ADMINS,
-                validate_calendars,
-            ),
-            (
-                "disqualification_reasons",
-                "the reasons a lead may be disqualified for",
-                ADMINS,
-                validate_reasons,
-            ),
-            (
-                "report_schedules",
-                "funnel reports generated on a weekly schedule and where they are sent",
-                REPORT_EDITORS,
-                validate_schedules,
-            ),
-        ];
-        for (name, description, editors, validate) in kinds {
-            r.register(Kind {
-                name,
-                description,
-                editors,
-                validate,
+            Kind {
+                name: scoring::documents::RULES_KEY,
+                description: "the scoring rule set: behaviour points, caps, decay, fit grade \
+                    rules and the MQL thresholds",
+                editors: SCORING_EDITORS,
+                place: Place::One {
+                    collection: scoring::documents::CONFIG,
+                    key: scoring::documents::RULES_KEY,
+                },
+                validate: validate_scoring,
+                default: || serde_json::to_value(default_rules()).unwrap_or_default(),
+            },
+            Kind {
+                name: routing::docs::ROUTING_CONFIG,
+                description: "routing pools, their members, and the rules that pick a pool",
+                editors: ADMINS,
+                place: config_key(routing::docs::ROUTING_CONFIG),
+                validate: validate_routing,
                 default: empty_default,
-            });
-        }
-        if let Some(k) = r.kinds.get_mut("disqualification_reasons") {
-            k.default = default_reasons;
+            },
+            Kind {
+                name: routing::docs::SLA_POLICIES,
+                description: "SLA promises and their escalations",
+                editors: ADMINS,
+                place: config_key(routing::docs::SLA_POLICIES),
+                validate: validate_sla,
+                default: empty_default,
+            },
+            Kind {
+                name: CALENDARS,
+                description: "business hours, time zone and holidays, one per pool \
+                    (`default` for the others): /config/calendars/{id}",
+                editors: ADMINS,
+                place: Place::PerId {
+                    collection: routing::docs::CALENDAR,
+                },
+                validate: validate_calendar,
+                default: empty_default,
+            },
+            Kind {
+                name: "form_mappings",
+                description: "form field names mapped to lead fields, per form (not yet read \
+                    by the form webhook, which uses WEBHOOK_FORMS)",
+                editors: SCORING_EDITORS,
+                place: config_key("form_mappings"),
+                validate: validate_mappings,
+                default: empty_default,
+            },
+            Kind {
+                name: REASONS,
+                description: "the reasons a lead may be disqualified for",
+                editors: ADMINS,
+                place: config_key(REASONS),
+                validate: validate_reasons,
+                default: default_reasons,
+            },
+            Kind {
+                name: rollup_key,
+                description:
+                    "funnel reports generated on a weekly schedule and where they are sent",
+                editors: REPORT_EDITORS,
+                place: Place::One {
+                    collection: rollup_collection,
+                    key: rollup_key,
+                },
+                validate: validate_schedules,
+                default: empty_default,
+            },
+        ];
+        for kind in kinds {
+            r.register(kind);
         }
         r
     }
 }
 
+const REASONS: &str = "disqualification_reasons";
+
 impl Registry {
-    /// Adds a kind, or replaces the one of the same name (how a function plugs in its typed
-    /// validator).
+    /// Adds a kind, or replaces the one of the same name.
     pub fn register(&mut self, kind: Kind) {
         self.kinds.insert(kind.name, kind);
     }
@@ -159,6 +220,25 @@ fn empty_default() -> Value {
     json!({})
 }
 
+/// The disqualification reasons, as the disqualify action reads them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reasons {
+    /// The reasons, in the order they are offered.
+    pub reasons: Vec<Reason>,
+}
+
+/// One disqualification reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    /// A stable `lower_snake_case` code, recorded on the transition.
+    pub code: String,
+    /// What people see (defaulted so a missing label is reported beside a bad code).
+    #[serde(default)]
+    pub label: String,
+}
+
 fn default_reasons() -> Value {
     json!({ "reasons": [
         { "code": "no_budget", "label": "No budget" },
@@ -178,24 +258,89 @@ fn default_reasons() -> Value {
 pub struct ConfigView {
     /// The kind.
     pub kind: String,
+    /// The id, for a kind kept one document per id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// The version (0: the default, never stored).
     pub version: u64,
     /// The body.
     pub body: Value,
 }
 
+/// Where one document of a kind lives: its collection, key, and name in the history.
+struct Slot<'a> {
+    kind: &'a Kind,
+    id: Option<String>,
+    collection: &'static str,
+    key: String,
+    history: String,
+}
+
+impl<'a> Slot<'a> {
+    fn of(kind: &'a Kind, id: Option<&str>) -> ApiResult<Self> {
+        match (kind.place, id) {
+            (Place::One { collection, key }, None) => Ok(Slot {
+                kind,
+                id: None,
+                collection,
+                key: key.to_owned(),
+                history: kind.name.to_owned(),
+            }),
+            (Place::PerId { collection }, Some(id)) => {
+                let ok = !id.is_empty()
+                    && id.len() <= 64
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if !ok {
+                    return Err(ApiError::BadRequest(
+                        "the id must be 1 to 64 letters, digits, `_` or `-`".into(),
+                    ));
+                }
+                Ok(Slot {
+                    kind,
+                    id: Some(id.to_owned()),
+                    collection,
+                    key: id.to_owned(),
+                    history: format!("{}/{id}", kind.name),
+                })
+            }
+            (Place::One { .. }, Some(_)) => Err(ApiError::NotFound(format!(
+                "{} is one document, not one per id",
+                kind.name
+            ))),
+            (Place::PerId { .. }, None) => Err(ApiError::NotFound(format!(
+                "{} are kept one per id: /config/{}/{{id}}",
+                kind.name, kind.name
+            ))),
+        }
+    }
+
+    fn view(&self, version: u64, body: Value) -> ConfigView {
+        ConfigView {
+            kind: self.kind.name.to_owned(),
+            id: self.id.clone(),
+            version,
+            body,
+        }
+    }
+}
+
 const READERS: &[Role] = &[Role::Admin, Role::Marketing, Role::Manager];
 
-/// `GET /config`: every kind with its current version.
+/// `GET /config`: every kind with its current version (0 for a kind kept per id).
 pub async fn list(deps: &Deps, who: &Principal) -> ApiResult<Response<Body>> {
     who.require(READERS, "read configuration")?;
     let mut items = Vec::new();
     for kind in deps.config.kinds() {
-        let version = deps
-            .documents
-            .get(COLLECTION, kind.name)
-            .await?
-            .map_or(0, |d| d.version);
+        let version = match kind.place {
+            Place::One { collection, key } => deps
+                .documents
+                .get(collection, key)
+                .await?
+                .map_or(0, |d| d.version),
+            Place::PerId { .. } => 0,
+        };
         items.push(
             json!({ "kind": kind.name, "description": kind.description, "version": version }),
         );
@@ -203,66 +348,88 @@ pub async fn list(deps: &Deps, who: &Principal) -> ApiResult<Response<Body>> {
     http::json(200, &json!({ "items": items }))
 }
 
-/// The current document of a kind (the default, at version 0, if none is stored).
-pub async fn current(deps: &Deps, kind: &Kind) -> ApiResult<ConfigView> {
-    let stored = deps.documents.get(COLLECTION, kind.name).await?;
+/// The current document of a slot (the kind's default, at version 0, if none is stored).
+async fn current(deps: &Deps, slot: &Slot<'_>) -> ApiResult<ConfigView> {
+    let stored = deps.documents.get(slot.collection, &slot.key).await?;
     Ok(match stored {
-        Some(d) => ConfigView {
-            kind: kind.name.to_owned(),
-            version: d.version,
-            body: d.body,
-        },
-        None => ConfigView {
-            kind: kind.name.to_owned(),
-            version: 0,
-            body: (kind.default)(),
-        },
+        Some(d) => slot.view(d.version, d.body),
+        None => slot.view(0, (slot.kind.default)()),
     })
 }
 
-/// `GET /config/{kind}`
-pub async fn get(deps: &Deps, who: &Principal, name: &str) -> ApiResult<Response<Body>> {
+/// `GET /config/{kind}`, and `GET /config/calendars/{id}` with `id`. For a kind kept per id
+/// without an id: one page of its ids and versions.
+pub async fn get(
+    req: &Request,
+    deps: &Deps,
+    who: &Principal,
+    name: &str,
+    id: Option<&str>,
+) -> ApiResult<Response<Body>> {
     who.require(READERS, "read configuration")?;
     let kind = deps.config.kind(name)?;
-    let view = current(deps, kind).await?;
+    if let (Place::PerId { collection }, None) = (kind.place, id) {
+        return list_ids(req, deps, kind, collection).await;
+    }
+    let slot = Slot::of(kind, id)?;
+    let view = current(deps, &slot).await?;
     http::json_tagged(200, &view, view.version)
 }
 
-/// `GET /config/{kind}/versions/{version}`
+async fn list_ids(
+    req: &Request,
+    deps: &Deps,
+    kind: &Kind,
+    collection: &str,
+) -> ApiResult<Response<Body>> {
+    let q = http::query(req);
+    let limit = http::limit(&q, crate::leads::MAX_LIMIT)?;
+    let start: Option<String> = crate::cursor::decode(q.get("cursor"))?;
+    let page = deps.documents.list(collection, "", start, limit).await?;
+    let items: Vec<Value> = page
+        .items
+        .into_iter()
+        .map(|d| json!({ "id": d.key, "version": d.version }))
+        .collect();
+    let next_cursor = page.next.map(|n| crate::cursor::encode(&n));
+    http::json(
+        200,
+        &json!({ "kind": kind.name, "items": items, "next_cursor": next_cursor }),
+    )
+}
+
+/// `GET /config/{kind}/versions/{version}` (and `/config/calendars/{id}/versions/{version}`)
 pub async fn get_version(
     deps: &Deps,
     who: &Principal,
     name: &str,
+    id: Option<&str>,
     version: &str,
 ) -> ApiResult<Response<Body>> {
     who.require(READERS, "read configuration")?;
-    let kind = deps.config.kind(name)?;
+    let slot = Slot::of(deps.config.kind(name)?, id)?;
     let v: u64 = version
         .parse()
         .map_err(|_| ApiError::BadRequest("the version must be a whole number".into()))?;
     let doc = deps
         .documents
-        .get(HISTORY, &history_key(kind.name, v))
+        .get(HISTORY, &history_key(&slot.history, v))
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("version {v} of {name}")))?;
-    let view = ConfigView {
-        kind: kind.name.to_owned(),
-        version: v,
-        body: doc.body,
-    };
-    http::json_tagged(200, &view, v)
+        .ok_or_else(|| ApiError::NotFound(format!("version {v} of {}", slot.history)))?;
+    http::json_tagged(200, &slot.view(v, doc.body), v)
 }
 
-fn history_key(kind: &str, version: u64) -> String {
-    format!("{kind}/{version:010}")
+fn history_key(name: &str, version: u64) -> String {
+    format!("{name}/{version:010}")
 }
 
-/// `PUT /config/{kind}`: validates and stores a new version.
+/// `PUT /config/{kind}` (and `/config/calendars/{id}`): validates and stores a new version.
 pub async fn put(
     req: &Request,
     deps: &Deps,
     who: &Principal,
     name: &str,
+    id: Option<&str>,
 ) -> ApiResult<Response<Body>> {
     let kind = deps.config.kind(name)?;
     if !who.has(Role::Admin) && !who.any(kind.editors) {
@@ -270,28 +437,26 @@ pub async fn put(
             "your roles do not allow you to replace {name}"
         )));
     }
+    let slot = Slot::of(kind, id)?;
     let expected = http::if_match(req)?;
     let body: Value = http::json_body(req)?;
-    let errors = (kind.validate)(&body);
-    if !errors.is_empty() {
-        return Err(ApiError::Invalid(errors));
-    }
+    let now = current(deps, &slot).await?;
+    let accepted = (kind.validate)(body, &now.body).map_err(ApiError::Invalid)?;
 
     // Checked before the commit too, so a wild If-Match never reaches version arithmetic.
-    let stored = current(deps, kind).await?.version;
-    if expected != stored {
+    if expected != now.version {
         return Err(ApiError::StaleVersion {
             expected,
-            current: stored,
+            current: now.version,
         });
     }
     let version = expected + 1;
-    let doc = |collection: &str, key: String| Document {
+    let doc = |collection: &str, key: String, version: u64| Document {
         collection: collection.to_owned(),
         key,
         version,
         index: None,
-        body: body.clone(),
+        body: accepted.body.clone(),
         expires_at: None,
     };
     let expect = if expected == 0 {
@@ -299,30 +464,29 @@ pub async fn put(
     } else {
         Expect::Version(expected)
     };
+    let mut documents = vec![
+        DocumentWrite::Put {
+            doc: doc(slot.collection, slot.key.clone(), version),
+            expect,
+        },
+        DocumentWrite::Put {
+            // Each history key is written once, so it is at its first document version;
+            // the configuration version is in the key.
+            doc: doc(HISTORY, history_key(&slot.history, version), 1),
+            expect: Expect::Absent,
+        },
+    ];
+    documents.extend(accepted.also);
     let commit = Commit {
-        documents: vec![
-            DocumentWrite::Put {
-                doc: doc(COLLECTION, kind.name.to_owned()),
-                expect,
-            },
-            DocumentWrite::Put {
-                doc: doc(HISTORY, history_key(kind.name, version)),
-                expect: Expect::Absent,
-            },
-        ],
+        documents,
         ..Commit::default()
     };
     match deps.journey.commit(commit).await? {
         CommitOutcome::Committed => {
-            let view = ConfigView {
-                kind: kind.name.to_owned(),
-                version,
-                body,
-            };
-            http::json_tagged(200, &view, version)
+            http::json_tagged(200, &slot.view(version, accepted.body), version)
         }
         _ => {
-            let current = current(deps, kind).await?.version;
+            let current = current(deps, &slot).await?.version;
             Err(ApiError::StaleVersion { expected, current })
         }
     }
@@ -330,253 +494,314 @@ pub async fn put(
 
 /// The configured disqualification reason codes.
 pub async fn disqualification_reasons(deps: &Deps) -> ApiResult<Vec<String>> {
-    let kind = deps.config.kind("disqualification_reasons")?;
-    let view = current(deps, kind).await?;
-    let codes = view.body["reasons"]
-        .as_array()
-        .map(|rs| {
-            rs.iter()
-                .filter_map(|r| r["code"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(codes)
+    let slot = Slot::of(deps.config.kind(REASONS)?, None)?;
+    let view = current(deps, &slot).await?;
+    let reasons: Reasons = serde_json::from_value(view.body).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("disqualification reasons are corrupt"))
+    })?;
+    Ok(reasons.reasons.into_iter().map(|r| r.code).collect())
 }
 
 // ---------------------------------------------------------------------------------------
-// Structural validators.
+// Validators: the consumer's type, then its own checks.
 
-/// Checks `body[field]` is an array of objects, each with a unique non-empty string `id_field`,
-/// then runs `each` on every item.
-fn items(
-    body: &Value,
-    field: &str,
-    id_field: &str,
-    each: impl Fn(&Value, &str, &mut Vec<FieldError>),
-) -> Vec<FieldError> {
+/// Decodes `body` as `T`; a failure names the field as a JSON pointer.
+fn decode<T: DeserializeOwned>(body: Value) -> Result<T, Vec<FieldError>> {
+    serde_path_to_error::deserialize(body).map_err(|e| {
+        let field = pointer(&e.path().to_string());
+        vec![FieldError::new(field, e.into_inner().to_string())]
+    })
+}
+
+/// `pools[0].members[1].rep` (serde's and the core's way of naming a field) as the JSON
+/// pointer `/pools/0/members/1/rep`; `.` (the root) as the empty pointer.
+fn pointer(path: &str) -> String {
+    path.split(['.', '['])
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("/{}", s.trim_end_matches(']')))
+        .collect()
+}
+
+/// The body as `value` serialises, so the stored document is exactly what its consumer's type
+/// writes (defaults filled in).
+fn accept<T: Serialize>(value: &T, also: Vec<DocumentWrite>) -> Result<Accepted, Vec<FieldError>> {
+    serde_json::to_value(value)
+        .map(|body| Accepted { body, also })
+        .map_err(|e| vec![FieldError::new("", e.to_string())])
+}
+
+/// The scoring rule set. Its `version` (the one ledger entries name) is the next after the
+/// rule set in force; left out, it is filled in. The version is also kept in scoring's own
+/// history, which the score explanation and rescoring read.
+fn validate_scoring(mut body: Value, current: &Value) -> Result<Accepted, Vec<FieldError>> {
+    let next = current["version"].as_u64().unwrap_or(0) + 1;
+    if let Some(fields) = body.as_object_mut() {
+        match fields.get("version") {
+            None => {
+                fields.insert("version".into(), json!(next));
+            }
+            Some(v) if v.as_u64() == Some(next) => {}
+            Some(_) => {
+                return Err(vec![FieldError::new(
+                    "/version",
+                    format!("must be {next}, the next after the rule set in force (or left out)"),
+                )])
+            }
+        }
+    }
+    let rules: RuleSet = decode(body)?;
+    if let Err(e) = rules.validate() {
+        let problems = match e {
+            RuleSetError::Invalid(problems) => problems,
+            other => vec![other.to_string()],
+        };
+        return Err(problems
+            .into_iter()
+            .map(|p| {
+                // The core's messages open with the field they are about: `rules[3] ("x"): …`.
+                let at = p.split([' ', ':']).next().unwrap_or_default();
+                FieldError::new(pointer(at), p.clone())
+            })
+            .collect());
+    }
+    accept(&rules, vec![scoring::documents::history_write(&rules)])
+}
+
+/// The routing configuration routing reads, validated as a whole.
+fn validate_routing(body: Value, _: &Value) -> Result<Accepted, Vec<FieldError>> {
+    use lifecycle::routing::ConfigError as E;
+    let config: RoutingConfig = decode(body)?;
+    if let Err(e) = config.validate() {
+        let field = match &e {
+            E::UnknownPool(place) if place == "default_pool" => "/default_pool",
+            E::UnknownPool(_) => "/rules",
+            E::EmptyId("rule") => "/rules",
+            E::Duplicate(place) | E::SizeRange(place) if place.starts_with("rule") => "/rules",
+            _ => "/pools",
+        };
+        return Err(vec![FieldError::new(field, e.to_string())]);
+    }
+    accept(&config, Vec::new())
+}
+
+/// The policies exactly as routing reads them when it starts clocks, validated as a whole.
+fn validate_sla(body: Value, _: &Value) -> Result<Accepted, Vec<FieldError>> {
+    let policies: SlaPolicies = decode(body)?;
+    if let Err(e) = policies.validate() {
+        return Err(vec![FieldError::new("/policies", e.to_string())]);
+    }
+    accept(&policies, Vec::new())
+}
+
+/// One pool's calendar, as routing reads it to start and stop SLA clocks.
+fn validate_calendar(body: Value, _: &Value) -> Result<Accepted, Vec<FieldError>> {
+    let spec: lifecycle::sla::CalendarSpec = decode(body)?;
+    match BusinessCalendar::new(spec) {
+        Ok(calendar) => accept(&calendar, Vec::new()),
+        Err(e) => Err(vec![FieldError::new("/weekly", e.to_string())]),
+    }
+}
+
+/// The rollup reads this document as [`ReportSchedules`], so it is parsed as one, then checked
+/// (ids, zones, target URLs).
+fn validate_schedules(body: Value, _: &Value) -> Result<Accepted, Vec<FieldError>> {
+    let schedules: ReportSchedules = decode(body)?;
+    let problems = schedules.problems();
+    if !problems.is_empty() {
+        return Err(problems
+            .into_iter()
+            .map(|(at, why)| FieldError::new(at, why))
+            .collect());
+    }
+    accept(&schedules, Vec::new())
+}
+
+fn validate_reasons(body: Value, _: &Value) -> Result<Accepted, Vec<FieldError>> {
+    let reasons: Reasons = decode(body)?;
     let mut errors = Vec::new();
-    let Some(list) = body.get(field).and_then(Value::as_array) else {
-        return vec![FieldError::new(format!("/{field}"), "must be an array")];
+    if reasons.reasons.is_empty() {
+        errors.push(FieldError::new("/reasons", "must list at least one reason"));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, r) in reasons.reasons.iter().enumerate() {
+        let slug = !r.code.is_empty()
+            && r.code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !slug {
+            errors.push(FieldError::new(
+                format!("/reasons/{i}/code"),
+                "must be lower_snake_case",
+            ));
+        } else if !seen.insert(r.code.as_str()) {
+            errors.push(FieldError::new(
+                format!("/reasons/{i}/code"),
+                "is a duplicate",
+            ));
+        }
+        if r.label.trim().is_empty() {
+            errors.push(FieldError::new(
+                format!("/reasons/{i}/label"),
+                "must be a non-empty string",
+            ));
+        }
+    }
+    if errors.is_empty() {
+        accept(&reasons, Vec::new())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Structure only: nothing reads this document yet (see the module documentation).
+fn validate_mappings(body: Value, _: &Value) -> Result<Accepted, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let Some(list) = body.get("mappings").and_then(Value::as_array) else {
+        return Err(vec![FieldError::new("/mappings", "must be an array")]);
     };
     let mut seen = BTreeSet::new();
     for (i, item) in list.iter().enumerate() {
-        let at = format!("/{field}/{i}");
-        if !item.is_object() {
-            errors.push(FieldError::new(at, "must be an object"));
-            continue;
-        }
-        match item.get(id_field).and_then(Value::as_str).map(str::trim) {
-            Some(id) if !id.is_empty() => {
-                if !seen.insert(id.to_owned()) {
+        let form = item.get("form").and_then(Value::as_str).map(str::trim);
+        match form {
+            Some(f) if !f.is_empty() => {
+                if !seen.insert(f.to_owned()) {
                     errors.push(FieldError::new(
-                        format!("{at}/{id_field}"),
+                        format!("/mappings/{i}/form"),
                         "is a duplicate",
                     ));
                 }
             }
             _ => errors.push(FieldError::new(
-                format!("{at}/{id_field}"),
+                format!("/mappings/{i}/form"),
                 "must be a non-empty string",
             )),
         }
-        each(item, &at, &mut errors);
-    }
-    errors
-}
-
-fn number(
-    item: &Value,
-    at: &str,
-    name: &str,
-    required: bool,
-    min: f64,
-    errors: &mut Vec<FieldError>,
-) {
-    match item.get(name) {
-        None | Some(Value::Null) if !required => {}
-        Some(v) if v.as_f64().is_some_and(|n| n >= min) => {}
-        _ if min == f64::MIN => {
-            errors.push(FieldError::new(format!("{at}/{name}"), "must be a number"))
-        }
-        _ => errors.push(FieldError::new(
-            format!("{at}/{name}"),
-            format!("must be a number ≥ {min}"),
-        )),
-    }
-}
-
-fn string(item: &Value, at: &str, name: &str, errors: &mut Vec<FieldError>) {
-    let blank = item
-        .get(name)
-        .and_then(Value::as_str)
-        .is_none_or(|s| s.trim().is_empty());
-    if blank {
-        errors.push(FieldError::new(
-            format!("{at}/{name}"),
-            "must be a non-empty string",
-        ));
-    }
-}
-
-fn grade(item: &Value, at: &str, name: &str, required: bool, errors: &mut Vec<FieldError>) {
-    match item.get(name) {
-        None | Some(Value::Null) if !required => {}
-        Some(Value::String(g)) if ["A", "B", "C", "D", "E", "F"].contains(&g.as_str()) => {}
-        _ => errors.push(FieldError::new(
-            format!("{at}/{name}"),
-            "must be a grade A to F",
-        )),
-    }
-}
-
-fn validate_scoring(body: &Value) -> Vec<FieldError> {
-    items(body, "rules", "id", |item, at, errors| {
-        number(item, at, "points", true, f64::MIN, errors);
-        number(item, at, "cap", false, 0.0, errors);
-        number(item, at, "decay_days", false, 0.0, errors);
-    })
-}
-
-fn validate_grading(body: &Value) -> Vec<FieldError> {
-    items(body, "rules", "id", |item, at, errors| {
-        string(item, at, "field", errors);
-        grade(item, at, "grade", false, errors);
-    })
-}
-
-fn validate_thresholds(body: &Value) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    grade(body, "", "grade_floor", true, &mut errors);
-    number(body, "", "score", true, 0.0, &mut errors);
-    grade(body, "", "hand_raiser_grade_floor", false, &mut errors);
-    errors
-}
-
-fn validate_mappings(body: &Value) -> Vec<FieldError> {
-    items(body, "mappings", "form", |item, at, errors| {
         let ok = item
             .get("fields")
             .and_then(Value::as_object)
             .is_some_and(|m| m.values().all(Value::is_string));
         if !ok {
             errors.push(FieldError::new(
-                format!("{at}/fields"),
+                format!("/mappings/{i}/fields"),
                 "must map field names to lead fields",
             ));
         }
-    })
-}
-
-fn validate_pools(body: &Value) -> Vec<FieldError> {
-    items(body, "pools", "id", |item, at, errors| {
-        let ok = item
-            .get("reps")
-            .and_then(Value::as_array)
-            .is_some_and(|r| r.iter().all(Value::is_string));
-        if !ok {
-            errors.push(FieldError::new(
-                format!("{at}/reps"),
-                "must be an array of rep ids",
-            ));
-        }
-    })
-}
-
-/// The policies exactly as routing reads them when it starts clocks
-/// ([`SlaPolicies`](lifecycle::sla::SlaPolicies), validated as a whole), so a document the API
-/// accepts is one routing can use.
-fn validate_sla(body: &Value) -> Vec<FieldError> {
-    let policies = match lifecycle::sla::SlaPolicies::deserialize(body) {
-        Ok(policies) => policies,
-        Err(e) => return vec![FieldError::new("", format!("not SLA policies: {e}"))],
-    };
-    match policies.validate() {
-        Ok(()) => Vec::new(),
-        Err(e) => vec![FieldError::new("/policies", e.to_string())],
     }
-}
-
-fn validate_calendars(body: &Value) -> Vec<FieldError> {
-    items(body, "calendars", "id", |item, at, errors| {
-        string(item, at, "time_zone", errors);
-        let holidays = item.get("holidays").map_or(Some(true), |h| {
-            h.as_array().map(|days| {
-                days.iter().all(|d| {
-                    d.as_str()
-                        .is_some_and(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok())
-                })
-            })
-        });
-        if holidays != Some(true) {
-            errors.push(FieldError::new(
-                format!("{at}/holidays"),
-                "must be an array of YYYY-MM-DD dates",
-            ));
-        }
-    })
-}
-
-/// Typed: the rollup reads this document as [`ReportSchedules`], so it is parsed as one, then
-/// checked (ids, zones, target URLs).
-fn validate_schedules(body: &Value) -> Vec<FieldError> {
-    match serde_json::from_value::<ReportSchedules>(body.clone()) {
-        Err(e) => vec![FieldError::new(
-            "",
-            format!("is not a list of report schedules: {e}"),
-        )],
-        Ok(s) => s
-            .problems()
-            .into_iter()
-            .map(|(at, why)| FieldError::new(at, why))
-            .collect(),
+    if errors.is_empty() {
+        Ok(Accepted {
+            body,
+            also: Vec::new(),
+        })
+    } else {
+        Err(errors)
     }
-}
-
-fn validate_reasons(body: &Value) -> Vec<FieldError> {
-    let mut errors = items(body, "reasons", "code", |item, at, errors| {
-        string(item, at, "label", errors);
-        let slug = item.get("code").and_then(Value::as_str).is_some_and(|c| {
-            c.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        });
-        if !slug {
-            errors.push(FieldError::new(
-                format!("{at}/code"),
-                "must be lower_snake_case",
-            ));
-        }
-    });
-    if body
-        .get("reasons")
-        .and_then(Value::as_array)
-        .is_some_and(Vec::is_empty)
-    {
-        errors.push(FieldError::new("/reasons", "must list at least one reason"));
-    }
-    errors
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_default_body_validates_or_is_the_empty_placeholder() {
-        let r = Registry::default();
-        let reasons = r.kind("disqualification_reasons").unwrap();
-        assert!((reasons.validate)(&(reasons.default)()).is_empty());
-        assert_eq!(r.kinds().count(), 9);
+    fn fields(r: Result<Accepted, Vec<FieldError>>) -> Vec<String> {
+        r.err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
     }
 
     #[test]
-    fn validators_point_at_the_wrong_field() {
-        let errors = validate_scoring(&json!({ "rules": [
-            { "id": "demo", "points": 30 },
-            { "id": "demo", "points": "many" },
-        ]}));
-        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, vec!["/rules/1/id", "/rules/1/points"]);
-        assert_eq!(validate_thresholds(&json!({ "grade_floor": "Z" })).len(), 2);
+    fn the_shipped_defaults_validate() {
+        let r = Registry::default();
+        for name in [REASONS, "scoring_rules"] {
+            let kind = r.kind(name).unwrap();
+            // The shipped rule set is version 1: the next after nothing stored.
+            let ok = (kind.validate)((kind.default)(), &json!({}));
+            assert!(ok.is_ok(), "{name}: {:?}", ok.err());
+        }
+        assert_eq!(r.kinds().count(), 7);
+    }
+
+    #[test]
+    fn paths_become_json_pointers() {
+        assert_eq!(pointer("pools[0].members[1].rep"), "/pools/0/members/1/rep");
+        assert_eq!(pointer("."), "");
+        assert_eq!(pointer("mql.min_score"), "/mql/min_score");
+    }
+
+    #[test]
+    fn a_routing_config_is_decoded_and_validated_as_routing_does() {
+        let ok = json!({ "pools": [{ "id": "inbound", "members": [{ "rep": "rep-ana" }],
+            "overflow_queue": "inbound-overflow" }], "default_pool": "inbound" });
+        assert!(validate_routing(ok, &json!({})).is_ok());
+        // The shape this kind used to accept (`pools` with `reps`), which routing cannot read.
+        let old = json!({ "pools": [{ "id": "inbound", "reps": ["rep-ana"] }] });
+        // A missing field is reported at the object that lacks it, and named in the message.
+        let errors = validate_routing(old, &json!({})).unwrap_err();
+        assert_eq!(errors[0].field, "/pools/0");
+        assert!(
+            errors[0].message.contains("`members`"),
+            "{}",
+            errors[0].message
+        );
+        let unknown = json!({ "pools": [{ "id": "inbound", "members": [],
+            "overflow_queue": "q" }], "default_pool": "outbound" });
+        assert_eq!(
+            fields(validate_routing(unknown, &json!({}))),
+            vec!["/default_pool"]
+        );
+    }
+
+    #[test]
+    fn a_rule_set_takes_the_next_version_and_names_the_wrong_rule() {
+        let mut rules = default_rules();
+        rules.version = 7;
+        let current = serde_json::to_value(&rules).unwrap();
+        let mut body = current.clone();
+        body.as_object_mut().unwrap().remove("version");
+        let accepted = validate_scoring(body.clone(), &current).unwrap();
+        assert_eq!(accepted.body["version"], 8);
+        assert_eq!(accepted.also.len(), 1);
+
+        body["version"] = json!(7);
+        assert_eq!(
+            fields(validate_scoring(body.clone(), &current)),
+            vec!["/version"]
+        );
+        body["version"] = json!(8);
+        body["rules"][2]["id"] = json!("");
+        assert_eq!(
+            fields(validate_scoring(body, &current)),
+            vec!["/rules/2/id"]
+        );
+    }
+
+    #[test]
+    fn a_calendar_in_an_unknown_zone_is_refused_at_the_zone() {
+        let ok = json!({ "time_zone": "Europe/Berlin",
+            "weekly": { "mon": [{ "from": "09:00", "to": "17:00" }] } });
+        let accepted = validate_calendar(ok, &json!({}));
+        assert!(accepted.is_ok(), "{:?}", accepted.err());
+        let bad_zone = json!({ "time_zone": "Mars/Olympus", "weekly": {} });
+        assert_eq!(
+            fields(validate_calendar(bad_zone, &json!({}))),
+            vec!["/time_zone"]
+        );
+    }
+
+    #[test]
+    fn reasons_point_at_the_wrong_field() {
+        let errors = fields(validate_reasons(
+            json!({ "reasons": [
+                { "code": "no_budget", "label": "No budget" },
+                { "code": "no_budget", "label": "" },
+                { "code": "Bad Code", "label": "x" },
+            ]}),
+            &json!({}),
+        ));
+        assert_eq!(
+            errors,
+            vec!["/reasons/1/code", "/reasons/1/label", "/reasons/2/code"]
+        );
     }
 
     #[test]
@@ -584,11 +809,11 @@ mod tests {
         let policy = json!({ "id": "hand_raiser_accept", "clock": "rep_response",
             "stage": "mql", "lead_kind": "hand_raiser", "target_minutes": 15,
             "escalation": { "remind_at_percent": 50, "reassign": true, "max_reassignments": 1 } });
-        assert!(validate_sla(&json!({ "policies": [policy] })).is_empty());
+        assert!(validate_sla(json!({ "policies": [policy] }), &json!({})).is_ok());
 
         let zero = json!({ "policies": [{ "id": "p", "clock": "rep_response", "stage": "mql",
             "target_minutes": 0 }] });
-        let errors = validate_sla(&zero);
+        let errors = validate_sla(zero, &json!({})).unwrap_err();
         assert_eq!(errors.len(), 1);
         assert!(
             errors[0].message.contains("at least 1"),
@@ -597,8 +822,12 @@ mod tests {
         );
         // The shape this validator used to accept, which routing could not decode.
         let old = json!({ "policies": [{ "id": "p", "minutes": 15, "calendar": "emea" }] });
-        assert!(validate_sla(&old)[0]
-            .message
-            .starts_with("not SLA policies"));
+        let errors = validate_sla(old, &json!({})).unwrap_err();
+        assert_eq!(errors[0].field, "/policies/0");
+        assert!(
+            errors[0].message.contains("missing field"),
+            "{}",
+            errors[0].message
+        );
     }
 }

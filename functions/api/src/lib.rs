@@ -124,10 +124,20 @@ async fn serve(
         Route::Plan => reports::plan(req, deps, who).await,
         Route::ScheduledReport => reports::scheduled(deps, who, m.param("id")).await,
         Route::ListConfig => config::list(deps, who).await,
-        Route::GetConfig => config::get(deps, who, m.param("kind")).await,
-        Route::PutConfig => config::put(req, deps, who, m.param("kind")).await,
+        Route::GetConfig => config::get(req, deps, who, m.param("kind"), None).await,
+        Route::PutConfig => config::put(req, deps, who, m.param("kind"), None).await,
         Route::GetConfigVersion => {
-            config::get_version(deps, who, m.param("kind"), m.param("version")).await
+            config::get_version(deps, who, m.param("kind"), None, m.param("version")).await
+        }
+        Route::GetCalendar => {
+            config::get(req, deps, who, config::CALENDARS, Some(m.param("id"))).await
+        }
+        Route::PutCalendar => {
+            config::put(req, deps, who, config::CALENDARS, Some(m.param("id"))).await
+        }
+        Route::GetCalendarVersion => {
+            let (id, version) = (Some(m.param("id")), m.param("version"));
+            config::get_version(deps, who, config::CALENDARS, id, version).await
         }
         Route::ListReps => reps::list(req, deps, who).await,
         Route::GetRep => reps::get(deps, who, m.param("id")).await,

@@ -38,6 +38,12 @@ pub enum Route {
     PutConfig,
     /// `GET /config/{kind}/versions/{version}`
     GetConfigVersion,
+    /// `GET /config/calendars/{id}`
+    GetCalendar,
+    /// `PUT /config/calendars/{id}`
+    PutCalendar,
+    /// `GET /config/calendars/{id}/versions/{version}`
+    GetCalendarVersion,
     /// `GET /reps`
     ListReps,
     /// `GET /reps/{id}`
@@ -75,6 +81,13 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
         "GET",
         "/config/{kind}/versions/{version}",
         Route::GetConfigVersion,
+    ),
+    ("GET", "/config/calendars/{id}", Route::GetCalendar),
+    ("PUT", "/config/calendars/{id}", Route::PutCalendar),
+    (
+        "GET",
+        "/config/calendars/{id}/versions/{version}",
+        Route::GetCalendarVersion,
     ),
     ("GET", "/reps", Route::ListReps),
     ("GET", "/reps/{id}", Route::GetRep),

@@ -128,10 +128,7 @@ pub async fn save_rules(
     commit
         .documents
         .push(rules_doc(CONFIG, RULES_KEY, rules, version, expect));
-    let key = format!("v{:06}", rules.version);
-    commit
-        .documents
-        .push(rules_doc(RULES_HISTORY, &key, rules, 1, Expect::Absent));
+    commit.documents.push(history_write(rules));
     tracing::info!(version = rules.version, "saving scoring rules");
     match store.commit(commit).await? {
         CommitOutcome::Committed => Ok(()),
@@ -139,6 +136,13 @@ pub async fn save_rules(
             Err(SaveRulesError::Conflict)
         }
     }
+}
+
+/// The write that keeps `rules` in the history under its own version; it fails the commit if
+/// that version was kept already, so two saves of one version cannot both land.
+pub fn history_write(rules: &RuleSet) -> DocumentWrite {
+    let key = format!("v{:06}", rules.version);
+    rules_doc(RULES_HISTORY, &key, rules, 1, Expect::Absent)
 }
 
 fn rules_doc(

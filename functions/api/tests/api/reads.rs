@@ -311,10 +311,10 @@ async fn a_typed_parameter_sent_empty_is_refused_not_defaulted() {
 #[tokio::test]
 async fn an_if_match_at_the_largest_version_is_just_stale() {
     let api = Api::new().await;
-    let body = json!({ "rules": [{ "id": "demo", "points": 30 }] });
+    let body = json!({ "reasons": [{ "code": "no_budget", "label": "No budget" }] });
 
     let config = api
-        .call("PUT", "/config/scoring_rules", Who::Admin)
+        .call("PUT", "/config/disqualification_reasons", Who::Admin)
         .header("if-match", &format!("\"{}\"", u64::MAX))
         .body(body)
         .send(&api)

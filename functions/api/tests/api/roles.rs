@@ -18,6 +18,13 @@ struct Row {
     expect: [u16; 7],
 }
 
+/// The shipped rule set, without its version (the API fills in the next one).
+fn rule_set() -> Value {
+    let mut rules = serde_json::to_value(lifecycle::scoring::default_rules()).unwrap();
+    rules.as_object_mut().unwrap().remove("version");
+    rules
+}
+
 fn row(method: &'static str, template: &'static str, path: &'static str, expect: [u16; 7]) -> Row {
     Row {
         method,
@@ -141,16 +148,38 @@ fn matrix() -> Vec<Row> {
             "/config/{kind}",
             "/config/scoring_rules",
             0,
-            json!({ "rules": [{ "id": "demo", "points": 30 }] }),
+            rule_set(),
             [200, 200, 403, 403, 403, 403, 401],
         ),
         write(
             "PUT",
             "/config/{kind}",
-            "/config/pools",
+            "/config/routing",
             0,
-            json!({ "pools": [{ "id": "inbound", "reps": ["rep-ana"] }] }),
+            json!({ "pools": [{ "id": "inbound", "members": [{ "rep": "rep-ana" }],
+                "overflow_queue": "inbound-overflow" }], "default_pool": "inbound" }),
             admin_only,
+        ),
+        row(
+            "GET",
+            "/config/calendars/{id}",
+            "/config/calendars/default",
+            staff,
+        ),
+        write(
+            "PUT",
+            "/config/calendars/{id}",
+            "/config/calendars/emea",
+            0,
+            json!({ "time_zone": "Europe/Berlin",
+                "weekly": { "mon": [{ "from": "09:00", "to": "17:00" }] } }),
+            admin_only,
+        ),
+        row(
+            "GET",
+            "/config/calendars/{id}/versions/{version}",
+            "/config/calendars/emea/versions/1",
+            [404, 404, 404, 404, 403, 403, 401],
         ),
         row("GET", "/reps", "/reps", [200, 200, 200, 200, 200, 200, 401]),
         row(
