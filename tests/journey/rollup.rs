@@ -229,7 +229,7 @@ async fn olist_nightly_snapshots_equal_the_files_and_a_rebuild() {
     }
 
     let transitions = all_transitions(&store).await.unwrap();
-    let rebuilt: BTreeMap<String, String> = snapshot::rebuild(&transitions, upto)
+    let rebuilt: BTreeMap<String, String> = snapshot::rebuild(&transitions, &[], upto)
         .into_iter()
         .filter(|s| s.dimension == Dimension::All)
         .map(|s| (s.key(), s.canonical()))

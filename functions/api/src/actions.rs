@@ -169,12 +169,14 @@ async fn clock_stops(deps: &Deps, lead: &Lead, now: Timestamp) -> ApiResult<Vec<
     let mut writes = Vec::new();
     for kind in [ClockKind::RoutingLatency, ClockKind::RepResponse] {
         let cycle = lead.journey.cycle();
-        let stops = sla_timers::stop_writes(deps.documents.as_ref(), &lead.id, cycle, kind, now)
-            .await
-            .map_err(|e| match e {
-                SweepError::Store(e) => ApiError::from(e),
-                other => ApiError::Internal(other.into()),
-            })?;
+        let dims = lead.dimensions();
+        let stops =
+            sla_timers::stop_writes(deps.documents.as_ref(), (&lead.id, &dims), cycle, kind, now)
+                .await
+                .map_err(|e| match e {
+                    SweepError::Store(e) => ApiError::from(e),
+                    other => ApiError::Internal(other.into()),
+                })?;
         writes.extend(stops);
     }
     Ok(writes)

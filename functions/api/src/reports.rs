@@ -1,7 +1,9 @@
 //! Reports: the funnel report (JSON or CSV) and the plan.
 //!
-//! Both are computed by the core from transitions alone ([`funnel::report`]), so they give the
-//! same numbers whoever asks, whenever, for the same `as_of`.
+//! Both are computed by the core from transitions ([`funnel::report_with_clocks`]), so they
+//! give the same numbers whoever asks, whenever, for the same `as_of`. The funnel report adds
+//! the SLA compliance of the clocks due in the period, read from their stored outcomes one UTC
+//! day at a time (a listing by key prefix per day, see [`routing::docs::outcome_writes`]).
 //!
 //! Known shortcoming: every request reads all transitions recorded up to `as_of` (a page of
 //! 1000 at a time). That is fine for the embedded store and a demo; in production the
@@ -15,7 +17,9 @@ use crate::{
 use chrono::{DateTime, Duration, Utc};
 use lambda_http::{Body, Request, Response};
 use lifecycle::{
-    funnel::{self, Conversion, Dimension, FunnelReport, GroupRow, Period},
+    funnel::{
+        self, ClockKind, ClockOutcome, Conversion, Dimension, FunnelReport, GroupRow, Period,
+    },
     Stage, Timestamp, Transition,
 };
 use serde::Serialize;
@@ -43,6 +47,32 @@ pub async fn transitions_until(deps: &Deps, as_of: Timestamp) -> ApiResult<Vec<T
     }
 }
 
+/// The SLA clock outcomes due in `period` and stored by `as_of`. Known cost: one listing per
+/// UTC day of the period, so a year's report makes 366 of them.
+pub async fn clocks_due(
+    deps: &Deps,
+    period: Period,
+    as_of: Timestamp,
+) -> ApiResult<Vec<ClockOutcome>> {
+    let mut out = Vec::new();
+    let mut day = period.from.date_naive();
+    while day <= period.to.date_naive() {
+        let prefix = routing::docs::day_prefix(day);
+        let found =
+            routing::docs::outcomes(deps.documents.as_ref(), routing::docs::SLA_OUTCOME, &prefix)
+                .await
+                .map_err(|e| match e {
+                    routing::RoutingError::Store(e) => ApiError::from(e),
+                    other => ApiError::Internal(other.into()),
+                })?;
+        out.extend(found);
+        let Some(next) = day.succ_opt() else { break };
+        day = next;
+    }
+    out.retain(|c| period.contains(c.due_at) && c.recorded_at <= as_of);
+    Ok(out)
+}
+
 /// The period from `from`/`to` (default: the `default_days` before now) and `as_of` (default
 /// now).
 fn window(
@@ -68,7 +98,7 @@ fn dimension(q: &BTreeMap<String, String>) -> ApiResult<Dimension> {
         .find(|d| d.as_str() == name)
         .ok_or_else(|| {
             ApiError::BadRequest(
-                "query parameter `group_by` must be one of all, source, campaign, form, rep, grade"
+                "query parameter `group_by` must be one of all, source, campaign, form, rep, grade, team"
                     .into(),
             )
         })
@@ -91,7 +121,8 @@ pub async fn funnel(req: &Request, deps: &Deps, who: &Principal) -> ApiResult<Re
     };
 
     let transitions = transitions_until(deps, as_of).await?;
-    let report = funnel::report(&transitions, period, group_by, as_of);
+    let clocks = clocks_due(deps, period, as_of).await?;
+    let report = funnel::report_with_clocks(&transitions, &clocks, period, group_by, as_of);
     if !csv {
         return http::json(200, &report);
     }
@@ -104,7 +135,7 @@ pub async fn funnel(req: &Request, deps: &Deps, who: &Principal) -> ApiResult<Re
 }
 
 /// One CSV row per group (the total first): entries per stage, then each conversion's cohort,
-/// converted, rate, median and p90 days.
+/// converted, rate, median and p90 days, then each SLA clock's due, met and rate.
 pub fn to_csv(report: &FunnelReport) -> anyhow::Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["group".to_owned()];
@@ -112,6 +143,11 @@ pub fn to_csv(report: &FunnelReport) -> anyhow::Result<String> {
     for (from, to) in funnel::CONVERSIONS {
         for field in ["cohort", "converted", "rate", "median_days", "p90_days"] {
             header.push(format!("{from}_to_{to}_{field}"));
+        }
+    }
+    for kind in SLA_CLOCKS {
+        for field in ["due", "met", "rate"] {
+            header.push(format!("sla_{}_{field}", clock_name(kind)));
         }
     }
     w.write_record(&header)?;
@@ -143,7 +179,23 @@ fn csv_row(row: &GroupRow) -> Vec<String> {
         cells.push(opt(c.median_days));
         cells.push(opt(c.p90_days));
     }
+    for kind in SLA_CLOCKS {
+        let sla = row.sla.get(&kind).cloned().unwrap_or_default();
+        cells.push(sla.due.to_string());
+        cells.push(sla.met.to_string());
+        cells.push(opt(sla.rate));
+    }
     cells
+}
+
+/// The SLA clocks a CSV row reports, in column order.
+const SLA_CLOCKS: [ClockKind; 2] = [ClockKind::Routing, ClockKind::Response];
+
+fn clock_name(kind: ClockKind) -> &'static str {
+    match kind {
+        ClockKind::Routing => "routing",
+        ClockKind::Response => "response",
+    }
 }
 
 /// The plan: the funnel run backwards from a monthly revenue target.

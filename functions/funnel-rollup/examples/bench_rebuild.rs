@@ -243,7 +243,7 @@ fn main() {
 
     if snapshots {
         let started = Instant::now();
-        let all = funnel_rollup::snapshot::rebuild(&transitions, as_of);
+        let all = funnel_rollup::snapshot::rebuild(&transitions, &[], as_of);
         println!(
             "rust   every daily snapshot, every grouping: {} snapshots in {:.3} s",
             all.len(),

@@ -1,15 +1,19 @@
 //! The nightly run: bring the stored snapshots up to date with what the store learnt since the
 //! last run, reading only what changed.
 //!
-//! 1. Read the transitions *recorded* since the stored watermark (up to `upto`).
+//! 1. Read the transitions *recorded* since the stored watermark (up to `upto`), and the SLA
+//!    clock outcomes stored since then (listed by the day they were stored, see
+//!    [`routing::docs::outcome_writes`]).
 //! 2. Load the history of each lead they belong to: its stays and cohorts may begin on any day
-//!    it was active, so every such day is *touched*.
+//!    it was active, so every such day is *touched*; so is the due day of each new outcome.
 //! 3. For each touched day, list the transitions *effective* that day, load the histories of
-//!    their leads, and compute the day's snapshots ([`snapshot::compute`]).
+//!    their leads, list the clock outcomes *due* that day, and compute the day's snapshots
+//!    ([`snapshot::compute`]).
 //! 4. Store a snapshot whose hash changed. If one was stored before, the change is a
 //!    **restatement** and is recorded beside it in the same commit: `late` when a transition
-//!    newly recorded took effect that very day, `matured` when the day's cohorts moved on
-//!    (a lead that was an MQL that day became an SQL later).
+//!    newly recorded took effect that very day (or a clock outcome newly stored was due that
+//!    day), `matured` when the day's cohorts moved on (a lead that was an MQL that day became
+//!    an SQL later).
 //! 5. Move the watermark to `upto`, conditionally on the version read in step 1, so two runs at
 //!    once cannot both advance it.
 //!
@@ -19,11 +23,15 @@
 
 use crate::snapshot::{self, Snapshot};
 use chrono::NaiveDate;
-use lifecycle::{funnel::Dimension, LeadId, Stage, Timestamp, Transition};
+use lifecycle::{
+    funnel::{ClockOutcome, Dimension},
+    LeadId, Stage, Timestamp, Transition,
+};
 use ports::{
     Commit, CommitOutcome, Document, DocumentStore, DocumentWrite, Expect, JourneyStore,
     StoreError, MAX_PAGE,
 };
+use routing::docs as routing_docs;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -128,9 +136,11 @@ pub async fn run(
         return Err(RollupError::Backwards);
     }
     let changed = recorded(journey, start, upto).await?;
+    let new_clocks = outcomes_recorded(docs, from, upto).await?;
     let late_days: BTreeSet<NaiveDate> = changed
         .iter()
         .map(|t| t.effective_at.date_naive())
+        .chain(new_clocks.iter().map(|c| c.due_at.date_naive()))
         .collect();
 
     let mut histories = Histories::new(upto);
@@ -140,6 +150,7 @@ pub async fn run(
         let history = histories.load(journey, lead).await?;
         touched.extend(history.iter().map(|t| t.effective_at.date_naive()));
     }
+    touched.extend(new_clocks.iter().map(|c| c.due_at.date_naive()));
 
     let mut summary = RunSummary {
         from,
@@ -183,11 +194,13 @@ async fn recompute_day(
         }
     }
 
+    let clocks = outcomes_due(docs, day, histories.upto).await?;
+
     let mut commit = Commit::default();
     let mut written = 0;
     let mut restated = 0;
     for dimension in Dimension::ALL {
-        let Some(fresh) = snapshot::compute(&subset, day, dimension) else {
+        let Some(fresh) = snapshot::compute(&subset, &clocks, day, dimension) else {
             continue;
         };
         let stored = docs.get(snapshot::COLLECTION, &fresh.key()).await?;
@@ -315,6 +328,58 @@ impl Histories {
         }
         Ok(&self.loaded[lead.as_str()])
     }
+}
+
+/// The clock outcomes due on `day` and stored before `upto` (one listing by key prefix).
+async fn outcomes_due(
+    docs: &dyn DocumentStore,
+    day: NaiveDate,
+    upto: Timestamp,
+) -> Result<Vec<ClockOutcome>, RollupError> {
+    let mut found = outcomes(
+        docs,
+        routing_docs::SLA_OUTCOME,
+        &routing_docs::day_prefix(day),
+    )
+    .await?;
+    found.retain(|c| c.recorded_at < upto);
+    Ok(found)
+}
+
+/// The clock outcomes stored in `[from, upto)`: one listing per day stored, or the whole
+/// collection on the first run (which reads every transition too).
+async fn outcomes_recorded(
+    docs: &dyn DocumentStore,
+    from: Option<Timestamp>,
+    upto: Timestamp,
+) -> Result<Vec<ClockOutcome>, RollupError> {
+    let collection = routing_docs::SLA_OUTCOME_RECORDED;
+    let Some(from) = from else {
+        let mut all = outcomes(docs, collection, "").await?;
+        all.retain(|c| c.recorded_at < upto);
+        return Ok(all);
+    };
+    let mut found = Vec::new();
+    let mut day = from.date_naive();
+    while day <= upto.date_naive() {
+        found.extend(outcomes(docs, collection, &routing_docs::day_prefix(day)).await?);
+        day = day.succ_opt().ok_or(RollupError::Backwards)?;
+    }
+    found.retain(|c| c.recorded_at >= from && c.recorded_at < upto);
+    Ok(found)
+}
+
+async fn outcomes(
+    docs: &dyn DocumentStore,
+    collection: &str,
+    prefix: &str,
+) -> Result<Vec<ClockOutcome>, RollupError> {
+    routing_docs::outcomes(docs, collection, prefix)
+        .await
+        .map_err(|e| match e {
+            routing::RoutingError::Store(e) => RollupError::Store(e),
+            _ => RollupError::Corrupt(format!("{collection}/{prefix}")),
+        })
 }
 
 /// Every transition recorded in `[from, to)`.

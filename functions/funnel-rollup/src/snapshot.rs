@@ -4,17 +4,21 @@
 //! A day's report depends only on the leads that did something that day: the entries are
 //! theirs, and so are the cohorts and stays that begin that day (which follow those leads
 //! beyond the day). A snapshot is therefore computed from the whole history of those leads,
-//! and its **watermark** is the latest `recorded_at` among them. The same transitions give the
-//! same snapshot, byte for byte ([`canonical`](crate::canonical)), whoever computes it: the
-//! nightly run from the store, or a rebuild from every transition.
+//! plus the SLA clock outcomes due that day, and its **watermark** is the latest
+//! `recorded_at` among them all. The same transitions and outcomes give the same snapshot,
+//! byte for byte ([`canonical`](crate::canonical)), whoever computes it: the nightly run from
+//! the store, or a rebuild from every transition and outcome.
 //!
-//! Known limits: SLA figures in daily snapshots are empty until the SLA timers record clock
-//! outcomes (the report takes them; the rollup has nothing to pass yet).
+//! Known limits: a clock's outcome is stored when it stops or when the sweep first acts on its
+//! breach; a clock whose policy has no breach step (no manager notice, no reassignment) and
+//! that is never stopped has no outcome, and is missing from the SLA figures. The team
+//! grouping only groups SLA compliance: transitions carry no team, so its entries and
+//! conversions all fall in `"(none)"`.
 
 use crate::canonical;
 use chrono::{NaiveDate, TimeZone, Utc};
 use lifecycle::{
-    funnel::{self, Dimension, FunnelReport, Period, DEFINITION_VERSION},
+    funnel::{self, ClockOutcome, Dimension, FunnelReport, Period, DEFINITION_VERSION},
     Timestamp, Transition,
 };
 use serde::{Deserialize, Serialize};
@@ -76,10 +80,12 @@ pub fn day_period(day: NaiveDate) -> Period {
 }
 
 /// The snapshot of `day` for `dimension`, from `histories`: the complete histories of (at
-/// least) every lead with a transition effective that day. Other leads' histories may be
-/// included; they change nothing. `None` if no transition took effect that day.
+/// least) every lead with a transition effective that day, and `clocks`: (at least) every
+/// clock outcome due that day. Other leads' histories and other days' outcomes may be
+/// included; they change nothing. `None` if nothing took effect or fell due that day.
 pub fn compute(
     histories: &BTreeMap<String, Vec<Transition>>,
+    clocks: &[ClockOutcome],
     day: NaiveDate,
     dimension: Dimension,
 ) -> Option<Snapshot> {
@@ -89,7 +95,16 @@ pub fn compute(
         .filter(|h| h.iter().any(|t| period.contains(t.effective_at)))
         .flatten()
         .collect();
-    let watermark = active.iter().map(|t| t.recorded_at).max()?;
+    let due: Vec<ClockOutcome> = clocks
+        .iter()
+        .filter(|c| period.contains(c.due_at))
+        .cloned()
+        .collect();
+    let watermark = active
+        .iter()
+        .map(|t| t.recorded_at)
+        .chain(due.iter().map(|c| c.recorded_at))
+        .max()?;
     let transitions: Vec<Transition> = active.into_iter().cloned().collect();
 
     Some(Snapshot {
@@ -97,7 +112,7 @@ pub fn compute(
         dimension,
         definition_version: DEFINITION_VERSION,
         watermark,
-        report: funnel::report(&transitions, period, dimension, watermark),
+        report: funnel::report_with_clocks(&transitions, &due, period, dimension, watermark),
     })
 }
 
@@ -114,11 +129,20 @@ pub fn by_lead(
     out
 }
 
-/// Every snapshot, rebuilt from every transition recorded before `upto`: the reference the
-/// nightly run must always equal.
-pub fn rebuild(transitions: &[Transition], upto: Timestamp) -> Vec<Snapshot> {
+/// Every snapshot, rebuilt from every transition and clock outcome recorded before `upto`:
+/// the reference the nightly run must always equal.
+pub fn rebuild(
+    transitions: &[Transition],
+    clocks: &[ClockOutcome],
+    upto: Timestamp,
+) -> Vec<Snapshot> {
     let visible = transitions.iter().filter(|t| t.recorded_at < upto).cloned();
     let histories = by_lead(visible);
+    let clocks: Vec<ClockOutcome> = clocks
+        .iter()
+        .filter(|c| c.recorded_at < upto)
+        .cloned()
+        .collect();
     let mut leads_by_day: BTreeMap<NaiveDate, BTreeSet<&str>> = BTreeMap::new();
     for (lead, history) in &histories {
         for t in history {
@@ -127,6 +151,9 @@ pub fn rebuild(transitions: &[Transition], upto: Timestamp) -> Vec<Snapshot> {
                 .or_default()
                 .insert(lead);
         }
+    }
+    for c in &clocks {
+        leads_by_day.entry(c.due_at.date_naive()).or_default();
     }
 
     let mut out = Vec::new();
@@ -138,7 +165,7 @@ pub fn rebuild(transitions: &[Transition], upto: Timestamp) -> Vec<Snapshot> {
         out.extend(
             Dimension::ALL
                 .into_iter()
-                .filter_map(|d| compute(&subset, day, d)),
+                .filter_map(|d| compute(&subset, &clocks, day, d)),
         );
     }
     out

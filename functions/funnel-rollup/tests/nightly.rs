@@ -10,9 +10,12 @@ use funnel_rollup::{
     Restatement, RestatementKind,
 };
 use lifecycle::{
-    funnel::{CounterKey, Dimension},
+    funnel::{ClockKind as Reported, ClockOutcome, CounterKey, Dimension, SlaCompliance},
+    sla::{
+        BusinessCalendar, ClockKind, ClockStart, Escalation, LeadKind, SlaClock, SlaPolicy, Zone,
+    },
     transition::{Actor, Dimensions},
-    Activity, CauseId, Email, JourneyState, Lead, LeadId, Phone, Reason, Stage, StageEvent,
+    Activity, CauseId, Email, JourneyState, Lead, LeadId, Phone, Reason, RepId, Stage, StageEvent,
     StageOutcome, Timestamp, Transition,
 };
 use ports::{Commit, CommitOutcome, DocumentStore, JourneyStore, Page, StoreError};
@@ -89,7 +92,15 @@ async fn stored_bytes(docs: &dyn DocumentStore) -> BTreeMap<String, String> {
 }
 
 fn rebuilt_bytes(all: &[Transition], upto: Timestamp) -> BTreeMap<String, String> {
-    snapshot::rebuild(all, upto)
+    rebuilt_with_clocks(all, &[], upto)
+}
+
+fn rebuilt_with_clocks(
+    all: &[Transition],
+    clocks: &[ClockOutcome],
+    upto: Timestamp,
+) -> BTreeMap<String, String> {
+    snapshot::rebuild(all, clocks, upto)
         .into_iter()
         .map(|s| (s.key(), s.canonical()))
         .collect()
@@ -130,8 +141,8 @@ async fn a_rerun_writes_nothing_and_gives_identical_bytes() {
         .collect();
     let again = run(&store, &store, day(11)).await.unwrap();
 
-    // Days 1..5 each have transitions; six groupings each.
-    assert_eq!((first.changed, first.days, first.written), (7, 5, 30));
+    // Days 1..5 each have transitions; seven groupings each.
+    assert_eq!((first.changed, first.days, first.written), (7, 5, 35));
     assert_eq!((again.changed, again.written, again.restated), (0, 0, 0));
     assert_eq!(stored_bytes(&store).await, bytes);
     let after: Vec<u64> = stored(&store, snapshot::COLLECTION)
@@ -142,11 +153,172 @@ async fn a_rerun_writes_nothing_and_gives_identical_bytes() {
     assert_eq!(after, versions, "nothing rewritten");
     assert_eq!(bytes, rebuilt_bytes(&all, day(10)));
     let day2 = &bytes["2025-03-02/all"];
-    assert!(day2.contains(r#""definition_version":2"#), "{day2}");
+    assert!(day2.contains(r#""definition_version":3"#), "{day2}");
     assert!(
         day2.contains(r#""watermark":"2025-03-04T10:00:00Z""#),
         "a's SAL is in day 2's input: {day2}"
     );
+}
+
+/// A rep-response clock of `lead` for `rep` in `team`, started at `start` (due 15 minutes
+/// later, always open), stopped `after` minutes later: its outcome stored the way the API's
+/// stop stores it, and returned as stored.
+async fn clock(
+    store: &EmbeddedStore,
+    (lead, reassignments): (&str, u32),
+    (rep, team): (&str, &str),
+    start: Timestamp,
+    after: i64,
+) -> ClockOutcome {
+    let policy = SlaPolicy {
+        id: "accept".into(),
+        clock: ClockKind::RepResponse,
+        stage: Stage::Mql,
+        lead_kind: None,
+        target_minutes: 15,
+        escalation: Escalation::default(),
+    };
+    let calendar = BusinessCalendar::always_open(Zone::parse("UTC").unwrap());
+    let begun = SlaClock::start(
+        &policy,
+        &calendar,
+        ClockStart {
+            lead: LeadId::new(lead),
+            cycle: 1,
+            lead_kind: LeadKind::Behavioural,
+            owner: Some(RepId::new(rep)),
+            reassignments,
+            at: start,
+            pool: Some(team.into()),
+        },
+    );
+    let mut stopped = begun.clone();
+    let at = start + chrono::Duration::minutes(after);
+    stopped.stop(at);
+    let writes =
+        routing::docs::outcome_writes(Some(&begun), &stopped, &Dimensions::default(), at).unwrap();
+    assert_eq!(writes.len(), 2);
+    let ports::DocumentWrite::Put { doc, .. } = &writes[0] else {
+        panic!("a put");
+    };
+    let outcome = serde_json::from_value(doc.body.clone()).unwrap();
+    let commit = Commit {
+        documents: writes,
+        ..Commit::default()
+    };
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    outcome
+}
+
+/// Day 2: rep-a (emea) ran three clocks, met two (5 and 10 minutes) and broke one (20 of 15);
+/// rep-b (emea) met one. Day 6, a day without transitions: rep-c (amer) broke one.
+async fn clocks_of_the_first_batch(store: &EmbeddedStore) -> Vec<ClockOutcome> {
+    vec![
+        clock(store, ("a", 0), ("rep-a", "emea"), day(2), 5).await,
+        clock(store, ("b", 0), ("rep-a", "emea"), day(2), 10).await,
+        clock(store, ("c", 0), ("rep-a", "emea"), day(2), 20).await,
+        clock(store, ("a", 1), ("rep-b", "emea"), day(2), 1).await,
+        clock(store, ("c", 1), ("rep-c", "amer"), day(6), 30).await,
+    ]
+}
+
+/// The response-clock compliance of `group` in the stored snapshot `key`.
+fn response_sla(bytes: &BTreeMap<String, String>, key: &str, group: &str) -> (u64, u64, String) {
+    let snapshot: Snapshot = serde_json::from_str(&bytes[key]).unwrap();
+    let row = if group == "all" {
+        snapshot.report.total
+    } else {
+        let found = snapshot
+            .report
+            .groups
+            .into_iter()
+            .find(|g| g.group == group);
+        found.unwrap_or_else(|| panic!("{key} has no group {group}"))
+    };
+    let SlaCompliance { due, met, rate } = row.sla[&Reported::Response].clone();
+    (due, met, format!("{:.1}", rate.unwrap() * 100.0))
+}
+
+#[tokio::test]
+async fn snapshots_carry_sla_compliance_per_rep_and_team_and_equal_a_rebuild() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let all = first_batch();
+    append(&store, all.clone()).await;
+    let clocks = clocks_of_the_first_batch(&store).await;
+
+    let first = run(&store, &store, day(10)).await.unwrap();
+    let bytes = stored_bytes(&store).await;
+    let again = run(&store, &store, day(11)).await.unwrap();
+
+    assert_eq!(
+        (first.days, first.written),
+        (6, 6 * 7),
+        "day 6 has only a clock"
+    );
+    assert_eq!((again.written, again.restated), (0, 0));
+    assert_eq!(stored_bytes(&store).await, bytes);
+    assert_eq!(bytes, rebuilt_with_clocks(&all, &clocks, day(10)));
+    assert_eq!(
+        response_sla(&bytes, "2025-03-02/rep", "rep-a"),
+        (3, 2, "66.7".into())
+    );
+    assert_eq!(
+        response_sla(&bytes, "2025-03-02/rep", "rep-b"),
+        (1, 1, "100.0".into())
+    );
+    assert_eq!(
+        response_sla(&bytes, "2025-03-02/team", "emea"),
+        (4, 3, "75.0".into())
+    );
+    assert_eq!(
+        response_sla(&bytes, "2025-03-02/all", "all"),
+        (4, 3, "75.0".into())
+    );
+    assert_eq!(
+        response_sla(&bytes, "2025-03-06/team", "amer"),
+        (1, 0, "0.0".into())
+    );
+    let day6: Snapshot = serde_json::from_str(&bytes["2025-03-06/all"]).unwrap();
+    assert_eq!(day6.watermark, day(6) + chrono::Duration::minutes(30));
+    assert!(day6.report.total.entered.is_empty());
+}
+
+#[tokio::test]
+async fn a_late_clock_outcome_restates_its_due_day_and_equals_a_rebuild() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let all = first_batch();
+    append(&store, all.clone()).await;
+    let mut clocks = clocks_of_the_first_batch(&store).await;
+    run(&store, &store, day(10)).await.unwrap();
+
+    // A clock due on day 3 at 10:15 was stopped only on day 12: breached, learnt late.
+    let late = clock(&store, ("b", 1), ("rep-c", "amer"), day(3), 9 * 24 * 60).await;
+    clocks.push(late);
+    let summary = run(&store, &store, day(13)).await.unwrap();
+
+    assert_eq!((summary.changed, summary.days), (0, 1));
+    assert_eq!(summary.restated, 7, "day 3 in all seven groupings");
+    let team: Vec<Restatement> = stored(&store, nightly::RESTATEMENTS)
+        .await
+        .values()
+        .map(|d| serde_json::from_value(d.body.clone()).unwrap())
+        .filter(|r: &Restatement| r.dimension == Dimension::Team)
+        .collect();
+    assert_eq!(team.len(), 1);
+    assert_eq!(
+        (team[0].day.to_string().as_str(), team[0].kind),
+        ("2025-03-03", RestatementKind::Late)
+    );
+    assert!(team[0].entered_delta.is_empty(), "no stage entries changed");
+    let bytes = stored_bytes(&store).await;
+    assert_eq!(
+        response_sla(&bytes, "2025-03-03/team", "amer"),
+        (1, 0, "0.0".into())
+    );
+    assert_eq!(bytes, rebuilt_with_clocks(&all, &clocks, day(13)));
 }
 
 #[tokio::test]
@@ -163,7 +335,7 @@ async fn a_late_transition_restates_its_day_and_equals_a_rebuild() {
     let summary = run(&store, &store, day(13)).await.unwrap();
 
     assert_eq!((summary.changed, summary.days), (2, 1));
-    assert_eq!(summary.restated, 6, "day 3 in all six groupings");
+    assert_eq!(summary.restated, 7, "day 3 in all seven groupings");
     let records = stored(&store, nightly::RESTATEMENTS).await;
     let all_day3: Vec<Restatement> = records
         .values()
@@ -209,7 +381,7 @@ async fn a_cohort_that_moves_on_restates_its_day_as_matured() {
     let summary = run(&store, &store, day(12)).await.unwrap();
 
     // a was active on days 1, 2, 4 and 11: three stored days change, day 11 is new.
-    assert_eq!((summary.days, summary.written), (4, 4 * 6));
+    assert_eq!((summary.days, summary.written), (4, 4 * 7));
     let kinds: Vec<RestatementKind> = stored(&store, nightly::RESTATEMENTS)
         .await
         .values()

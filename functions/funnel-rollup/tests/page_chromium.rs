@@ -100,15 +100,21 @@ fn chromium_renders_the_figures_of_the_json_report() {
     all.extend(history("c", "google", &[(Stage::New, 2), (Stage::Mql, 20)]));
     let clocks = [
         ClockOutcome {
+            clock: "a:1:routing_latency:0".into(),
             lead: LeadId::new("a"),
             kind: ClockKind::Routing,
             due_at: day(2),
+            recorded_at: day(2),
+            dims: Dimensions::default(),
             met: true,
         },
         ClockOutcome {
+            clock: "b:1:routing_latency:0".into(),
             lead: LeadId::new("b"),
             kind: ClockKind::Routing,
             due_at: day(3),
+            recorded_at: day(3),
+            dims: Dimensions::default(),
             met: false,
         },
     ];

@@ -222,6 +222,7 @@ async fn setup(rep_target: bool, pool_target: bool) -> EmbeddedStore {
             owner: Some(RepId::new("rep-1")),
             reassignments: 0,
             at: now(),
+            pool: None,
         },
     );
     put(&store, docs::SLA_CLOCK, &clock.id, &clock).await;

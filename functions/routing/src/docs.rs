@@ -12,13 +12,25 @@
 //! | `routing_decision` | `<lead>:<cycle>:<attempt>` | [`RoutingDecision`](lifecycle::routing::RoutingDecision) |
 //! | `overflow` | `<queue>:<lead>` | [`OverflowEntry`], indexed by the time it was queued |
 //! | `sla_clock` | clock id | [`SlaClock`](lifecycle::sla::SlaClock), indexed by its next wake-up |
+//! | `sla_outcome` | `<due day>/<clock id>` | [`ClockOutcome`]: a clock's final outcome |
+//! | `sla_outcome_recorded` | `<recorded day>/<recorded at>/<clock id>` | the same outcome, found by when it was stored |
+//!
+//! A clock's outcome is final once it stops or the sweep acts on its breach, and that commit
+//! stores it twice ([`outcome_writes`]): under its due day, so a report of a period lists the
+//! period's days by key prefix (one query a day, no index, no scan), and under the day it was
+//! stored, so the nightly rollup finds the outcomes stored since its last run the same way
+//! and restates the days they are due on.
 //!
 //! Every write is conditional on the version read ([`Versioned`]), so two routers that read
 //! the same rotation cannot both commit.
 
 use crate::error::RoutingError;
+use chrono::{NaiveDate, SecondsFormat};
 use lifecycle::{
+    funnel::ClockOutcome,
     routing::{OutOfOffice, RepAvailability},
+    sla::SlaClock,
+    transition::Dimensions,
     LeadId, RepId, Timestamp,
 };
 use ports::{Document, DocumentStore, DocumentWrite, Expect};
@@ -48,6 +60,78 @@ pub const DECISION: &str = "routing_decision";
 pub const OVERFLOW: &str = "overflow";
 /// Collection of SLA clocks.
 pub const SLA_CLOCK: &str = "sla_clock";
+/// Collection of final SLA clock outcomes, keyed by due day.
+pub const SLA_OUTCOME: &str = "sla_outcome";
+/// Collection of final SLA clock outcomes, keyed by the day they were stored.
+pub const SLA_OUTCOME_RECORDED: &str = "sla_outcome_recorded";
+
+/// The key prefix of the outcomes due on `day` (UTC) in [`SLA_OUTCOME`], or stored on `day`
+/// in [`SLA_OUTCOME_RECORDED`].
+pub fn day_prefix(day: NaiveDate) -> String {
+    format!("{day}/")
+}
+
+/// The writes that store `after`'s final outcome, if writing `after` over `before` (`None`
+/// for a clock new in this commit) is what makes it final; none otherwise. `lead` gives the
+/// groups besides rep and team. Both writes expect nothing stored: the clock's own version
+/// check lets only one commit make the outcome final, so a second is a bug to refuse.
+pub fn outcome_writes(
+    before: Option<&SlaClock>,
+    after: &SlaClock,
+    lead: &Dimensions,
+    now: Timestamp,
+) -> Result<Vec<DocumentWrite>, RoutingError> {
+    if !after.outcome_recorded_by(before) {
+        return Ok(Vec::new());
+    }
+    let Some(outcome) = after.outcome(now) else {
+        return Ok(Vec::new());
+    };
+    let outcome = outcome.with_lead_dims(lead);
+    let due_key = format!(
+        "{}{}",
+        day_prefix(outcome.due_at.date_naive()),
+        outcome.clock
+    );
+    let recorded_key = format!(
+        "{}{}/{}",
+        day_prefix(now.date_naive()),
+        now.to_rfc3339_opts(SecondsFormat::Micros, true),
+        outcome.clock
+    );
+    Ok(vec![
+        put(SLA_OUTCOME, &due_key, &outcome, 0, None)?,
+        put(SLA_OUTCOME_RECORDED, &recorded_key, &outcome, 0, None)?,
+    ])
+}
+
+/// Every outcome stored under `prefix` in `collection`, a page at a time.
+pub async fn outcomes(
+    docs: &dyn DocumentStore,
+    collection: &str,
+    prefix: &str,
+) -> Result<Vec<ClockOutcome>, RoutingError> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = docs
+            .list(collection, prefix, cursor, ports::MAX_PAGE)
+            .await?;
+        for doc in page.items {
+            let outcome =
+                serde_json::from_value(doc.body).map_err(|source| RoutingError::BadDocument {
+                    collection: collection.to_owned(),
+                    key: doc.key.clone(),
+                    source,
+                })?;
+            out.push(outcome);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
 
 /// Who owns a company (by domain).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -188,6 +188,8 @@ impl Router {
             .await?;
         let outcome = fill(&mut commit, &lead, request, &inputs, &routed, now)?;
         for clock in clocks {
+            // A routing-latency clock stopped by this very assignment is final already.
+            let outcome = docs::outcome_writes(None, &clock, &lead.dimensions(), now)?;
             commit.documents.push(docs::put(
                 docs::SLA_CLOCK,
                 &clock.id,
@@ -195,6 +197,7 @@ impl Router {
                 0,
                 clock.wake_index(),
             )?);
+            commit.documents.extend(outcome);
         }
         Ok((commit, outcome))
     }
@@ -328,6 +331,7 @@ impl Router {
             owner,
             reassignments: request.attempt(),
             at,
+            pool: Some(pool.id.clone()),
         };
         let mut clocks = Vec::new();
         let assignee = decision.assignee().cloned();

@@ -5,20 +5,23 @@
 //! escalate a lead that was already handled. [`stop_writes`] gives the document writes to add
 //! to that commit: each running clock stopped, taken out of the due index, and conditional on
 //! the version read, so a sweep that moved the clock meanwhile makes the commit conflict (and
-//! the caller decides again) instead of being overwritten.
+//! the caller decides again) instead of being overwritten. A clock whose outcome this stop
+//! makes final has it stored in the same commit ([`docs::outcome_writes`]).
 
 use crate::sweep::SweepError;
 use lifecycle::{
     sla::{ClockKind, SlaClock},
+    transition::Dimensions,
     LeadId, Timestamp,
 };
 use ports::{DocumentStore, DocumentWrite, MAX_PAGE};
 use routing::{docs, RoutingError};
 
-/// The writes that stop every running `kind` clock of `lead` in `cycle` at `at`.
+/// The writes that stop every running `kind` clock of `lead` in `cycle` at `at`, with the
+/// outcomes they make final (grouped by `dims`, the lead's reporting dimensions).
 pub async fn stop_writes(
     store: &dyn DocumentStore,
-    lead: &LeadId,
+    (lead, dims): (&LeadId, &Dimensions),
     cycle: u32,
     kind: ClockKind,
     at: Timestamp,
@@ -32,12 +35,13 @@ pub async fn stop_writes(
             .await?;
         for doc in page.items {
             let key = doc.key.clone();
-            let mut clock: SlaClock =
+            let before: SlaClock =
                 serde_json::from_value(doc.body).map_err(|source| RoutingError::BadDocument {
                     collection: docs::SLA_CLOCK.to_owned(),
                     key: key.clone(),
                     source,
                 })?;
+            let mut clock = before.clone();
             if clock.stop(at) {
                 writes.push(docs::put(
                     docs::SLA_CLOCK,
@@ -46,6 +50,7 @@ pub async fn stop_writes(
                     doc.version,
                     clock.wake_index(),
                 )?);
+                writes.extend(docs::outcome_writes(Some(&before), &clock, dims, at)?);
             }
         }
         match page.next {

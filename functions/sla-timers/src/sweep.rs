@@ -8,7 +8,8 @@
 //! once however many sweeps overlap: the second sweep's commit either finds the claim taken
 //! (and re-sends the first one's messages, which their consumers dedupe) or finds the clock's
 //! version moved (and re-reads it). A sweep that crashes between two steps leaves the clock
-//! due, and the next sweep carries on from the step it had not done.
+//! due, and the next sweep carries on from the step it had not done. The first breach step's
+//! commit also stores the clock's outcome (breached), for the funnel's SLA compliance.
 
 use chrono::SecondsFormat;
 use lifecycle::{
@@ -264,6 +265,18 @@ impl Sweeper {
         commit
             .documents
             .push(next.write(docs::SLA_CLOCK, &clock.value.id, index)?);
+        if next.value.outcome_recorded_by(Some(&clock.value)) {
+            // The first breach step makes the outcome final: store it, grouped by the lead's
+            // dimensions now (an erased or missing lead keeps only the rep and team).
+            let lead = self.journey.lead(&clock.value.lead).await?;
+            let dims = lead.map(|l| l.dimensions()).unwrap_or_default();
+            commit.documents.extend(docs::outcome_writes(
+                Some(&clock.value),
+                &next.value,
+                &dims,
+                now,
+            )?);
+        }
 
         let c = &clock.value;
         match step.kind {

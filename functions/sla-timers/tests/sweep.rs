@@ -294,6 +294,40 @@ async fn the_ladder_reminds_then_reassigns_then_overflows_each_step_once() {
             .is_empty(),
         "nothing left to do"
     );
+    // Each clock's outcome stored once, under its due day: the routing clock stopped by the
+    // first assignment (met), and both response clocks breached, for their own reps.
+    let owned = |c: &str, rep: Option<&str>, met: bool| {
+        (c.to_owned(), rep.map(str::to_owned), met, "emea".to_owned())
+    };
+    assert_eq!(
+        outcomes(&store, "2025-06-16").await,
+        vec![
+            owned("l1:1:rep_response:0", Some("rep-a"), false),
+            owned("l1:1:rep_response:1", Some("rep-b"), false),
+            owned("l1:1:routing_latency:0", None, true),
+        ]
+    );
+    assert_eq!(
+        docs::outcomes(&store, docs::SLA_OUTCOME_RECORDED, "2025-06-16/")
+            .await
+            .unwrap()
+            .len(),
+        3,
+        "each found again by the day it was stored"
+    );
+}
+
+/// The outcomes stored for clocks due on `day`: (clock, rep, met, team), by clock id.
+async fn outcomes(store: &EmbeddedStore, day: &str) -> Vec<(String, Option<String>, bool, String)> {
+    docs::outcomes(store, docs::SLA_OUTCOME, &format!("{day}/"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| {
+            let rep = o.dims.rep.map(|r| r.as_str().to_owned());
+            (o.clock, rep, o.met, o.dims.team.unwrap_or_default())
+        })
+        .collect()
 }
 
 async fn load(store: &EmbeddedStore, rep: &str) -> LoadCounter {
@@ -321,6 +355,13 @@ async fn overlapping_sweeps_do_each_step_once() {
     assert_eq!(r1.steps + r2.steps, 2, "{r1:?} {r2:?}");
     assert_eq!(r1.failed + r2.failed, 0);
     assert_eq!(r1.breaches + r2.breaches, 1, "one breach, counted once");
+    let breaches: Vec<bool> = outcomes(&store, "2025-06-16")
+        .await
+        .into_iter()
+        .filter(|o| o.0.contains("rep_response"))
+        .map(|o| o.2)
+        .collect();
+    assert_eq!(breaches, vec![false], "the breach stored once");
 
     assert!(matches!(
         &notices(&store).await[..],
@@ -494,10 +535,12 @@ async fn an_owner_acting_stops_the_clock_in_the_same_commit_and_nothing_escalate
     drain(&store, Topic::Notifications).await;
 
     let at = monday() + mins(3);
-    let writes = sla_timers::stop_writes(&store, &LeadId::new("l1"), 1, ClockKind::RepResponse, at)
+    let dims = lead(&store, "l1").await.dimensions();
+    let l1 = (&LeadId::new("l1"), &dims);
+    let writes = sla_timers::stop_writes(&store, l1, 1, ClockKind::RepResponse, at)
         .await
         .unwrap();
-    assert_eq!(writes.len(), 1);
+    assert_eq!(writes.len(), 3, "the clock and its outcome, stored twice");
     store
         .commit(Commit {
             documents: writes,
@@ -505,10 +548,25 @@ async fn an_owner_acting_stops_the_clock_in_the_same_commit_and_nothing_escalate
         })
         .await
         .unwrap();
-    let again = sla_timers::stop_writes(&store, &LeadId::new("l1"), 1, ClockKind::RepResponse, at)
+    let again = sla_timers::stop_writes(&store, l1, 1, ClockKind::RepResponse, at)
         .await
         .unwrap();
     assert!(again.is_empty(), "a stopped clock is not stopped twice");
+    let response: Vec<_> = outcomes(&store, "2025-06-16")
+        .await
+        .into_iter()
+        .filter(|o| o.0.contains("rep_response"))
+        .collect();
+    assert_eq!(
+        response,
+        vec![(
+            "l1:1:rep_response:0".to_owned(),
+            Some("rep-a".to_owned()),
+            true,
+            "emea".to_owned()
+        )],
+        "met: stopped at 3 of 15 minutes"
+    );
 
     assert!(store
         .due(docs::SLA_CLOCK, "9999", 10)

@@ -14,7 +14,10 @@ pub mod roi;
 pub use outcomes::{ClockKind, ClockOutcome, Recycling, SlaCompliance, Spread};
 pub use roi::{campaign_returns, CampaignReturn};
 
-use crate::{transition::Transition, Stage};
+use crate::{
+    transition::{Dimensions, Transition},
+    Stage,
+};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -35,11 +38,26 @@ pub enum Dimension {
     Rep,
     /// By fit grade.
     Grade,
+    /// By team (routing pool). Only SLA compliance is grouped by team so far; transitions
+    /// carry no team, so their entries and conversions all fall in `"(none)"`.
+    Team,
 }
 
 impl Dimension {
     /// Every dimension.
-    pub const ALL: [Dimension; 6] = [
+    pub const ALL: [Dimension; 7] = [
+        Dimension::All,
+        Dimension::Source,
+        Dimension::Campaign,
+        Dimension::Form,
+        Dimension::Rep,
+        Dimension::Grade,
+        Dimension::Team,
+    ];
+
+    /// The dimensions daily counters are kept for: those a transition carries a value of
+    /// (a team counter would only ever count `"(none)"`).
+    pub const COUNTED: [Dimension; 6] = [
         Dimension::All,
         Dimension::Source,
         Dimension::Campaign,
@@ -57,18 +75,25 @@ impl Dimension {
             Dimension::Form => "form",
             Dimension::Rep => "rep",
             Dimension::Grade => "grade",
+            Dimension::Team => "team",
         }
     }
 
     /// The group a transition falls in (`"(none)"` when the value is unknown).
     pub fn value_of(self, t: &Transition) -> String {
+        self.value_in(&t.dims)
+    }
+
+    /// The group of a dimension snapshot (a transition's or a clock outcome's).
+    pub fn value_in(self, dims: &Dimensions) -> String {
         let value = match self {
             Dimension::All => return "all".to_owned(),
-            Dimension::Source => t.dims.source.as_deref(),
-            Dimension::Campaign => t.dims.campaign.as_deref(),
-            Dimension::Form => t.dims.form.as_deref(),
-            Dimension::Rep => t.dims.rep.as_ref().map(|r| r.as_str()),
-            Dimension::Grade => t.dims.grade.as_deref(),
+            Dimension::Source => dims.source.as_deref(),
+            Dimension::Campaign => dims.campaign.as_deref(),
+            Dimension::Form => dims.form.as_deref(),
+            Dimension::Rep => dims.rep.as_ref().map(|r| r.as_str()),
+            Dimension::Grade => dims.grade.as_deref(),
+            Dimension::Team => dims.team.as_deref(),
         };
         value.filter(|v| !v.is_empty()).unwrap_or(NONE).to_owned()
     }
@@ -76,8 +101,10 @@ impl Dimension {
 
 /// The version of the report definitions below. It changes whenever a figure would come out
 /// differently from the same transitions, so a stored snapshot says which definitions made it.
-/// 1: entries and conversions; 2: time in stage, reasons, recycling and SLA compliance.
-pub const DEFINITION_VERSION: u32 = 2;
+/// 1: entries and conversions; 2: time in stage, reasons, recycling and SLA compliance;
+/// 3: a clock belongs to the group of its own dimension snapshot (rep = the owner it ran for,
+/// team = its pool), and the team grouping.
+pub const DEFINITION_VERSION: u32 = 3;
 
 /// The group name for a missing dimension value.
 pub const NONE: &str = "(none)";
@@ -105,10 +132,11 @@ pub struct CounterDelta {
     pub delta: i64,
 }
 
-/// The counter increments one transition makes: one per dimension.
+/// The counter increments one transition makes: one per [counted](Dimension::COUNTED)
+/// dimension.
 pub fn counter_deltas(t: &Transition) -> Vec<CounterDelta> {
     let day = t.effective_at.date_naive();
-    Dimension::ALL
+    Dimension::COUNTED
         .into_iter()
         .map(|dimension| CounterDelta {
             key: CounterKey {
@@ -271,7 +299,7 @@ pub fn report_with_clocks(
         }
     }
 
-    let mut extra = outcomes::Outcomes::build(&visible, clocks, period, group_by);
+    let mut extra = outcomes::Outcomes::build(&visible, clocks, period, group_by, as_of);
     let mut rows: Vec<GroupRow> = groups
         .into_iter()
         .map(|(g, acc)| {

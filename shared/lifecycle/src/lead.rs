@@ -121,6 +121,7 @@ impl Lead {
             form: self.attribution.form.clone(),
             rep: self.owner.clone(),
             grade: self.grade.clone(),
+            team: None,
         }
     }
 }

@@ -81,6 +81,10 @@ pub struct Dimensions {
     /// The fit grade at the time (`A`…`F`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grade: Option<String>,
+    /// The team (routing pool). Only SLA clock outcomes carry it for now: a lead records no
+    /// pool, so transitions leave it empty and fall in the `"(none)"` team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 /// One append-only stage change.

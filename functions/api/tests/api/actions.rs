@@ -355,6 +355,7 @@ async fn running_clock(api: &Api) -> String {
         owner: Some(lifecycle::RepId::new("rep-ana")),
         reassignments: 0,
         at: "2030-01-10T11:50:00Z".parse().unwrap(),
+        pool: None,
     };
     let clock = SlaClock::start(&policy, &calendar, start);
     let due: lifecycle::Timestamp = "2030-01-10T12:05:00Z".parse().unwrap();

@@ -428,3 +428,109 @@ async fn a_rep_notification_target_is_validated() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["notify"]["kind"], "slack");
 }
+
+/// Stores the outcome of a rep-response clock of `lead` for `rep` in `team`, started at
+/// `start` (due 15 minutes later, always open) and stopped `after` minutes later, as the
+/// sales actions store it.
+async fn stopped_clock(api: &Api, lead: &str, (rep, team): (&str, &str), start: &str, after: i64) {
+    use lifecycle::sla::{
+        BusinessCalendar, ClockKind, ClockStart, Escalation, LeadKind, SlaClock, SlaPolicy, Zone,
+    };
+    let policy = SlaPolicy {
+        id: "accept".into(),
+        clock: ClockKind::RepResponse,
+        stage: lifecycle::Stage::Mql,
+        lead_kind: None,
+        target_minutes: 15,
+        escalation: Escalation::default(),
+    };
+    let at: lifecycle::Timestamp = start.parse().unwrap();
+    let begun = SlaClock::start(
+        &policy,
+        &BusinessCalendar::always_open(Zone::parse("UTC").unwrap()),
+        ClockStart {
+            lead: lifecycle::LeadId::new(lead),
+            cycle: 1,
+            lead_kind: LeadKind::HandRaiser,
+            owner: Some(lifecycle::RepId::new(rep)),
+            reassignments: 0,
+            at,
+            pool: Some(team.into()),
+        },
+    );
+    let mut stopped = begun.clone();
+    let end = at + Duration::minutes(after);
+    stopped.stop(end);
+    let dims = lifecycle::transition::Dimensions::default();
+    let documents = routing::docs::outcome_writes(Some(&begun), &stopped, &dims, end).unwrap();
+    api.commit(ports::Commit {
+        documents,
+        ..ports::Commit::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_funnel_report_counts_sla_compliance_per_team_in_json_and_csv() {
+    let api = Api::new().await;
+    // emea: rep-ana met two of three (5 and 10 minutes; 20 is late); amer: rep-bo met one.
+    // A clock due in February is outside the period.
+    stopped_clock(&api, "L1", ("rep-ana", "emea"), "2030-01-03T09:00:00Z", 5).await;
+    stopped_clock(&api, "L2", ("rep-ana", "emea"), "2030-01-04T09:00:00Z", 10).await;
+    stopped_clock(&api, "L3", ("rep-ana", "emea"), "2030-01-05T09:00:00Z", 20).await;
+    stopped_clock(&api, "L4", ("rep-bo", "amer"), "2030-01-05T10:00:00Z", 1).await;
+    stopped_clock(&api, "L5", ("rep-bo", "amer"), "2030-02-02T10:00:00Z", 1).await;
+    let period = "from=2030-01-01T00:00:00Z&to=2030-02-01T00:00:00Z&as_of=2030-02-03T00:00:00Z";
+
+    let json = api
+        .call(
+            "GET",
+            &format!("/reports/funnel?{period}&group_by=team"),
+            Who::Marketing,
+        )
+        .send(&api)
+        .await;
+    let csv = api
+        .call(
+            "GET",
+            &format!("/reports/funnel?{period}&group_by=team&format=csv"),
+            Who::Marketing,
+        )
+        .send(&api)
+        .await;
+
+    assert_eq!(json.status, 200, "{}", json.text);
+    let body = json.json();
+    let team = |name: &str| {
+        let groups = body["groups"].as_array().unwrap();
+        let row = groups.iter().find(|g| g["group"] == name).unwrap();
+        row["sla"]["response"].clone()
+    };
+    assert_eq!(
+        (team("emea")["due"].as_u64(), team("emea")["met"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert!((team("emea")["rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(team("amer")["rate"], 1.0);
+    assert_eq!(
+        body["total"]["sla"]["response"]["due"], 4,
+        "February's is out"
+    );
+
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    let mut rows = csv::Reader::from_reader(csv.text.as_bytes());
+    let header = rows.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (due, met, rate) = (
+        column("sla_response_due"),
+        column("sla_response_met"),
+        column("sla_response_rate"),
+    );
+    let emea = rows
+        .records()
+        .map(Result::unwrap)
+        .find(|r| &r[0] == "emea")
+        .unwrap();
+    assert_eq!((&emea[due], &emea[met], &emea[rate]), ("3", "2", "0.6667"));
+    assert_eq!(&emea[column("sla_routing_due")], "0", "no routing clocks");
+}

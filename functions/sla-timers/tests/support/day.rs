@@ -301,7 +301,8 @@ impl Sim {
 
         let mut commit = Commit::claiming(format!("sim:accept:{id}:{rep}"), None);
         for kind in [ClockKind::RoutingLatency, ClockKind::RepResponse] {
-            let stops = sla_timers::stop_writes(&self.store, id, 1, kind, at).await;
+            let dims = lead.dimensions();
+            let stops = sla_timers::stop_writes(&self.store, (id, &dims), 1, kind, at).await;
             commit.documents.extend(stops.expect("clocks read"));
         }
         commit.counters = funnel::counter_deltas(&t);

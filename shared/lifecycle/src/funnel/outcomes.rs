@@ -15,12 +15,16 @@
 //!   were recycled, and how many disqualified, by `as_of` (a cycle disqualified then recycled
 //!   counts in both); of the recycled, how many came back as an MQL in a later cycle by `as_of`.
 //!   The group of the MQL entry.
-//! * **SLA compliance**: clocks whose `due_at` lies in the period, per kind, and how many were
-//!   met. A clock belongs to the group of the lead's latest transition effective at or before
-//!   its due time (its first transition if none is, `"(none)"` if the lead has none).
+//! * **SLA compliance**: clocks whose `due_at` lies in the period and whose outcome was
+//!   recorded by `as_of`, per kind, and how many were met. A clock is *met* when it stopped
+//!   (the owner acted, or the lead was assigned) before its due time, and *breached* when it
+//!   was still running at its due time; it belongs to the UTC day of its due time, whenever it
+//!   ended. A clock belongs to the group of its own dimension snapshot: the rep is the owner it
+//!   ran for (a routing-latency clock runs for nobody, so `"(none)"`), the team is the pool it
+//!   ran in, and source, campaign, form and grade are the lead's when the outcome was recorded.
 
 use super::{median, nearest_rank, Dimension, GroupRow, Period, NONE};
-use crate::{LeadId, Stage, Timestamp, Transition};
+use crate::{transition::Dimensions, LeadId, Stage, Timestamp, Transition};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -38,6 +42,9 @@ pub enum ClockKind {
 /// clocks themselves (business hours, holidays) are computed by the SLA timers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClockOutcome {
+    /// The clock's id (`<lead>:<cycle>:<kind>:<reassignments>`).
+    #[serde(default)]
+    pub clock: String,
     /// The lead the clock ran for.
     pub lead: LeadId,
     /// Which clock.
@@ -46,6 +53,24 @@ pub struct ClockOutcome {
     pub due_at: Timestamp,
     /// Whether the promise was kept.
     pub met: bool,
+    /// When the store learnt the outcome; a report `as_of` an earlier instant leaves it out.
+    pub recorded_at: Timestamp,
+    /// The groups the clock counts in: `rep` is the owner it ran for, `team` its pool.
+    #[serde(default)]
+    pub dims: Dimensions,
+}
+
+impl ClockOutcome {
+    /// The outcome with the lead's source, campaign, form and grade; the rep and team stay the
+    /// clock's own (the lead may have changed hands since).
+    pub fn with_lead_dims(mut self, lead: &Dimensions) -> Self {
+        self.dims = Dimensions {
+            rep: self.dims.rep.take(),
+            team: self.dims.team.take(),
+            ..lead.clone()
+        };
+        self
+    }
 }
 
 /// A distribution of durations in days.
@@ -155,12 +180,14 @@ pub(super) struct Outcomes {
 }
 
 impl Outcomes {
-    /// Computes every outcome figure from the visible transitions and the clocks.
+    /// Computes every outcome figure from the visible transitions and the clocks recorded by
+    /// `as_of`.
     pub(super) fn build(
         visible: &[&Transition],
         clocks: &[ClockOutcome],
         period: Period,
         group_by: Dimension,
+        as_of: Timestamp,
     ) -> Self {
         let mut out = Outcomes {
             total: Extra::default(),
@@ -175,11 +202,11 @@ impl Outcomes {
             out.reasons(history);
             out.recycling(history);
         }
-        for clock in clocks.iter().filter(|c| period.contains(c.due_at)) {
-            let group = histories
-                .get(clock.lead.as_str())
-                .map_or_else(|| NONE.to_owned(), |h| out.clock_group(h, clock.due_at));
-            for extra in out.both(group) {
+        let counted = clocks
+            .iter()
+            .filter(|c| period.contains(c.due_at) && c.recorded_at <= as_of);
+        for clock in counted {
+            for extra in out.both(group_by.value_in(&clock.dims)) {
                 let (due, met) = extra.clocks.entry(clock.kind).or_default();
                 *due += 1;
                 *met += u64::from(clock.met);
@@ -250,15 +277,6 @@ impl Outcomes {
                 extra.requalified += u64::from(back);
             }
         }
-    }
-
-    fn clock_group(&self, history: &[&Transition], due_at: Timestamp) -> String {
-        let latest = history
-            .iter()
-            .rev()
-            .find(|t| t.effective_at <= due_at)
-            .or(history.first());
-        latest.map_or_else(|| NONE.to_owned(), |t| self.group_by.value_of(t))
     }
 }
 

@@ -285,21 +285,40 @@ fn reasons_and_recycling_follow_the_definitions() {
     assert_eq!(linkedin.disqualified_reasons["competitor"], 1);
 }
 
-#[test]
-fn sla_compliance_counts_clocks_due_in_the_period_by_kind_and_group() {
-    let at = |d: u32, m: u32| Utc.with_ymd_and_hms(2025, m, d, 13, 0, 0).unwrap();
-    let clock = |lead: &str, kind, due_at, met| ClockOutcome {
+/// A clock outcome recorded at its due time, for `rep` in `team`, from `source`.
+fn outcome(
+    lead: &str,
+    kind: ClockKind,
+    due_at: crate::Timestamp,
+    met: bool,
+    (rep, team, source): (Option<&str>, Option<&str>, &str),
+) -> ClockOutcome {
+    ClockOutcome {
+        clock: format!("{lead}:1:{kind:?}:0"),
         lead: LeadId::new(lead),
         kind,
         due_at,
         met,
-    };
+        recorded_at: due_at,
+        dims: Dimensions {
+            source: Some(source.to_owned()),
+            rep: rep.map(crate::RepId::new),
+            team: team.map(str::to_owned),
+            ..Dimensions::default()
+        },
+    }
+}
+
+#[test]
+fn sla_compliance_counts_clocks_due_in_the_period_by_kind_and_group() {
+    let at = |d: u32, m: u32| Utc.with_ymd_and_hms(2025, m, d, 13, 0, 0).unwrap();
+    let none = (None, None, "google");
     let clocks = [
-        clock("a", ClockKind::Routing, at(2, 1), true),
-        clock("b", ClockKind::Routing, at(3, 1), false),
-        clock("c", ClockKind::Response, at(2, 1), true),
-        clock("x", ClockKind::Response, at(5, 1), true),
-        clock("a", ClockKind::Response, at(2, 2), false),
+        outcome("a", ClockKind::Routing, at(2, 1), true, none),
+        outcome("b", ClockKind::Routing, at(3, 1), false, none),
+        outcome("c", ClockKind::Response, at(2, 1), true, (None, None, "")),
+        outcome("x", ClockKind::Response, at(5, 1), true, (None, None, "")),
+        outcome("a", ClockKind::Response, at(2, 2), false, none),
     ];
 
     let r = report_with_clocks(
@@ -317,8 +336,87 @@ fn sla_compliance_counts_clocks_due_in_the_period_by_kind_and_group() {
     let google = r.groups.iter().find(|g| g.group == "google").unwrap();
     assert_eq!(google.sla[&ClockKind::Routing].due, 2);
     let unknown = r.groups.iter().find(|g| g.group == NONE).unwrap();
-    assert_eq!(unknown.sla[&ClockKind::Response].met, 1);
+    assert_eq!(unknown.sla[&ClockKind::Response].met, 2);
     assert!(unknown.entered.is_empty());
+}
+
+/// Rep A (team emea): three response clocks, two met; rep B (emea): one met; rep C (amer):
+/// one breached; one routing clock in emea, breached, for nobody.
+fn team_clocks() -> Vec<ClockOutcome> {
+    let at = |d: u32| Utc.with_ymd_and_hms(2025, 1, d, 9, 15, 0).unwrap();
+    let a = (Some("rep-a"), Some("emea"), "google");
+    vec![
+        outcome("l1", ClockKind::Response, at(6), true, a),
+        outcome("l2", ClockKind::Response, at(7), true, a),
+        outcome("l3", ClockKind::Response, at(8), false, a),
+        outcome(
+            "l4",
+            ClockKind::Response,
+            at(8),
+            true,
+            (Some("rep-b"), Some("emea"), "google"),
+        ),
+        outcome(
+            "l5",
+            ClockKind::Response,
+            at(9),
+            false,
+            (Some("rep-c"), Some("amer"), "google"),
+        ),
+        outcome(
+            "l3",
+            ClockKind::Routing,
+            at(8),
+            false,
+            (None, Some("emea"), "google"),
+        ),
+    ]
+}
+
+#[test]
+fn sla_compliance_by_rep_counts_the_clocks_each_rep_ran() {
+    let r = report_with_clocks(&[], &team_clocks(), january(), Dimension::Rep, day(31));
+
+    let rep = |name: &str| &r.groups.iter().find(|g| g.group == name).unwrap().sla;
+    let a = &rep("rep-a")[&ClockKind::Response];
+    assert_eq!((a.due, a.met), (3, 2));
+    assert_eq!(format!("{:.1}", a.rate.unwrap() * 100.0), "66.7");
+    assert_eq!(rep("rep-b")[&ClockKind::Response].rate, Some(1.0));
+    assert_eq!(rep("rep-c")[&ClockKind::Response].rate, Some(0.0));
+    let nobody = rep(NONE);
+    assert_eq!(
+        nobody[&ClockKind::Routing].due,
+        1,
+        "routing runs for no rep"
+    );
+    assert!(!nobody.contains_key(&ClockKind::Response));
+}
+
+#[test]
+fn sla_compliance_by_team_counts_the_pools_clocks_of_both_kinds() {
+    let r = report_with_clocks(&[], &team_clocks(), january(), Dimension::Team, day(31));
+
+    let team = |name: &str| &r.groups.iter().find(|g| g.group == name).unwrap().sla;
+    let emea = &team("emea")[&ClockKind::Response];
+    assert_eq!((emea.due, emea.met, emea.rate), (4, 3, Some(0.75)));
+    assert_eq!(team("emea")[&ClockKind::Routing].rate, Some(0.0));
+    let amer = &team("amer")[&ClockKind::Response];
+    assert_eq!((amer.due, amer.met), (1, 0));
+    let total = &r.total.sla[&ClockKind::Response];
+    assert_eq!((total.due, total.met, total.rate), (5, 3, Some(0.6)));
+}
+
+#[test]
+fn an_outcome_recorded_after_as_of_is_left_out() {
+    let clocks = team_clocks();
+    // l5's breach (due 9 January) is recorded on the 9th; as of the 8th at noon nobody knew
+    // it, nor l3's and l4's (due the 8th at 09:15 and recorded then: those count).
+    let as_of = Utc.with_ymd_and_hms(2025, 1, 8, 12, 0, 0).unwrap();
+
+    let r = report_with_clocks(&[], &clocks, january(), Dimension::All, as_of);
+
+    let response = &r.total.sla[&ClockKind::Response];
+    assert_eq!((response.due, response.met), (4, 3));
 }
 
 fn in_campaign(mut ts: Vec<Transition>, campaign: &str) -> Vec<Transition> {

@@ -23,6 +23,7 @@
 use super::{calendar::BusinessCalendar, policy::Escalation, ClockKind, LeadKind, SlaPolicy};
 use crate::{
     funnel::{self, ClockOutcome},
+    transition::Dimensions,
     LeadId, RepId, Timestamp,
 };
 use chrono::{Duration, SecondsFormat};
@@ -105,6 +106,8 @@ pub struct ClockStart {
     pub reassignments: u32,
     /// When the clock starts (the assignment, or the MQL).
     pub at: Timestamp,
+    /// The pool (team) the lead was routed through, for the team's SLA compliance.
+    pub pool: Option<String>,
 }
 
 /// One running (or stopped) promise.
@@ -128,6 +131,9 @@ pub struct SlaClock {
     /// Reassignments before this clock in the cycle.
     #[serde(default)]
     pub reassignments: u32,
+    /// The pool (team) it runs in; `None` for clocks stored before pools were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
     /// When it started.
     pub started_at: Timestamp,
     /// The first instant at which it is breached.
@@ -168,6 +174,7 @@ impl SlaClock {
             policy: policy.id.clone(),
             owner: start.owner,
             reassignments: start.reassignments,
+            pool: start.pool,
             started_at: start.at,
             due_at,
             remind_at,
@@ -200,9 +207,24 @@ impl SlaClock {
         }
     }
 
-    /// How the clock ended, as the funnel's SLA compliance counts it; `None` while it is still
-    /// running and not yet due, when nobody knows yet. A clock running past its due time is
-    /// breached already.
+    /// Whether the clock's outcome is final and has been recorded: it stopped, or the sweep
+    /// acted on its breach. The commit that makes this true is the one that stores the
+    /// outcome, so each clock's outcome is stored once (see [`Self::outcome_recorded_by`]).
+    pub fn outcome_recorded(&self) -> bool {
+        self.stopped_at.is_some() || self.steps_done.iter().any(|s| *s != StepKind::Remind)
+    }
+
+    /// Whether writing `self` over `before` (`None`: a clock new in this commit) is the write
+    /// that makes the outcome final, so the commit must store it.
+    pub fn outcome_recorded_by(&self, before: Option<&SlaClock>) -> bool {
+        self.outcome_recorded() && !before.is_some_and(SlaClock::outcome_recorded)
+    }
+
+    /// How the clock ended, as the funnel's SLA compliance counts it, recorded at `now`;
+    /// `None` while it is still running and not yet due, when nobody knows yet. A clock
+    /// running past its due time is breached already. The outcome's rep is the clock's owner
+    /// and its team the clock's pool; add the lead's other groups with
+    /// [`ClockOutcome::with_lead_dims`].
     pub fn outcome(&self, now: Timestamp) -> Option<ClockOutcome> {
         let met = match self.status(now) {
             ClockStatus::Running => return None,
@@ -214,10 +236,17 @@ impl SlaClock {
             ClockKind::RepResponse => funnel::ClockKind::Response,
         };
         Some(ClockOutcome {
+            clock: self.id.clone(),
             lead: self.lead.clone(),
             kind,
             due_at: self.due_at,
             met,
+            recorded_at: now,
+            dims: Dimensions {
+                rep: self.owner.clone(),
+                team: self.pool.clone(),
+                ..Dimensions::default()
+            },
         })
     }
 

@@ -311,6 +311,7 @@ fn start_at(at: Timestamp, reassignments: u32) -> ClockStart {
         owner: Some(RepId::new("rep-a")),
         reassignments,
         at,
+        pool: Some("emea".into()),
     }
 }
 
@@ -416,10 +417,17 @@ fn a_clock_reports_its_outcome_once_it_is_known() {
     let start = start_at(utc("2025-06-16T07:00:00Z"), 0);
     let mut clock = SlaClock::start(&hand_raiser_policy(), &cal, start);
     let breached = ClockOutcome {
+        clock: "01JLEAD:1:rep_response:0".into(),
         lead: LeadId::new("01JLEAD"),
         kind: Reported::Response,
         due_at: utc("2025-06-16T07:15:00Z"),
         met: false,
+        recorded_at: utc("2025-06-16T07:15:00Z"),
+        dims: crate::transition::Dimensions {
+            rep: Some(RepId::new("rep-a")),
+            team: Some("emea".into()),
+            ..Default::default()
+        },
     };
     assert_eq!(
         clock.outcome(utc("2025-06-16T07:14:59Z")),
@@ -435,12 +443,51 @@ fn a_clock_reports_its_outcome_once_it_is_known() {
     clock.stop(utc("2025-06-16T07:10:00Z"));
     let met = ClockOutcome {
         met: true,
+        recorded_at: utc("2025-06-16T07:11:00Z"),
         ..breached.clone()
     };
     assert_eq!(clock.outcome(utc("2025-06-16T07:11:00Z")), Some(met));
     let mut late = late;
     late.stop(utc("2025-06-16T07:20:00Z"));
-    assert_eq!(late.outcome(utc("2025-06-16T08:00:00Z")), Some(breached));
+    let stopped_late = ClockOutcome {
+        recorded_at: utc("2025-06-16T08:00:00Z"),
+        ..breached
+    };
+    assert_eq!(
+        late.outcome(utc("2025-06-16T08:00:00Z")),
+        Some(stopped_late)
+    );
+}
+
+#[test]
+fn the_outcome_is_recorded_by_the_stop_or_the_first_breach_step_only() {
+    let cal = nine_to_five("Europe/Berlin");
+    let fresh = SlaClock::start(
+        &hand_raiser_policy(),
+        &cal,
+        start_at(utc("2025-06-16T07:00:00Z"), 0),
+    );
+    let mut reminded = fresh.clone();
+    reminded.mark_done(StepKind::Remind);
+    let mut told = reminded.clone();
+    told.mark_done(StepKind::NotifyManager);
+    let mut stopped_after = told.clone();
+    stopped_after.stop(utc("2025-06-16T07:30:00Z"));
+    let mut stopped_before = fresh.clone();
+    stopped_before.stop(utc("2025-06-16T07:05:00Z"));
+
+    assert!(!fresh.outcome_recorded_by(None), "a running new clock");
+    assert!(!reminded.outcome_recorded_by(Some(&fresh)), "a reminder");
+    assert!(told.outcome_recorded_by(Some(&reminded)), "the breach");
+    assert!(
+        !stopped_after.outcome_recorded_by(Some(&told)),
+        "stored at the breach"
+    );
+    assert!(stopped_before.outcome_recorded_by(Some(&fresh)), "met");
+    assert!(
+        stopped_before.outcome_recorded_by(None),
+        "started and stopped at once"
+    );
 }
 
 #[test]
