@@ -117,6 +117,7 @@ pub async fn act(
 
     let lead = leads::load_visible(deps, who, id).await?;
     leads::ensure_can_act(deps, who, &lead).await?;
+    not_before_current_stage(&lead, body.effective_at)?;
     let cause = CauseId::new(format!("api:{key}"));
     if lead.journey.causes.contains(&cause) {
         return replay(&lead);
@@ -154,6 +155,26 @@ pub async fn act(
     Err(ApiError::Unavailable(StoreError::Unavailable(
         "the lead's SLA clocks kept changing".into(),
     )))
+}
+
+/// A back-dated action may not go before the lead entered the stage it is in: history is
+/// filled in by imports and late events, and an action dated earlier would put the stages of
+/// its cycle out of order (and make times in stage negative).
+fn not_before_current_stage(lead: &Lead, effective_at: Option<Timestamp>) -> ApiResult<()> {
+    let since = lead
+        .journey
+        .current()
+        .and_then(|c| c.entered.values().max().copied());
+    match (effective_at, since) {
+        (Some(at), Some(since)) if at < since => Err(ApiError::invalid(
+            "/effective_at",
+            format!(
+                "must not be before the lead entered its current stage ({})",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// How many times an action is committed again after losing a race on one of its clocks.

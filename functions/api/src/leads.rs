@@ -13,6 +13,7 @@ use crate::{
 };
 use lambda_http::{Body, Request, Response};
 use lifecycle::{Activity, Lead, LeadId, RepId, Stage, Timestamp, Transition};
+use ports::StoreError;
 use serde::{Deserialize, Serialize};
 
 /// The largest page `GET /leads` returns.
@@ -176,10 +177,18 @@ async fn scan(
     mut at: ListPosition,
     limit: usize,
 ) -> ApiResult<(Vec<LeadView>, Option<ListPosition>)> {
+    if at.skip > STORE_PAGE {
+        return Err(not_our_cursor());
+    }
     let mut items = Vec::new();
     let mut scanned = 0;
     loop {
-        let page = deps.journey.leads(at.store.clone(), 200).await?;
+        // The store cursor came from the caller (inside ours): one the store cannot read is
+        // the caller's mistake, not ours.
+        let page = match deps.journey.leads(at.store.clone(), STORE_PAGE).await {
+            Err(StoreError::Invalid(_)) => return Err(not_our_cursor()),
+            page => page?,
+        };
         for (i, lead) in page.items.iter().enumerate().skip(at.skip) {
             if items.len() == limit || scanned == MAX_SCANNED {
                 let resume = ListPosition {
@@ -203,6 +212,13 @@ async fn scan(
             None => return Ok((items, None)),
         }
     }
+}
+
+/// How many leads one store read returns while scanning.
+const STORE_PAGE: usize = 200;
+
+fn not_our_cursor() -> ApiError {
+    ApiError::BadRequest("query parameter `cursor` is not a cursor we issued".into())
 }
 
 /// Loads a lead the caller may see: 404 if it does not exist, 403 if it is not theirs.

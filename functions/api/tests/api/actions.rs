@@ -329,6 +329,39 @@ async fn an_action_body_with_an_unknown_field_or_a_future_time_is_refused() {
     assert_eq!(future.json()["errors"][0]["field"], "/effective_at");
 }
 
+/// Regression: a qualify dated 1900 was accepted, putting SQL before the lead existed and
+/// making the plan's lags negative. L1 became an MQL at 2030-01-02 10:00Z (the harness).
+#[tokio::test]
+async fn an_action_dated_before_the_current_stage_is_refused() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+
+    let early = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("early")
+        .if_match(1)
+        .body(json!({ "effective_at": "2030-01-02T09:30:00Z" }))
+        .send(&api)
+        .await;
+    let later = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("later")
+        .if_match(1)
+        .body(json!({ "effective_at": "2030-01-02T10:30:00Z" }))
+        .send(&api)
+        .await;
+
+    assert_eq!(early.status, 422);
+    let problem = early.json();
+    assert_eq!(problem["errors"][0]["field"], "/effective_at");
+    assert!(
+        problem.to_string().contains("2030-01-02T10:00:00Z"),
+        "names when the current stage began: {problem}"
+    );
+    assert_eq!(later.status, 200);
+    assert_eq!(later.json()["stage"], "sal");
+}
+
 /// A running rep-response clock on L1 for rep-ana: started 2030-01-10 11:50Z, 15 minutes,
 /// round the clock, so due at 12:05Z, five minutes after the harness's "now".
 async fn running_clock(api: &Api) -> String {

@@ -101,6 +101,20 @@ async fn bad_requests_get_problem_documents_that_say_what_was_wrong() {
         ("/leads?limit=0", 400, "bad-request", "limit"),
         ("/leads?stage=opportunity", 400, "bad-request", "stage"),
         ("/leads?cursor=%21%21", 400, "bad-request", "cursor"),
+        // Well-formed cursors we never issued: a store cursor the store cannot read (once a
+        // 500), and a position past the end of a store page.
+        (
+            "/leads?cursor=eyJzdG9yZSI6IngiLCJza2lwIjowfQ",
+            400,
+            "bad-request",
+            "cursor",
+        ),
+        (
+            "/leads?cursor=eyJzdG9yZSI6bnVsbCwic2tpcCI6MTAwMH0",
+            400,
+            "bad-request",
+            "cursor",
+        ),
         ("/leads?from=yesterday", 400, "bad-request", "from"),
         ("/nowhere", 404, "not-found", "path"),
         ("/config/colours", 404, "not-found", "colours"),
