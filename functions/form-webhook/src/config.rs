@@ -1,8 +1,9 @@
 //! Configuration: the secret of each provider and the per-form settings (field maps, country,
 //! hand raiser).
 //!
-//! Secrets come from the environment (`WEBHOOK_SECRET_<PROVIDER>`, e.g.
-//! `WEBHOOK_SECRET_TYPEFORM`), never from code. They are wrapped in [`Secret`], whose `Debug`
+//! Secrets come from the environment, never from code: `WEBHOOK_SECRETS`, a JSON object of
+//! provider slug to secret (what the template resolves from Secrets Manager at deploy time), and
+//! `WEBHOOK_SECRET_<PROVIDER>` (e.g. `WEBHOOK_SECRET_TYPEFORM`), which wins for its provider. They are wrapped in [`Secret`], whose `Debug`
 //! and `Display` never show the value, so a config struct can be logged safely. A provider with
 //! no secret configured refuses every delivery: failing closed is the only way a forged delivery
 //! cannot get in through a forgotten setting.
@@ -54,6 +55,13 @@ pub enum ConfigError {
     /// A form setting names a provider that does not exist.
     #[error("form settings name an unknown provider `{0}`")]
     UnknownProvider(String),
+    /// `WEBHOOK_SECRETS` is not a JSON object of strings (the error never shows the value).
+    #[error("WEBHOOK_SECRETS is not a JSON object of provider name to secret")]
+    Secrets,
+    /// `WEBHOOK_SECRETS` names a provider that does not exist: a typo would otherwise leave the
+    /// intended provider refusing everything, silently.
+    #[error("WEBHOOK_SECRETS names an unknown provider `{0}`")]
+    UnknownSecret(String),
 }
 
 /// One entry of the `WEBHOOK_FORMS` JSON array.
@@ -66,7 +74,8 @@ struct FormEntry {
 }
 
 impl Config {
-    /// Reads the secrets from `WEBHOOK_SECRET_<PROVIDER>` and the form settings from
+    /// Reads the secrets from `WEBHOOK_SECRETS` and `WEBHOOK_SECRET_<PROVIDER>` and the form
+    /// settings from
     /// `WEBHOOK_FORMS` (a JSON array of `{provider, form_id, fields, country, hand_raiser}`).
     pub fn from_env() -> Result<Self, ConfigError> {
         let vars: HashMap<String, String> = std::env::vars().collect();
@@ -76,6 +85,9 @@ impl Config {
     /// As [`Config::from_env`], from a given set of variables (for tests and the local runner).
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let mut config = Config::default();
+        if let Some(json) = vars.get("WEBHOOK_SECRETS") {
+            config.add_secrets_json(json)?;
+        }
         for provider in Provider::ALL {
             if let Some(value) = vars.get(&provider.secret_var()) {
                 if !value.is_empty() {
@@ -91,6 +103,21 @@ impl Config {
             config.add_forms_json(json)?;
         }
         Ok(config)
+    }
+
+    /// Adds the secrets of a JSON object of provider slug to secret; an empty one is no secret.
+    pub fn add_secrets_json(&mut self, json: &str) -> Result<(), ConfigError> {
+        let entries: HashMap<String, Secret> =
+            serde_json::from_str(json).map_err(|_| ConfigError::Secrets)?;
+        for (slug, secret) in entries {
+            let provider = Provider::from_slug(&slug)
+                .filter(|p| p.slug() == slug)
+                .ok_or(ConfigError::UnknownSecret(slug))?;
+            if !secret.expose().is_empty() {
+                self.secrets.insert(provider, secret);
+            }
+        }
+        Ok(())
     }
 
     /// Adds the per-form settings of a JSON array.
@@ -124,6 +151,43 @@ mod tests {
         let config = Config::from_vars(&vars).unwrap();
         assert!(config.secrets.contains_key(&Provider::Typeform));
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secrets_are_read_from_the_json_object_and_a_single_variable_wins() {
+        let json = r#"{"typeform": "tf-secret", "meta-leadgen": "meta-secret", "tally": ""}"#;
+        let vars = HashMap::from([
+            ("WEBHOOK_SECRETS".to_owned(), json.to_owned()),
+            ("WEBHOOK_SECRET_TYPEFORM".to_owned(), "override".to_owned()),
+        ]);
+        let config = Config::from_vars(&vars).unwrap();
+        assert_eq!(config.secrets[&Provider::Typeform].expose(), "override");
+        assert_eq!(
+            config.secrets[&Provider::MetaLeadgen].expose(),
+            "meta-secret"
+        );
+        assert!(
+            !config.secrets.contains_key(&Provider::Tally),
+            "empty is none"
+        );
+    }
+
+    #[test]
+    fn a_bad_secrets_object_is_an_error_that_hides_the_values() {
+        for json in [
+            r#"{"typo-form": "s3cret-x"}"#,
+            r#"{"generic/zap": "s3cret-x"}"#,
+        ] {
+            let vars = HashMap::from([("WEBHOOK_SECRETS".to_owned(), json.to_owned())]);
+            let err = Config::from_vars(&vars).unwrap_err();
+            assert!(matches!(err, ConfigError::UnknownSecret(_)), "{json}");
+        }
+        let vars = HashMap::from([(
+            "WEBHOOK_SECRETS".to_owned(),
+            r#"{"typeform": 1, "x": "s3cret-x"}"#.to_owned(),
+        )]);
+        let err = Config::from_vars(&vars).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"));
     }
 
     #[test]

@@ -62,15 +62,62 @@ pub async fn handle(
     let request: FetchRequest =
         serde_json::from_str(message_body).map_err(|_| FetchError::BadMessage)?;
     let span = tracing::info_span!("lead fetch", provider = "meta-leadgen", delivery_key = %request.delivery_key);
-    let _enter = span.enter();
+    tracing::Instrument::instrument(
+        fetch_and_store(intake, fetcher, config, &request, now),
+        span,
+    )
+    .await
+}
 
+async fn fetch_and_store(
+    intake: &Intake,
+    fetcher: &dyn LeadFetcher,
+    config: &Config,
+    request: &FetchRequest,
+    now: Timestamp,
+) -> Result<ItemOutcome, FetchError> {
     let raw = fetcher.fetch(&request.leadgen_id).await?;
     let extracted =
-        meta::parse_lead(&raw, &request).map_err(|_| FetchError::Gone("unreadable lead"))?;
+        meta::parse_lead(&raw, request).map_err(|_| FetchError::Gone("unreadable lead"))?;
     let form = config.form(Provider::MetaLeadgen, extracted.form_id.as_deref());
     let submission = normalise(Provider::MetaLeadgen, &extracted, form, now);
     let claim = format!("meta-lead:{}", request.leadgen_id);
     let outcome = intake.store_submission(&submission, &claim, now).await?;
     tracing::info!(outcome = outcome.as_str(), "lead fetched");
     Ok(outcome)
+}
+
+/// Handles one batch of `lead_fetch` queue records, `(message id, body)`, one after the other,
+/// and returns the ids of the records that failed: the queue delivers those again (partial batch
+/// failure) and leaves the others done.
+///
+/// Every failure goes back, retryable or not: SQS has no call to move one message to its
+/// dead-letter queue at once, and deleting a message whose lead could not be read (an expired
+/// token, a lead we may not see) would lose the lead without a trace. A failure that retrying
+/// cannot fix so costs `MaxReceives` receives before it reaches the dead-letter queue and its
+/// alarm; `retryable` in the log line tells the two apart.
+pub async fn handle_batch(
+    intake: &Intake,
+    fetcher: &dyn LeadFetcher,
+    config: &Config,
+    records: impl IntoIterator<Item = (String, Option<String>)>,
+    now: Timestamp,
+) -> Vec<String> {
+    let mut failed = Vec::new();
+    for (id, body) in records {
+        let span = tracing::info_span!("lead fetch record", record = %id);
+        let result = handle(
+            intake,
+            fetcher,
+            config,
+            body.as_deref().unwrap_or_default(),
+            now,
+        );
+        if let Err(e) = tracing::Instrument::instrument(result, span.clone()).await {
+            let _entered = span.enter();
+            tracing::warn!(error = %e, retryable = e.is_retryable(), "record failed");
+            failed.push(id);
+        }
+    }
+    failed
 }

@@ -11,13 +11,16 @@
 //!    one commit with the delivery's idempotency claim, and the activity enqueued for scoring.
 //!
 //! Meta Lead Ads deliveries carry ids only: [`lead_fetch`] reads the lead later, from a queue
-//! message, through the [`lead_fetch::LeadFetcher`] port.
+//! message, through the [`lead_fetch::LeadFetcher`] port; `graph` (feature `graph`) holds its
+//! Graph API implementation and `src/bin/lead-fetch.rs` consumes the queue in AWS.
 //!
 //! Nothing here reads the wall clock except [`SystemClock`] (the injected [`Clock`] of `ports`), and nothing logs personal
 //! data: log lines carry the provider, the delivery key and outcome names.
 
 pub mod config;
 pub mod error;
+#[cfg(feature = "graph")]
+pub mod graph;
 pub mod http;
 pub mod intake;
 pub mod lead_fetch;

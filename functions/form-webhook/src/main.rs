@@ -1,10 +1,9 @@
 //! The `form-webhook` Lambda: API Gateway (HTTP API) events in, [`form_webhook::Service`]
-//! answers out. Everything but the event conversion lives in the library.
+//! answers out. Everything but the event conversion lives in the library. Meta's leadgen ids go
+//! on the `lead_fetch` queue, which the `lead-fetch` binary (`src/bin/lead-fetch.rs`) consumes.
 //!
-//! Known shortcomings of this wiring: it serves HTTP events only, so the `lead_fetch` queue
-//! the template attaches to this function is not consumed (and no Graph API `LeadFetcher`
-//! exists yet), and secrets are read from `WEBHOOK_SECRET_*` variables while the template
-//! hands over `JOURNEY_SECRETS_ARN`; deployed as is, every delivery is refused (401).
+//! Secrets arrive in the environment (`WEBHOOK_SECRETS`, resolved by CloudFormation from
+//! Secrets Manager at deploy time; see `infra/README.md`), so no Secrets Manager call is made.
 
 use form_webhook::{Config, Headers, Service, SystemClock, WebhookRequest};
 use lambda_http::{service_fn, Body, Error, Request, RequestExt, Response};

@@ -1,4 +1,5 @@
-//! The HTTPS adapter of the outbound notification port ([`ports::Notifier`]).
+//! The outbound HTTP adapters: the notification port ([`ports::Notifier`]) and a small GET
+//! client for provider APIs ([`JsonGetter`], in [`get`]).
 //!
 //! [`HttpNotifier`] POSTs a JSON body to a webhook URL with hyper's pooled client over rustls
 //! (the same TLS stack, crypto provider and root certificates the AWS SDK uses, so a function
@@ -25,6 +26,9 @@ use hyper_util::{
 };
 use ports::{Notifier, NotifyError};
 use std::time::Duration;
+
+pub mod get;
+pub use get::{GetError, JsonGetter};
 
 /// How long a request may take, connecting included, unless told otherwise. Slack answers in
 /// well under a second; ten leaves room for a slow receiver without holding a Lambda batch.
@@ -58,13 +62,8 @@ impl HttpNotifier {
     /// A notifier whose requests each give up after `timeout`. Fails only when the system's
     /// root certificates cannot be read.
     pub fn new(timeout: Duration) -> Result<Self, NotifyError> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| NotifyError::Refused(Box::new(PostError::Roots(e))))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new()).build(https);
+        let client =
+            pooled_client().map_err(|e| NotifyError::Refused(Box::new(PostError::Roots(e))))?;
         Ok(Self { client, timeout })
     }
 
@@ -87,6 +86,17 @@ impl HttpNotifier {
             .body(Full::new(Bytes::from(bytes)))
             .map_err(PostError::Build)
     }
+}
+
+/// hyper's pooled client over rustls with the system's roots, HTTPS or plain HTTP. Fails only
+/// when the root certificates cannot be read.
+fn pooled_client() -> Result<Client<HttpsConnector<HttpConnector>, Full<Bytes>>, std::io::Error> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(https))
 }
 
 /// Whether a status means "try again later".

@@ -1,0 +1,83 @@
+//! The `lead-fetch` Lambda: batches of the `lead_fetch` queue (Meta leads the webhook claimed
+//! by id), each lead read from the Graph API and stored by
+//! [`form_webhook::lead_fetch::handle_batch`], failures reported per record.
+//!
+//! Configuration: `PROVIDER_TOKENS` (a JSON object holding the `meta-leadgen` page access
+//! token), `WEBHOOK_FORMS` (the per-form settings, as for the webhook), `GRAPH_TIMEOUT_SECONDS`
+//! (optional, default 5), and the table and queues every function gets.
+
+use aws_adapters::{Clients, DynamoStore, SqsQueue};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use form_webhook::{
+    graph::{self, GraphLeadFetcher},
+    lead_fetch, Config, Intake,
+};
+use http_notifier::JsonGetter;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use std::{sync::Arc, time::Duration};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let filter =
+        EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .without_time()
+        .init();
+
+    let config = Config::from_env()?;
+    let fetcher = graph_fetcher()?;
+    let intake = intake().await?;
+    run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        handle(&intake, &fetcher, &config, event)
+    }))
+    .await
+}
+
+async fn handle(
+    intake: &Intake,
+    fetcher: &GraphLeadFetcher,
+    config: &Config,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
+    let records = event
+        .payload
+        .records
+        .into_iter()
+        .map(|r| (r.message_id.unwrap_or_default(), r.body));
+    let failed =
+        lead_fetch::handle_batch(intake, fetcher, config, records, chrono::Utc::now()).await;
+    let batch_item_failures = failed
+        .into_iter()
+        .map(|item_identifier| BatchItemFailure { item_identifier })
+        .collect();
+    Ok(SqsBatchResponse {
+        batch_item_failures,
+    })
+}
+
+fn graph_fetcher() -> Result<GraphLeadFetcher, Error> {
+    let tokens = std::env::var("PROVIDER_TOKENS").map_err(|_| "PROVIDER_TOKENS is not set")?;
+    let token = graph::meta_token(&tokens)?;
+    let timeout = std::env::var("GRAPH_TIMEOUT_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(graph::DEFAULT_TIMEOUT, Duration::from_secs);
+    Ok(GraphLeadFetcher::new(
+        JsonGetter::new(timeout)?,
+        graph::GRAPH_BASE,
+        token,
+    ))
+}
+
+/// The DynamoDB + SQS intake, as the webhook builds it: the fetched lead is committed the same
+/// way, and its activity queued for scoring.
+async fn intake() -> Result<Intake, Error> {
+    let clients = Clients::from_env().await;
+    let queue = Arc::new(SqsQueue::from_env(clients.sqs.clone()));
+    let table = std::env::var("JOURNEY_TABLE").map_err(|_| "JOURNEY_TABLE is not set")?;
+    let store = Arc::new(DynamoStore::new(clients.dynamodb, table, queue.clone()));
+    Ok(Intake::new(store, queue))
+}
