@@ -56,7 +56,8 @@ pub struct ServeArgs {
     /// The port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 3000)]
     pub port: u16,
-    /// The secret of every webhook provider without its own `WEBHOOK_SECRET_<PROVIDER>`.
+    /// The secret of every webhook provider without its own `WEBHOOK_SECRET_<PROVIDER>`, and
+    /// Meta's verify token unless `WEBHOOK_META_VERIFY_TOKEN` is set.
     #[arg(long, env = "JOURNEY_WEBHOOK_SECRET", default_value = DEV_WEBHOOK_SECRET)]
     pub webhook_secret: String,
     /// Do not store the demo pool, rep, SLA policies and calendar at start.
