@@ -102,3 +102,117 @@ fn a_mapping_naming_a_missing_column_is_refused_before_any_row() {
 
     assert!(err.to_string().contains("utm_source"), "{err}");
 }
+
+/// A mapping with a created date, per-stage dates for mql and sql, and a stage column.
+const DATED: &str = r#"
+batch = "dated"
+date_formats = ["%Y-%m-%d"]
+
+[columns]
+lead_id = "id"
+created_at = "created"
+stage = "stage"
+stage_date = "stage_date"
+
+[stage_dates]
+mql = "mql_date"
+sql = "sql_date"
+"#;
+
+async fn import_dated(csv: &str) -> (EmbeddedStore, journey_local::import::Summary) {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let now = Utc.with_ymd_and_hms(2025, 4, 1, 0, 0, 0).unwrap();
+    let mapping = Mapping::parse(DATED).unwrap();
+    let summary = import(&store, csv.as_bytes(), &mapping, now).await.unwrap();
+    (store, summary)
+}
+
+#[tokio::test]
+async fn stage_dates_going_backwards_along_the_funnel_reject_the_row_naming_both_columns() {
+    let csv = "id,created,mql_date,sql_date,stage,stage_date\n\
+               OK,2025-03-10,2025-03-12,2025-03-14,,\n\
+               BACK,2025-03-10,2025-03-12,2025-03-01,,\n";
+
+    let (store, summary) = import_dated(csv).await;
+
+    assert_eq!(summary.created, 1, "{:?}", summary.errors);
+    assert_eq!(
+        error_at(&summary.errors, 3),
+        &Problem::DatesOutOfOrder {
+            column: "sql_date".into(),
+            before: "mql_date".into()
+        }
+    );
+    let shown = summary.errors[0].to_string();
+    assert!(
+        shown.contains("line 3") && shown.contains("sql_date") && shown.contains("mql_date"),
+        "{shown}"
+    );
+    assert!(store.lead(&LeadId::new("BACK")).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .lead(&LeadId::new("OK"))
+            .await
+            .unwrap()
+            .unwrap()
+            .stage(),
+        Stage::Sql
+    );
+}
+
+#[tokio::test]
+async fn a_stage_dated_before_the_created_date_is_rejected() {
+    let csv = "id,created,mql_date,sql_date,stage,stage_date\n\
+               EARLY,2025-03-10,2025-03-02,,,\n\
+               DQ,2025-03-10,,,disqualified,2025-03-09\n";
+
+    let (_, summary) = import_dated(csv).await;
+
+    assert_eq!(summary.created, 0, "{:?}", summary.errors);
+    assert_eq!(
+        error_at(&summary.errors, 2),
+        &Problem::DatesOutOfOrder {
+            column: "mql_date".into(),
+            before: "created".into()
+        }
+    );
+    assert_eq!(
+        error_at(&summary.errors, 3),
+        &Problem::DatesOutOfOrder {
+            column: "stage_date".into(),
+            before: "created".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_stage_date_column_disagreeing_with_the_per_stage_column_rejects_the_row() {
+    let csv = "id,created,mql_date,sql_date,stage,stage_date\n\
+               SAME,2025-03-10,2025-03-12,,mql,2025-03-12\n\
+               DIFF,2025-03-10,2025-03-12,,mql,2025-03-13\n";
+
+    let (store, summary) = import_dated(csv).await;
+
+    assert_eq!(summary.created, 1, "{:?}", summary.errors);
+    assert_eq!(
+        error_at(&summary.errors, 3),
+        &Problem::ConflictingDates {
+            column: "stage_date".into(),
+            other: "mql_date".into()
+        }
+    );
+    assert_eq!(
+        store.transitions(&LeadId::new("SAME")).await.unwrap().len(),
+        2,
+        "new and mql, once each"
+    );
+}
+
+#[test]
+fn an_invalid_date_format_in_the_mapping_is_refused_at_parse() {
+    let text = DATED.replace(r#"["%Y-%m-%d"]"#, r#"["%Y-%m-%d", "%Q"]"#);
+
+    let err = Mapping::parse(&text).unwrap_err();
+
+    assert!(err.to_string().contains("%Q"), "{err}");
+}

@@ -128,12 +128,18 @@ impl Dispatcher {
                 Err(e) => report.failed.push((delivery.id.clone(), e)),
             }
         }
-        info!(
-            records = deliveries.len(),
-            failed = report.failed.len(),
-            without_target = report.without_target(),
-            "notification batch handled"
-        );
+        // An empty batch is a poll that found nothing (twice a second under `journey serve`):
+        // worth a debug line, not an info line.
+        if deliveries.is_empty() {
+            tracing::debug!("notification batch empty");
+        } else {
+            info!(
+                records = deliveries.len(),
+                failed = report.failed.len(),
+                without_target = report.without_target(),
+                "notification batch handled"
+            );
+        }
         report
     }
 

@@ -273,18 +273,50 @@ impl Captured {
     }
 }
 
+/// The process-wide log capture, installed by whichever test asks first.
+///
+/// Global, not scoped to a thread: tracing caches per call site whether anyone listens, and a
+/// scoped subscriber can miss events whose site another test thread registered first. Every
+/// test's log lines land here, and must all be as free of personal data.
+fn captured() -> Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        logs
+    })
+    .clone()
+}
+
+#[tokio::test]
+async fn an_empty_notification_batch_is_not_logged_at_info() {
+    let logs = captured();
+    let store = setup(true, true).await;
+    let fake = Arc::new(FakeNotifier::default());
+
+    let report = dispatcher(&store, fake).handle_batch(&[], now()).await;
+
+    assert!(report.done.is_empty() && report.failed.is_empty());
+    // No other test handles an empty batch, so any such line is this one's.
+    let logged = logs.text();
+    assert!(
+        !logged
+            .lines()
+            .any(|l| l.contains(" INFO ") && l.contains("records=0")),
+        "an empty batch was logged at INFO:\n{logged}"
+    );
+    assert!(logged.contains("notification batch empty"), "{logged}");
+}
+
 #[tokio::test]
 async fn an_assignment_message_says_who_what_why_and_when_and_the_logs_say_none_of_it() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    // Global, not scoped to this thread: tracing caches per call site whether anyone listens,
-    // and a scoped subscriber can miss events whose site another test thread registered
-    // first. The other tests' log lines land here too, and must be as free of personal data.
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let logs = captured();
 
     let store = setup(true, true).await;
     let fake = Arc::new(FakeNotifier::default());

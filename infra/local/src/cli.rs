@@ -56,7 +56,8 @@ pub struct ServeArgs {
     /// The port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 3000)]
     pub port: u16,
-    /// The secret of every webhook provider without its own `WEBHOOK_SECRET_<PROVIDER>`.
+    /// The secret of every webhook provider without its own `WEBHOOK_SECRET_<PROVIDER>`, and
+    /// Meta's verify token unless `WEBHOOK_META_VERIFY_TOKEN` is set.
     #[arg(long, env = "JOURNEY_WEBHOOK_SECRET", default_value = DEV_WEBHOOK_SECRET)]
     pub webhook_secret: String,
     /// Do not store the demo pool, rep, SLA policies and calendar at start.
@@ -129,6 +130,14 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i
             })
         }
         Command::Report(args) => {
+            // Before the store is read, so the mistake is reported even on an empty store.
+            if let (Some(from), Some(to)) = (args.from, args.to) {
+                let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+                check_period(&Period {
+                    from: midnight(from),
+                    to: midnight(to),
+                })?;
+            }
             print_report(&store, &args, now, out).await?;
             Ok(0)
         }
@@ -183,8 +192,46 @@ async fn print_report(
         bail!("the store holds no transitions yet: import a file first (or run `journey demo`)");
     }
     let period = period(args, &transitions);
+    check_period(&period)?;
     let r = funnel::report(&transitions, period, args.group_by, now);
     writeln!(out, "{}", report::render(&r, args.format))?;
+    Ok(())
+}
+
+/// A command line that parsed but asks for something impossible: like clap's own errors, it
+/// exits with status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+/// The exit status for a failed run, and whether to print the error: a usage mistake is 2; a
+/// closed stdout (`journey report | head -1`) is the reader having had enough, so 0 and quiet;
+/// anything else is 1.
+pub fn exit_status(e: &anyhow::Error) -> (i32, bool) {
+    let broken_pipe = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        (0, false)
+    } else if e.downcast_ref::<UsageError>().is_some() {
+        (2, true)
+    } else {
+        (1, true)
+    }
+}
+
+fn check_period(period: &Period) -> Result<()> {
+    if period.from >= period.to {
+        return Err(UsageError(format!(
+            "the period is empty: --from {} is not before --to {} (--to is the day after the \
+             last day)",
+            period.from.date_naive(),
+            period.to.date_naive()
+        ))
+        .into());
+    }
     Ok(())
 }
 
@@ -205,5 +252,81 @@ fn period(args: &ReportArgs, transitions: &[lifecycle::Transition]) -> Period {
         to: args
             .to
             .map_or(midnight(last.date_naive() + chrono::Days::new(1)), midnight),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db(name: &str) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("journey-cli-{}-{name}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    async fn run_args(args: &[&str]) -> (Result<i32>, Vec<u8>) {
+        let cli = Cli::try_parse_from(args).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let result = run(cli, &mut out, &mut err).await;
+        (result, out)
+    }
+
+    #[tokio::test]
+    async fn a_report_period_ending_before_it_starts_is_a_usage_error_with_status_2() {
+        let db = temp_db("period");
+        let db = db.to_str().unwrap();
+        let (demo, _) = run_args(&["journey", "--db", db, "demo"]).await;
+        assert_eq!(demo.unwrap(), 0);
+
+        let (result, out) = run_args(&[
+            "journey",
+            "--db",
+            db,
+            "report",
+            "--from",
+            "2025-03-05",
+            "--to",
+            "2025-03-02",
+        ])
+        .await;
+
+        let e = result.unwrap_err();
+        assert_eq!(exit_status(&e), (2, true));
+        assert!(e.to_string().contains("2025-03-05"), "{e}");
+        assert!(out.is_empty(), "no report is printed");
+        let _ = std::fs::remove_file(db);
+    }
+
+    /// A writer whose reader has gone, as stdout is under `| head -1`.
+    struct ClosedPipe;
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_stdout_ends_the_report_quietly_with_status_0() {
+        let db = temp_db("pipe");
+        let db = db.to_str().unwrap();
+        let cli = Cli::try_parse_from(["journey", "--db", db, "demo"]).unwrap();
+
+        let e = run(cli, &mut ClosedPipe, &mut Vec::new())
+            .await
+            .unwrap_err();
+
+        assert_eq!(exit_status(&e), (0, false));
+        let _ = std::fs::remove_file(db);
+    }
+
+    #[test]
+    fn other_failures_exit_with_status_1() {
+        assert_eq!(exit_status(&anyhow::anyhow!("the store failed")), (1, true));
     }
 }

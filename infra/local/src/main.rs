@@ -1,7 +1,7 @@
 //! `journey`: the local runner. See `journey --help`.
 
 use clap::Parser;
-use journey_local::cli::{run, Cli};
+use journey_local::cli::{exit_status, run, Cli};
 
 #[tokio::main]
 async fn main() {
@@ -12,8 +12,11 @@ async fn main() {
     match run(cli, &mut out, &mut err).await {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("journey: {e:#}");
-            std::process::exit(1);
+            let (code, print) = exit_status(&e);
+            if print {
+                eprintln!("journey: {e:#}");
+            }
+            std::process::exit(code);
         }
     }
 }

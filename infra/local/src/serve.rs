@@ -35,9 +35,11 @@ pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
 pub fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // A second call (a test that served twice) keeps the first subscriber.
+    // A second call (a test that served twice) keeps the first subscriber. Colour codes only
+    // on a terminal: piped into a file or `grep`, they are noise.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -94,14 +96,15 @@ async fn serve_with(
 }
 
 /// One request: hyper → [`Stack::handle`] → hyper.
-async fn answer(
-    stack: &Stack,
-    req: hyper::Request<hyper::body::Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+async fn answer<B>(stack: &Stack, req: hyper::Request<B>) -> hyper::Response<Full<Bytes>>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (parts, body) = req.into_parts();
     let bytes = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+        Err(_) => return too_large(),
     };
     let resp = stack
         .handle(hyper::Request::from_parts(parts, bytes.to_vec()))
@@ -109,9 +112,22 @@ async fn answer(
     resp.map(|b| Full::new(Bytes::from(b)))
 }
 
-fn plain(status: StatusCode, text: &'static str) -> hyper::Response<Full<Bytes>> {
-    let mut resp = hyper::Response::new(Full::new(Bytes::from_static(text.as_bytes())));
-    *resp.status_mut() = status;
+/// The 413 for a body over [`MAX_REQUEST_BYTES`], as a problem document shaped like the API's
+/// (`api::error`), so a client reads every refusal the same way. No request id: the request
+/// never reached a function.
+fn too_large() -> hyper::Response<Full<Bytes>> {
+    let body = serde_json::json!({
+        "type": format!("{}payload-too-large", api::error::PROBLEM_BASE),
+        "title": "The request body is too large",
+        "status": StatusCode::PAYLOAD_TOO_LARGE.as_u16(),
+        "detail": format!("the body is over the {MAX_REQUEST_BYTES} byte limit"),
+    });
+    let mut resp = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/problem+json"),
+    );
     resp
 }
 
@@ -154,5 +170,43 @@ async fn tick(stack: Arc<Stack>) {
             }
             Err(e) => tracing::warn!(error = format!("{e:#}"), "schedules failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::StackConfig;
+    use embedded::EmbeddedStore;
+    use ports::SystemClock;
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_answered_with_a_problem_document() {
+        let config = StackConfig::local(&Default::default(), "s").unwrap();
+        let stack = Stack::new(
+            EmbeddedStore::in_memory().unwrap(),
+            Arc::new(SystemClock),
+            config,
+        );
+        let body = Full::new(Bytes::from(vec![b'x'; MAX_REQUEST_BYTES + 1]));
+        let req = hyper::Request::post("/webhooks/generic")
+            .body(body)
+            .unwrap();
+
+        let resp = answer(&stack, req).await;
+
+        assert_eq!(resp.status(), 413);
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            doc["type"],
+            "https://lead-journey.dev/problems/payload-too-large"
+        );
+        assert_eq!(doc["status"], 413);
+        assert!(
+            doc["title"].is_string() && doc["detail"].is_string(),
+            "{doc}"
+        );
     }
 }

@@ -95,7 +95,7 @@ impl StackConfig {
     /// The local configuration from a set of environment variables: the Lambdas' own
     /// variables (`WEBHOOK_SECRET_<PROVIDER>`, `WEBHOOK_FORMS`, `WEBHOOK_META_VERIFY_TOKEN`,
     /// `TRACKING_API_KEYS`, `PUBLIC_BASE_URL`) where set, and otherwise `default_secret` for
-    /// every provider and [`DEV_TRACKING_KEYS`].
+    /// every provider and Meta's verify token, and [`DEV_TRACKING_KEYS`].
     pub fn local(vars: &HashMap<String, String>, default_secret: &str) -> anyhow::Result<Self> {
         let mut webhooks = Config::from_vars(vars).context("in the webhook settings")?;
         for provider in Provider::ALL {
@@ -104,6 +104,11 @@ impl StackConfig {
                 .entry(provider)
                 .or_insert_with(|| Secret::new(default_secret));
         }
+        // Meta's subscription check uses a token, not a signing secret; locally it is the same
+        // development secret, so the documented handshake works without more configuration.
+        webhooks
+            .meta_verify_token
+            .get_or_insert_with(|| Secret::new(default_secret));
         let keys = vars
             .get("TRACKING_API_KEYS")
             .map_or(DEV_TRACKING_KEYS, String::as_str);
@@ -429,6 +434,47 @@ mod tests {
         // A laptop asleep for two days still runs it (once: the rollup catches up itself).
         assert!(nightly_between(before, t("2025-03-07T09:00:00Z")));
         assert!(!nightly_between(before, before));
+    }
+
+    async fn meta_handshake(vars: &[(&str, &str)], token: &str) -> Response<Vec<u8>> {
+        let vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let config = StackConfig::local(&vars, DEV_WEBHOOK_SECRET).unwrap();
+        let stack = Stack::new(
+            EmbeddedStore::in_memory().unwrap(),
+            Arc::new(ports::SystemClock),
+            config,
+        );
+        let uri = format!(
+            "/webhooks/meta-leadgen?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=123"
+        );
+        let req = Request::get(uri)
+            .header("host", "127.0.0.1")
+            .body(Vec::new())
+            .unwrap();
+        stack.handle(req).await
+    }
+
+    #[tokio::test]
+    async fn the_meta_subscription_check_echoes_the_challenge_with_the_development_secret() {
+        let resp = meta_handshake(&[], "test-secret").await;
+
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.body(), b"123");
+    }
+
+    #[tokio::test]
+    async fn a_meta_verify_token_from_the_environment_replaces_the_development_secret() {
+        let vars = [("WEBHOOK_META_VERIFY_TOKEN", "from-the-env")];
+
+        assert_eq!(meta_handshake(&vars, "test-secret").await.status(), 401);
+        let resp = meta_handshake(&vars, "from-the-env").await;
+        assert_eq!(
+            (resp.status().as_u16(), resp.body().as_slice()),
+            (200, &b"123"[..])
+        );
     }
 
     #[test]

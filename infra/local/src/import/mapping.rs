@@ -14,6 +14,7 @@
 //! mql = "first_contact_date"
 //! ```
 
+use chrono::format::{Item, StrftimeItems};
 use lifecycle::Stage;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -85,6 +86,10 @@ pub struct Mapping {
     pub stage_names: BTreeMap<String, Stage>,
 }
 
+fn valid_format(format: &str) -> bool {
+    !StrftimeItems::new(format).any(|item| matches!(item, Item::Error))
+}
+
 fn default_formats() -> Vec<String> {
     [
         "%Y-%m-%d %H:%M:%S",
@@ -113,6 +118,9 @@ pub enum MappingError {
     /// The batch name is empty.
     #[error("the mapping's `batch` must not be empty")]
     EmptyBatch,
+    /// A `date_formats` entry holds a specifier `chrono` does not know.
+    #[error("date format {0:?} in `date_formats` is not a valid chrono format")]
+    BadDateFormat(String),
 }
 
 impl Mapping {
@@ -121,6 +129,10 @@ impl Mapping {
         let mapping: Mapping = toml::from_str(text)?;
         if mapping.batch.trim().is_empty() {
             return Err(MappingError::EmptyBatch);
+        }
+        // Checked here: a bad format would otherwise only show as every row's date failing.
+        if let Some(bad) = mapping.date_formats.iter().find(|f| !valid_format(f)) {
+            return Err(MappingError::BadDateFormat(bad.clone()));
         }
         Ok(mapping)
     }
@@ -155,5 +167,32 @@ impl Mapping {
                 .map(|(s, col)| (format!("stage_dates.{s}"), col.as_str())),
         );
         named
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "batch = \"b\"\n[columns]\nlead_id = \"id\"\n";
+
+    #[test]
+    fn an_unknown_date_specifier_is_refused_when_the_mapping_is_parsed() {
+        let text = format!("date_formats = [\"%Y-%m-%d\", \"%Q\"]\n{BASE}");
+
+        let err = Mapping::parse(&text).unwrap_err();
+
+        assert!(
+            matches!(&err, MappingError::BadDateFormat(f) if f == "%Q"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("%Q"), "{err}");
+    }
+
+    #[test]
+    fn valid_date_formats_are_accepted() {
+        let text = format!("date_formats = [\"%d.%m.%Y %H:%M\", \"%Y-%m-%d\"]\n{BASE}");
+
+        assert!(Mapping::parse(&text).is_ok());
     }
 }

@@ -61,6 +61,21 @@ pub enum Problem {
     Rejected(String),
     /// The e-mail already belongs to another lead.
     EmailTaken,
+    /// A stage's date precedes the date of a stage before it along the funnel (or the created
+    /// date): the export's dates cannot all be true.
+    DatesOutOfOrder {
+        /// The column with the later stage's (too early) date.
+        column: String,
+        /// The column with the earlier stage's date it precedes.
+        before: String,
+    },
+    /// Two columns give the same stage different dates.
+    ConflictingDates {
+        /// The stage-date column of the `stage` column's stage.
+        column: String,
+        /// The per-stage date column of the same stage.
+        other: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -80,6 +95,15 @@ impl fmt::Display for Problem {
             Problem::UnknownLead => f.write_str("no lead with this id was imported before"),
             Problem::Rejected(why) => write!(f, "stage history refused: {why}"),
             Problem::EmailTaken => f.write_str("e-mail already belongs to another lead"),
+            Problem::DatesOutOfOrder { column, before } => write!(
+                f,
+                "stage dates go backwards: the date in column {column:?} is before the date in \
+                 column {before:?}"
+            ),
+            Problem::ConflictingDates { column, other } => write!(
+                f,
+                "columns {column:?} and {other:?} give the same stage different dates"
+            ),
         }
     }
 }
@@ -292,18 +316,23 @@ fn read_row(
         }
         None => None,
     };
-    let mut stages = Vec::new();
+    let mut dated: Vec<Dated> = Vec::new();
     for (stage, column, i) in &layout.stage_dates {
         if let Some(at) = date(column, *i)? {
-            stages.push((*stage, at));
+            dated.push((*stage, at, column.clone()));
         }
     }
     if let Some(i) = layout.stage {
-        stages.extend(current_stage(rec, i, layout, mapping, &date, &err)?);
+        if let Some(current) = current_stage(rec, i, layout, mapping, &date, &err)? {
+            merge_current(&mut dated, current).map_err(err)?;
+        }
     }
-    if mapping.mode == Mode::Create && created_at.is_none() && stages.is_empty() {
+    if mapping.mode == Mode::Create && created_at.is_none() && dated.is_empty() {
         return Err(err(Problem::MissingDate("created_at".to_owned())));
     }
+    let created = created_at.zip(layout.created_at.as_ref().map(|(c, _)| c.clone()));
+    check_order(created, &dated).map_err(err)?;
+    let mut stages: Vec<(Stage, Timestamp)> = dated.into_iter().map(|(s, at, _)| (s, at)).collect();
     stages.sort_by_key(|(s, at)| (*at, *s));
 
     let fields = layout
@@ -322,6 +351,64 @@ fn read_row(
     })
 }
 
+/// A stage, the date it was entered, and the column that date came from.
+type Dated = (Stage, Timestamp, String);
+
+/// Adds the `stage` column's stage unless a per-stage column already dates it: the same date is
+/// one fact, a different date is a contradiction the export must settle, not us.
+fn merge_current(dated: &mut Vec<Dated>, current: Dated) -> Result<(), Problem> {
+    let (stage, at, column) = current;
+    match dated.iter().find(|(s, _, _)| *s == stage) {
+        Some((_, other_at, other)) if *other_at != at => Err(Problem::ConflictingDates {
+            column,
+            other: other.clone(),
+        }),
+        Some(_) => Ok(()),
+        None => {
+            dated.push((stage, at, column));
+            Ok(())
+        }
+    }
+}
+
+/// Refuses dates that go backwards: along the funnel (`New` … `Won`) each stage's date must not
+/// precede an earlier stage's, and no stage may precede the created date. Disqualified and
+/// recycled are off the funnel, so only the created date bounds them.
+fn check_order(created: Option<(Timestamp, String)>, dated: &[Dated]) -> Result<(), Problem> {
+    let mut funnel: Vec<(u8, Timestamp, &str)> = created
+        .iter()
+        .map(|(at, column)| (0, *at, column.as_str()))
+        .collect();
+    funnel.extend(
+        dated
+            .iter()
+            .filter_map(|(s, at, column)| s.rank().map(|r| (r, *at, column.as_str()))),
+    );
+    funnel.sort_by_key(|(rank, _, _)| *rank);
+    // The latest date so far along the funnel, with its column.
+    let mut latest: Option<(Timestamp, &str)> = None;
+    for (_, at, column) in funnel {
+        match latest {
+            Some((prev, before)) if at < prev => {
+                return Err(Problem::DatesOutOfOrder {
+                    column: column.to_owned(),
+                    before: before.to_owned(),
+                })
+            }
+            _ => latest = Some((at, column)),
+        }
+    }
+    if let Some((created_at, created_column)) = &created {
+        if let Some((_, _, column)) = dated.iter().find(|(_, at, _)| at < created_at) {
+            return Err(Problem::DatesOutOfOrder {
+                column: column.clone(),
+                before: created_column.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 type DateFn<'a> = dyn Fn(&str, usize) -> Result<Option<Timestamp>, RowError> + 'a;
 
 /// The `stage` column's value with its `stage_date`.
@@ -332,7 +419,7 @@ fn current_stage(
     mapping: &Mapping,
     date: &DateFn<'_>,
     err: &dyn Fn(Problem) -> RowError,
-) -> Result<Option<(Stage, Timestamp)>, RowError> {
+) -> Result<Option<Dated>, RowError> {
     let Some(name) = cell(rec, i) else {
         return Ok(None);
     };
@@ -350,7 +437,7 @@ fn current_stage(
         return Err(err(Problem::MissingDate("stage_date".to_owned())));
     };
     let at = date(column, *j)?.ok_or_else(|| err(Problem::MissingDate(column.clone())))?;
-    Ok(Some((stage, at)))
+    Ok(Some((stage, at, column.clone())))
 }
 
 /// Parses a date or date-time: RFC 3339 first, then each format (times without a zone are UTC,
