@@ -269,3 +269,78 @@ async fn a_forged_delivery_is_refused_and_stores_nothing() {
     let leads = send(addr, api("GET", "/leads").body(empty()).unwrap()).await;
     assert_eq!(leads.json["items"], Value::Array(vec![]));
 }
+
+/// The Graph API as a fixture: the one lead the shared fixtures hold, by its id.
+struct FixtureGraph;
+
+#[async_trait::async_trait]
+impl form_webhook::lead_fetch::LeadFetcher for FixtureGraph {
+    async fn fetch(
+        &self,
+        leadgen_id: &str,
+    ) -> Result<Vec<u8>, form_webhook::lead_fetch::FetchError> {
+        match leadgen_id {
+            "2233445566778899" => {
+                Ok(std::fs::read(fixture("facebook-lead-ads/leadgen_normal.lead.json")).unwrap())
+            }
+            _ => Err(form_webhook::lead_fetch::FetchError::Unavailable),
+        }
+    }
+}
+
+/// Meta's webhook carries ids only: the stack answers at once, and its `lead_fetch` pump reads
+/// the lead from the Graph API (here the fixture's answer) and stores it; the redelivery
+/// changes nothing. Expected values: the fixture README's row for `leadgen_normal`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meta_lead_is_fetched_after_the_webhook_and_stored_once() {
+    let (req, received_at) = delivery("facebook-lead-ads/leadgen_normal");
+    let clock = Arc::new(ManualClock::new(received_at));
+    let store = EmbeddedStore::in_memory().unwrap();
+    seed::seed_demo(&store).await.unwrap();
+    // The form's audience is British (as a deployment would say in `WEBHOOK_FORMS`), which is
+    // what makes the national number `07700 900456` knowable as +44.
+    let forms = r#"[{"provider": "meta-leadgen", "form_id": "1029384756647382", "country": "GB"}]"#;
+    let vars = HashMap::from([("WEBHOOK_FORMS".to_owned(), forms.to_owned())]);
+    let mut config = StackConfig::local(&vars, "test-secret").unwrap();
+    config.lead_fetcher = Some(Arc::new(FixtureGraph));
+    let stack = Arc::new(Stack::new(store, clock.clone(), config));
+    let listener = bind(0).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_http(stack.clone(), listener));
+
+    let answer = send(addr, req).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    let drained = stack.drain().await.unwrap();
+    assert_eq!((drained.fetched, drained.failed), (1, 0));
+
+    let (again, _) = delivery("facebook-lead-ads/leadgen_duplicate");
+    assert_eq!(send(addr, again).await.status, 200);
+    // The redelivery sends the stored fetch request again (in case the first send was lost);
+    // fetching it again meets the first fetch's claim and changes nothing.
+    assert_eq!(stack.drain().await.unwrap().failed, 0);
+
+    let leads = send(addr, api("GET", "/leads").body(empty()).unwrap()).await;
+    let items = leads.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", leads.json);
+    let lead = &items[0];
+    assert_eq!(lead["email"], "siobhan.nibhriain@oakhollow.example.org");
+    assert_eq!(lead["profile"]["name"], "Siobhán Ní Bhriain");
+    assert_eq!(lead["phone"], "+447700900456");
+    assert_eq!(lead["attribution"]["source"], "instagram");
+
+    let id = lead["id"].as_str().unwrap();
+    let timeline = send(
+        addr,
+        api("GET", &format!("/leads/{id}/timeline"))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    let activities = timeline.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "activity")
+        .count();
+    assert_eq!(activities, 1, "one form activity: {}", timeline.json);
+}

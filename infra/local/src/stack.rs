@@ -20,10 +20,9 @@
 //! [`Stack::run_schedules`] are in [`crate::serve`].
 //!
 //! Known shortcomings, stated here where they live:
-//! * The `lead_fetch` queue (Meta Lead Ads, whose webhook carries ids only) is not pumped:
-//!   fetching a lead needs the Graph API, and there is no implementation of
-//!   [`form_webhook::lead_fetch::LeadFetcher`] for it yet. Meta deliveries are answered and
-//!   queued, and wait there.
+//! * The `lead_fetch` queue (Meta Lead Ads, whose webhook carries ids only) is pumped only
+//!   when a Graph API token is configured (`PROVIDER_TOKENS`, as for the `lead-fetch` Lambda):
+//!   without one, Meta deliveries are answered and queued, and wait there.
 //! * `journey_events` has no consumer in the system (it is for a CRM sync outside it), so
 //!   locally its messages stay in the store's `queue` table, where `sqlite3` shows them.
 //! * Notices on `notifications` go to the [`notifier::Dispatcher`], which posts them to the
@@ -33,8 +32,12 @@
 use anyhow::Context;
 use chrono::NaiveTime;
 use embedded::EmbeddedStore;
-use form_webhook::{Config, Headers, Provider, Secret, Service, WebhookRequest};
-use http_notifier::HttpNotifier;
+use form_webhook::{
+    graph::{self, GraphLeadFetcher},
+    lead_fetch::{self, LeadFetcher},
+    Config, Headers, Provider, Secret, Service, WebhookRequest,
+};
+use http_notifier::{HttpNotifier, JsonGetter};
 use lambda_http::http::{Request, Response};
 use lifecycle::Timestamp;
 use notifier::Dispatcher;
@@ -80,6 +83,8 @@ pub struct StackConfig {
     pub public_base_url: Option<String>,
     /// Where notices and scheduled reports are posted.
     pub notifier: Arc<dyn Notifier>,
+    /// Where Meta leads are read from, when a Graph API token is configured.
+    pub lead_fetcher: Option<Arc<dyn LeadFetcher>>,
 }
 
 impl std::fmt::Debug for StackConfig {
@@ -120,6 +125,7 @@ impl StackConfig {
             tracking_keys,
             public_base_url: vars.get("PUBLIC_BASE_URL").cloned(),
             notifier: Arc::new(notifier),
+            lead_fetcher: graph_fetcher(vars)?,
         })
     }
 }
@@ -129,6 +135,8 @@ impl StackConfig {
 pub struct Drained {
     /// Activities scored (or found scored before).
     pub scored: usize,
+    /// Meta leads fetched and stored (or found stored before).
+    pub fetched: usize,
     /// Route requests handled.
     pub routed: usize,
     /// Notices handled (sent, or acknowledged without a target).
@@ -148,11 +156,29 @@ pub struct Ticked {
     pub reports: funnel_rollup::scheduled::ScheduleSummary,
 }
 
+/// The Graph API fetcher of `PROVIDER_TOKENS`' Meta token, if one is set.
+fn graph_fetcher(vars: &HashMap<String, String>) -> anyhow::Result<Option<Arc<dyn LeadFetcher>>> {
+    let Some(tokens) = vars.get("PROVIDER_TOKENS").filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let token = graph::meta_token(tokens).context("in PROVIDER_TOKENS")?;
+    let http =
+        JsonGetter::new(graph::DEFAULT_TIMEOUT).context("failed to build the Graph client")?;
+    Ok(Some(Arc::new(GraphLeadFetcher::new(
+        http,
+        graph::GRAPH_BASE,
+        token,
+    ))))
+}
+
 /// Every function, over one store and one clock.
 pub struct Stack {
     store: EmbeddedStore,
     clock: Arc<dyn Clock>,
     webhooks: Service,
+    intake: form_webhook::Intake,
+    webhook_config: Config,
+    lead_fetcher: Option<Arc<dyn LeadFetcher>>,
     tracker: Tracker,
     scorer: Scorer,
     router: Router,
@@ -175,7 +201,10 @@ impl Stack {
         let shared = Arc::new(store.clone());
         let intake = form_webhook::Intake::new(shared.clone(), shared.clone());
         Self {
-            webhooks: Service::new(config.webhooks, intake, clock.clone()),
+            webhooks: Service::new(config.webhooks.clone(), intake.clone(), clock.clone()),
+            intake,
+            webhook_config: config.webhooks,
+            lead_fetcher: config.lead_fetcher,
             tracker: Tracker {
                 store: shared.clone(),
                 keys: config.tracking_keys,
@@ -281,14 +310,17 @@ impl Stack {
                 .scorer
                 .poll_once(&self.store, BATCH, VISIBILITY_SECONDS)
                 .await?;
+            let fetched = self.fetch_once().await?;
             let routed = self.route_once().await?;
             let notified = self.notify_once().await?;
+            total.fetched += fetched.fetched;
             total.scored += scored.done.len();
-            total.failed += scored.failed.len() + routed.failed + notified.failed;
+            total.failed += scored.failed.len() + routed.failed + notified.failed + fetched.failed;
             total.routed += routed.routed;
             total.notified += notified.notified;
             let handled = scored.done.len() + scored.failed.len() + routed.routed + routed.failed;
-            if handled + notified.notified + notified.failed == 0 {
+            let others = notified.notified + notified.failed + fetched.fetched + fetched.failed;
+            if handled + others == 0 {
                 break;
             }
         }
@@ -318,6 +350,43 @@ impl Stack {
         }
         Ok(Drained {
             routed: deliveries.len() - failed.len(),
+            failed: failed.len(),
+            ..Drained::default()
+        })
+    }
+
+    /// One batch of the `lead_fetch` queue through the Graph fetcher, when there is one.
+    async fn fetch_once(&self) -> Result<Drained, QueueError> {
+        let Some(fetcher) = &self.lead_fetcher else {
+            return Ok(Drained::default());
+        };
+        let deliveries = self
+            .store
+            .receive(Topic::LeadFetch, BATCH, VISIBILITY_SECONDS)
+            .await?;
+        let records: Vec<(String, Option<String>)> = deliveries
+            .iter()
+            .map(|d| (d.id.clone(), Some(d.body.clone())))
+            .collect();
+        let failed = lead_fetch::handle_batch(
+            &self.intake,
+            fetcher.as_ref(),
+            &self.webhook_config,
+            records,
+            self.clock.now(),
+        )
+        .await;
+        for d in &deliveries {
+            if failed.contains(&d.id) {
+                self.store
+                    .fail(Topic::LeadFetch, &d.receipt, "lead fetch failed")
+                    .await?;
+            } else {
+                self.store.ack(Topic::LeadFetch, &d.receipt).await?;
+            }
+        }
+        Ok(Drained {
+            fetched: deliveries.len() - failed.len(),
             failed: failed.len(),
             ..Drained::default()
         })
