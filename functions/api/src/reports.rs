@@ -14,7 +14,7 @@ use crate::{
     error::{ApiError, ApiResult},
     http, Deps,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use lambda_http::{Body, Request, Response};
 use lifecycle::{
     funnel::{
@@ -47,17 +47,21 @@ pub async fn transitions_until(deps: &Deps, as_of: Timestamp) -> ApiResult<Vec<T
     }
 }
 
-/// The SLA clock outcomes due in `period` and stored by `as_of`. Known cost: one listing per
-/// UTC day of the period, so a year's report makes 366 of them.
+/// The SLA clock outcomes due in `period` and stored by `as_of`.
+///
+/// Outcomes are keyed by their due day, so they are read by key prefix: by day for a short
+/// period, by month or by year for longer ones (each listing then holds outcomes outside the
+/// period, which are dropped). No outcome stored by `as_of` can be due much later than it (a
+/// clock ends when the owner acts or at its first breach), so days after
+/// [`OUTCOME_HORIZON_DAYS`] past `as_of` are not read: a period that ends centuries ahead costs
+/// no more than one that ends today.
 pub async fn clocks_due(
     deps: &Deps,
     period: Period,
     as_of: Timestamp,
 ) -> ApiResult<Vec<ClockOutcome>> {
     let mut out = Vec::new();
-    let mut day = period.from.date_naive();
-    while day <= period.to.date_naive() {
-        let prefix = routing::docs::day_prefix(day);
+    for prefix in prefixes_for(period, as_of) {
         let found =
             routing::docs::outcomes(deps.documents.as_ref(), routing::docs::SLA_OUTCOME, &prefix)
                 .await
@@ -66,11 +70,49 @@ pub async fn clocks_due(
                     other => ApiError::Internal(other.into()),
                 })?;
         out.extend(found);
-        let Some(next) = day.succ_opt() else { break };
-        day = next;
     }
     out.retain(|c| period.contains(c.due_at) && c.recorded_at <= as_of);
     Ok(out)
+}
+
+/// How far past `as_of` an outcome stored by then may be due: longer than any SLA window.
+pub const OUTCOME_HORIZON_DAYS: i64 = 400;
+
+/// The key prefixes of the outcomes [`clocks_due`] reads.
+fn prefixes_for(period: Period, as_of: Timestamp) -> Vec<String> {
+    let last = period
+        .to
+        .min(as_of + Duration::days(OUTCOME_HORIZON_DAYS))
+        .date_naive();
+    outcome_prefixes(period.from.date_naive(), last)
+}
+
+/// The key prefixes that cover the due days `first..=last`: whole days for up to two months,
+/// whole months for up to five years, whole years beyond.
+fn outcome_prefixes(first: NaiveDate, last: NaiveDate) -> Vec<String> {
+    if last < first {
+        return Vec::new();
+    }
+    let span = (last - first).num_days();
+    if span <= 62 {
+        return first
+            .iter_days()
+            .take_while(|d| *d <= last)
+            .map(routing::docs::day_prefix)
+            .collect();
+    }
+    if span <= 5 * 366 {
+        let mut months = Vec::new();
+        let mut m = first.with_day(1).unwrap_or(first);
+        while m <= last {
+            months.push(m.format("%Y-%m-").to_string());
+            m = m + chrono::Months::new(1);
+        }
+        return months;
+    }
+    (first.year()..=last.year())
+        .map(|y| format!("{y:04}-"))
+        .collect()
 }
 
 /// The period from `from`/`to` (default: the `default_days` before now) and `as_of` (default
@@ -324,4 +366,54 @@ pub async fn scheduled(deps: &Deps, who: &Principal, id: &str) -> ApiResult<Resp
         schedule.remove("target");
     }
     http::json_tagged(200, &body, doc.version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> Timestamp {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn prefixes(from: &str, to: &str, as_of: &str) -> Vec<String> {
+        let period = Period {
+            from: utc(from),
+            to: utc(to),
+        };
+        prefixes_for(period, utc(as_of))
+    }
+
+    #[test]
+    fn a_short_period_is_read_day_by_day() {
+        let got = prefixes(
+            "2025-03-01T00:00:00Z",
+            "2025-03-03T12:00:00Z",
+            "2025-06-01T00:00:00Z",
+        );
+        assert_eq!(got, ["2025-03-01/", "2025-03-02/", "2025-03-03/"]);
+    }
+
+    #[test]
+    fn a_quarter_is_read_month_by_month() {
+        let got = prefixes(
+            "2025-01-15T00:00:00Z",
+            "2025-04-02T00:00:00Z",
+            "2025-06-01T00:00:00Z",
+        );
+        assert_eq!(got, ["2025-01-", "2025-02-", "2025-03-", "2025-04-"]);
+    }
+
+    /// Regression: `to=2226-01-01` made one listing per day for two centuries, and the
+    /// request timed out. Nothing stored by `as_of` is due after the horizon.
+    #[test]
+    fn a_period_far_in_the_future_stops_at_the_horizon() {
+        let got = prefixes(
+            "2019-06-01T00:00:00Z",
+            "2226-01-01T00:00:00Z",
+            "2025-06-01T00:00:00Z",
+        );
+        let years: Vec<String> = (2019..=2026).map(|y| format!("{y}-")).collect();
+        assert_eq!(got, years, "2025-06-01 + 400 days is in 2026");
+    }
 }
