@@ -142,10 +142,12 @@ async fn pump(stack: Arc<Stack>, wake: Arc<Notify>) {
             _ = wake.notified() => {}
         }
         match stack.drain().await {
-            Ok(d) if d.scored + d.routed + d.failed > 0 => {
+            Ok(d) if d.fetched + d.scored + d.routed + d.notified + d.failed > 0 => {
                 tracing::info!(
+                    fetched = d.fetched,
                     scored = d.scored,
                     routed = d.routed,
+                    notified = d.notified,
                     failed = d.failed,
                     "queues drained"
                 );
