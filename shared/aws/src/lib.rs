@@ -11,6 +11,7 @@ mod config;
 mod dynamo;
 mod error;
 mod item;
+pub mod lambda;
 pub mod metrics;
 pub mod setup;
 mod sqs;
