@@ -6,8 +6,8 @@
 //! token), `WEBHOOK_FORMS` (the per-form settings, as for the webhook), `GRAPH_TIMEOUT_SECONDS`
 //! (optional, default 5), and the table and queues every function gets.
 
-use aws_adapters::{Clients, DynamoStore, SqsQueue};
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_adapters::{lambda::SqsBatch, Clients, DynamoStore, SqsQueue};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use form_webhook::{
     graph::{self, GraphLeadFetcher},
     lead_fetch, Config, Intake,
@@ -42,20 +42,15 @@ async fn handle(
     config: &Config,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    let records = event
-        .payload
-        .records
-        .into_iter()
-        .map(|r| (r.message_id.unwrap_or_default(), r.body));
+    let batch = SqsBatch::from_event(event.payload);
+    let records: Vec<(String, Option<String>)> = batch
+        .deliveries
+        .iter()
+        .map(|d| (d.id.clone(), Some(d.body.clone())))
+        .collect();
     let failed =
         lead_fetch::handle_batch(intake, fetcher, config, records, chrono::Utc::now()).await;
-    let batch_item_failures = failed
-        .into_iter()
-        .map(|item_identifier| BatchItemFailure { item_identifier })
-        .collect();
-    Ok(SqsBatchResponse {
-        batch_item_failures,
-    })
+    Ok(batch.response(failed.iter().map(String::as_str)))
 }
 
 fn graph_fetcher() -> Result<GraphLeadFetcher, Error> {
