@@ -1023,3 +1023,36 @@ async fn a_sweep_stops_at_its_clock_limit_and_the_next_one_carries_on() {
     assert_eq!(breached.len(), 7);
     assert_eq!(drain(&store, Topic::Mqls).await.len(), 7);
 }
+
+#[tokio::test]
+async fn a_clock_that_does_not_decode_does_not_stop_the_owner_acting() {
+    let store = setup(always_open()).await;
+    routed_lead(&store, "l1", monday()).await;
+    // A second response clock of the lead's cycle, broken.
+    let broken = ports::Document {
+        collection: docs::SLA_CLOCK.into(),
+        key: "l1:1:rep_response:9".into(),
+        version: 1,
+        index: None,
+        body: serde_json::json!({ "id": "l1:1:rep_response:9" }),
+        expires_at: None,
+    };
+    let commit = Commit {
+        documents: vec![ports::DocumentWrite::Put {
+            doc: broken,
+            expect: Expect::Absent,
+        }],
+        ..Commit::default()
+    };
+    store.commit(commit).await.unwrap();
+
+    let dims = lead(&store, "l1").await.dimensions();
+    let l1 = (&LeadId::new("l1"), &dims);
+    let at = monday() + mins(3);
+    let writes = sla_timers::stop_writes(&store, l1, 1, ClockKind::RepResponse, at)
+        .await
+        .unwrap();
+    let targets: Vec<String> = writes.iter().map(|w| w.target().1.to_owned()).collect();
+    assert_eq!(targets.len(), 3, "{targets:?}");
+    assert_eq!(targets[0], "l1:1:rep_response:0", "the good clock stopped");
+}
