@@ -39,13 +39,15 @@ use tracing::{debug, error, info, warn, Instrument};
 
 /// Clocks read from the due index per round.
 pub const BATCH: usize = 200;
-/// Clocks escalated at once by default: each waits on its own store round trips, so a handful
-/// in flight divides a sweep's time by about as much on DynamoDB.
+/// Clocks escalated at once by default: each waits on its own store round trips, so 16 in
+/// flight divide a sweep's time by about 16 on DynamoDB (clocks of different leads seldom write
+/// the same item: only overflows, to their rep's load counter, and the loser re-reads).
 pub const CONCURRENCY: usize = 16;
-/// Due clocks one sweep looks at, at most, by default. Measured against the emulator, a due
-/// clock costs about 8 store round trips (see the README); at 16 in flight and DynamoDB's
-/// usual 5-20 ms per request that is some 120 clocks a second, so 2,000 clocks take about
-/// 17 s: a third of the 50 s timeout, and [`TIME_BUDGET`] stops a slower sweep before it.
+/// Due clocks one sweep looks at, at most, by default. Measured against the emulator
+/// (`examples/sweep_cost.rs`), a clock that breaches costs 5 requests one after the other (read
+/// the lead, then per step one transaction and one SQS batch). At a pessimistic 50 ms a request
+/// that is 250 ms a clock, so 16 in flight handle 64 clocks a second and 2,000 clocks fit in
+/// [`TIME_BUDGET`]; at DynamoDB's usual 5-25 ms they take some 10 s.
 pub const MAX_CLOCKS: usize = 2_000;
 /// How long a sweep keeps starting new clocks: well inside the Lambda's 50 s timeout, so a
 /// slow sweep ends cleanly and the next one, a minute later, carries on.
@@ -312,11 +314,11 @@ impl Sweeper {
             }
             Err(e) if e.is_retryable() => {
                 report.failed += 1;
-                warn!(clock = %key, error = %e, "clock left for the next sweep");
+                warn!(clock = %key, error = %chain(&e), "clock left for the next sweep");
             }
             Err(e) => {
                 report.failed += 1;
-                error!(clock = %key, error = %e, "clock cannot be escalated");
+                error!(clock = %key, error = %chain(&e), "clock cannot be escalated");
             }
         }
         report
@@ -337,7 +339,7 @@ impl Sweeper {
             Ok(false) => debug!(clock = %doc.key, "clock changed meanwhile; not parked"),
             Err(e) => {
                 report.failed += 1;
-                warn!(clock = %doc.key, error = %e, "clock could not be parked");
+                warn!(clock = %doc.key, error = %chain(&e), "clock could not be parked");
             }
         }
     }
@@ -410,4 +412,17 @@ impl Sweeper {
         self.journey.commit(commit).await?;
         Ok(())
     }
+}
+
+/// `error` and its sources, so a log line says why the store failed, not only that it did.
+/// Store and queue errors name operations and ids, never a lead's personal data.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }
