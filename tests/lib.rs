@@ -1,7 +1,9 @@
-//! Shared helpers for the end-to-end tests: where the shared test material lives, and a fresh
-//! store per test.
+//! Shared helpers for the end-to-end tests: where the shared test material lives, a fresh
+//! store per test, and the simulated day of SLA traffic ([`sla_day`]).
 
 use std::path::PathBuf;
+
+pub mod sla_day;
 
 /// `../shared` beside the repository: fixtures and datasets, never copied into the repository.
 pub fn shared_dir() -> PathBuf {

@@ -4,3 +4,4 @@ mod import_errors;
 mod olist;
 mod rollup;
 mod serve;
+mod sla_day;

@@ -2,10 +2,14 @@
 //! step is due and carries each step out exactly once (see [`sweep`]).
 //!
 //! Clocks are started by the routing function and stopped by the API when the owner acts
-//! (with the writes [`stop_writes`] gives); this function only escalates them.
+//! (with the writes [`stop_writes`] gives); this function only escalates them. A clock whose
+//! document cannot be read is parked ([`park`]) rather than retried every minute.
 
+pub mod park;
+mod step;
 pub mod stop;
 pub mod sweep;
 
+pub use park::{ParkedClock, Unparked, SLA_PARKED};
 pub use stop::stop_writes;
-pub use sweep::{SweepError, SweepReport, Sweeper};
+pub use sweep::{SweepError, SweepLimits, SweepReport, Sweeper};

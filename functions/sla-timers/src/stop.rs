@@ -7,6 +7,10 @@
 //! the version read, so a sweep that moved the clock meanwhile makes the commit conflict (and
 //! the caller decides again) instead of being overwritten. A clock whose outcome this stop
 //! makes final has it stored in the same commit ([`docs::outcome_writes`]).
+//!
+//! A clock whose document does not decode is left as it is (and logged): no sweep can act on
+//! it either (the sweep parks it, see [`crate::park`]), and a broken clock must not stop the
+//! owner from acting on the lead.
 
 use crate::sweep::SweepError;
 use lifecycle::{
@@ -15,7 +19,7 @@ use lifecycle::{
     LeadId, Timestamp,
 };
 use ports::{DocumentStore, DocumentWrite, MAX_PAGE};
-use routing::{docs, RoutingError};
+use routing::docs;
 
 /// The writes that stop every running `kind` clock of `lead` in `cycle` at `at`, with the
 /// outcomes they make final (grouped by `dims`, the lead's reporting dimensions).
@@ -35,12 +39,10 @@ pub async fn stop_writes(
             .await?;
         for doc in page.items {
             let key = doc.key.clone();
-            let before: SlaClock =
-                serde_json::from_value(doc.body).map_err(|source| RoutingError::BadDocument {
-                    collection: docs::SLA_CLOCK.to_owned(),
-                    key: key.clone(),
-                    source,
-                })?;
+            let Ok(before) = serde_json::from_value::<SlaClock>(doc.body) else {
+                tracing::warn!(clock = %key, "clock does not decode; not stopped");
+                continue;
+            };
             let mut clock = before.clone();
             if clock.stop(at) {
                 writes.push(docs::put(

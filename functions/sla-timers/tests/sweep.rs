@@ -188,6 +188,7 @@ fn report(clocks: usize, steps: usize, duplicates: usize, failed: usize) -> Swee
         steps,
         duplicates,
         failed,
+        parked: 0,
         breaches: 0,
     }
 }
@@ -383,6 +384,8 @@ struct Faulty {
     step: &'static str,
     applied: bool,
     tripped: AtomicBool,
+    /// Fail every matching commit, not only the first.
+    always: bool,
 }
 
 #[async_trait]
@@ -431,8 +434,11 @@ impl JourneyStore for Faulty {
         self.inner.counter(key).await
     }
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
-        let targeted = commit.claims.iter().any(|c| c.key.ends_with(self.step));
-        if !targeted || self.tripped.swap(true, Ordering::SeqCst) {
+        let targeted = commit.claims.iter().any(|c| match self.always {
+            true => c.key.contains(self.step),
+            false => c.key.ends_with(self.step),
+        });
+        if !targeted || (!self.always && self.tripped.swap(true, Ordering::SeqCst)) {
             return self.inner.commit(commit).await;
         }
         if self.applied {
@@ -449,6 +455,7 @@ fn faulty_sweeper(store: &EmbeddedStore, step: &'static str, applied: bool) -> S
         step,
         applied,
         tripped: AtomicBool::new(false),
+        always: false,
     });
     Sweeper::new(journey, s.clone(), s)
 }
@@ -681,6 +688,8 @@ fn the_breach_metric_is_one_line_of_embedded_metric_format() {
     assert_eq!(metric["Namespace"], "LeadJourney");
     assert_eq!(metric["Dimensions"], serde_json::json!([["Stage"]]));
     assert_eq!(metric["Metrics"][0]["Name"], "SlaBreaches");
+    assert_eq!(metric["Metrics"][1]["Name"], "SlaClocksParked");
+    assert_eq!(v["SlaClocksParked"], 0);
 }
 
 /// The embedded store's documents, counting what the sweep asks for.
@@ -750,6 +759,300 @@ async fn the_sweep_reads_only_the_due_clocks_through_the_index_never_a_listing()
         1,
         "one due clock read"
     );
-    // The clock, read once per step (two steps, then once more to find nothing left).
-    assert_eq!(counting.gets.load(Ordering::SeqCst), 3);
+    // The clock as the index gave it, then as each step wrote it: never read again.
+    assert_eq!(counting.gets.load(Ordering::SeqCst), 0);
+}
+
+/// Replaces the stored SLA policies (stored at version 1 by [`setup`]).
+async fn replace_policies(store: &EmbeddedStore, policies: &SlaPolicies) {
+    let mut commit = Commit::default();
+    commit
+        .documents
+        .push(docs::put(docs::CONFIG, docs::SLA_POLICIES, policies, 1, None).unwrap());
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+}
+
+#[tokio::test]
+async fn a_remind_only_policy_reminds_and_records_the_breach_at_its_due_time() {
+    let store = setup(always_open()).await;
+    let mut remind_only = policies();
+    remind_only.policies[0].escalation = Escalation {
+        remind_at_percent: Some(50),
+        reassign: false,
+        max_reassignments: 0,
+        notify_manager: false,
+    };
+    remind_only.validate().unwrap();
+    replace_policies(&store, &remind_only).await;
+    routed_lead(&store, "l1", monday()).await;
+    drain(&store, Topic::Notifications).await;
+    let sweep = sweeper(&store);
+
+    assert_eq!(
+        sweep.sweep(monday() + mins(8)).await.unwrap(),
+        report(1, 1, 0, 0),
+        "the reminder at 7 min 30 s"
+    );
+    assert!(matches!(
+        &notices(&store).await[..],
+        [Notice::SlaReminder { .. }]
+    ));
+    assert_eq!(
+        sweep.sweep(monday() + mins(14)).await.unwrap(),
+        report(0, 0, 0, 0)
+    );
+    // Due at 15 min: nobody to tell and nothing to take away, but the breach is recorded then,
+    // not whenever the owner gets round to the lead.
+    assert_eq!(
+        sweep.sweep(monday() + mins(15)).await.unwrap(),
+        breached(1, report(1, 1, 0, 0))
+    );
+    assert!(notices(&store).await.is_empty());
+    assert_eq!(lead(&store, "l1").await.owner, Some(RepId::new("rep-a")));
+    let response: Vec<_> = outcomes(&store, "2025-06-16")
+        .await
+        .into_iter()
+        .filter(|o| o.0.contains("rep_response"))
+        .collect();
+    assert_eq!(
+        response,
+        vec![(
+            "l1:1:rep_response:0".to_owned(),
+            Some("rep-a".to_owned()),
+            false,
+            "emea".to_owned()
+        )]
+    );
+    assert!(
+        store
+            .due(docs::SLA_CLOCK, "9999", 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing left to do"
+    );
+}
+
+/// Stores `n` documents in `sla_clock` that are not clocks, due at `index`.
+async fn broken_clocks(store: &EmbeddedStore, n: usize, index: &str) {
+    for i in 0..n {
+        let doc = ports::Document {
+            collection: docs::SLA_CLOCK.into(),
+            key: format!("broken-{i:03}:1:rep_response:0"),
+            version: 1,
+            index: Some(index.into()),
+            body: serde_json::json!({ "id": format!("broken-{i:03}"), "due_at": "soon" }),
+            expires_at: None,
+        };
+        let commit = Commit {
+            documents: vec![ports::DocumentWrite::Put {
+                doc,
+                expect: Expect::Absent,
+            }],
+            ..Commit::default()
+        };
+        store.commit(commit).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn undecodable_clocks_at_the_head_of_the_index_are_parked_and_hide_no_breach() {
+    let store = setup(always_open()).await;
+    routed_lead(&store, "real", monday()).await;
+    drain(&store, Topic::Notifications).await;
+    // 200 clocks no sweep can read, due before the real one: a whole round of the due index.
+    broken_clocks(&store, 200, "2025-06-16T00:00:00.000Z").await;
+    let sweep = sweeper(&store);
+
+    let first = sweep.sweep(monday() + mins(15)).await.unwrap();
+    assert_eq!(
+        first,
+        SweepReport {
+            parked: 200,
+            ..breached(1, report(201, 2, 0, 0))
+        },
+        "the real breach handled in the same sweep"
+    );
+    assert!(matches!(
+        &notices(&store).await[..],
+        [Notice::SlaBreached { clock, .. }] if clock == "real:1:rep_response:0"
+    ));
+    assert_eq!(drain(&store, Topic::Mqls).await.len(), 1, "reassigned");
+    assert_eq!(
+        sweep.sweep(monday() + mins(16)).await.unwrap(),
+        report(0, 0, 0, 0),
+        "parked clocks are out of the index"
+    );
+
+    // An operator finds them, with the reason and without the documents' values.
+    let parked = store
+        .due(sla_timers::SLA_PARKED, "9999", 1000)
+        .await
+        .unwrap();
+    assert_eq!(parked.len(), 200);
+    let record: sla_timers::ParkedClock = serde_json::from_value(parked[0].body.clone()).unwrap();
+    assert_eq!(record.clock, "broken-000:1:rep_response:0");
+    assert_eq!(record.index.as_deref(), Some("2025-06-16T00:00:00.000Z"));
+    assert_eq!(record.parked_at, monday() + mins(15));
+    assert!(
+        record
+            .reason
+            .starts_with("the clock document does not decode"),
+        "{}",
+        record.reason
+    );
+    assert!(!record.reason.contains("soon"), "{}", record.reason);
+}
+
+#[tokio::test]
+async fn a_repaired_clock_is_unparked_back_into_the_due_index() {
+    let store = setup(always_open()).await;
+    routed_lead(&store, "l1", monday()).await;
+    drain(&store, Topic::Notifications).await;
+    let key = "l1:1:rep_response:0";
+    let good = store.get(docs::SLA_CLOCK, key).await.unwrap().unwrap();
+    // A writer breaks the clock; the sweep parks it.
+    let broken = ports::Document {
+        version: good.version + 1,
+        body: serde_json::json!({ "id": key }),
+        ..good.clone()
+    };
+    let write = |doc: ports::Document, expect| Commit {
+        documents: vec![ports::DocumentWrite::Put { doc, expect }],
+        ..Commit::default()
+    };
+    store
+        .commit(write(broken, Expect::Version(good.version)))
+        .await
+        .unwrap();
+    let sweep = sweeper(&store);
+    let parked = sweep.sweep(monday() + mins(8)).await.unwrap();
+    assert_eq!(parked.parked, 1);
+    assert!(matches!(
+        sweep.unpark(key).await,
+        Err(sla_timers::SweepError::BadClock { .. })
+    ));
+
+    // Repaired, it goes back to the index at its next wake-up, and the sweep takes it from there.
+    let stored = store.get(docs::SLA_CLOCK, key).await.unwrap().unwrap();
+    let repaired = ports::Document {
+        version: stored.version + 1,
+        body: good.body,
+        ..stored.clone()
+    };
+    store
+        .commit(write(repaired, Expect::Version(stored.version)))
+        .await
+        .unwrap();
+    assert_eq!(
+        sweep.unpark(key).await.unwrap(),
+        sla_timers::Unparked::Restored(Some("2025-06-16T08:07:30.000Z".into()))
+    );
+    assert!(store
+        .get(sla_timers::SLA_PARKED, key)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        sweep.sweep(monday() + mins(9)).await.unwrap(),
+        report(1, 1, 0, 0),
+        "the reminder"
+    );
+}
+
+#[tokio::test]
+async fn clocks_that_keep_failing_do_not_hide_the_ones_due_behind_them() {
+    let store = setup(always_open()).await;
+    // 250 clocks whose every step fails (the store refuses them), due before the real one.
+    for i in 0..250 {
+        routed_lead(&store, &format!("stuck-{i:03}"), monday() - mins(1)).await;
+    }
+    routed_lead(&store, "real", monday()).await;
+    drain(&store, Topic::Notifications).await;
+    let s = Arc::new(store.clone());
+    let journey = Arc::new(Faulty {
+        inner: store.clone(),
+        step: "stuck-",
+        applied: false,
+        tripped: AtomicBool::new(false),
+        always: true,
+    });
+    let sweep = Sweeper::new(journey, s.clone(), s);
+
+    let done = sweep.sweep(monday() + mins(15)).await.unwrap();
+    assert_eq!(done.failed, 250, "{done:?}");
+    assert_eq!((done.clocks, done.steps, done.breaches), (251, 2, 1));
+    assert!(matches!(
+        &notices(&store).await[..],
+        [Notice::SlaBreached { clock, .. }] if clock == "real:1:rep_response:0"
+    ));
+}
+
+#[tokio::test]
+async fn a_sweep_stops_at_its_clock_limit_and_the_next_one_carries_on() {
+    let store = setup(always_open()).await;
+    for i in 0..7 {
+        routed_lead(&store, &format!("l{i}"), monday()).await;
+    }
+    drain(&store, Topic::Notifications).await;
+    let limits = sla_timers::SweepLimits {
+        max_clocks: 3,
+        concurrency: 2,
+        ..Default::default()
+    };
+    let sweep = sweeper(&store).with_limits(limits);
+
+    let at = monday() + mins(15);
+    let mut looked = Vec::new();
+    for minute in 0..4 {
+        looked.push(sweep.sweep(at + mins(minute)).await.unwrap().clocks);
+    }
+    assert_eq!(looked, [3, 3, 1, 0]);
+    // Each lead's manager heard once, and each lead was reassigned once.
+    let breached: std::collections::BTreeSet<String> = notices(&store)
+        .await
+        .into_iter()
+        .map(|n| match n {
+            Notice::SlaBreached { clock, .. } => clock,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(breached.len(), 7);
+    assert_eq!(drain(&store, Topic::Mqls).await.len(), 7);
+}
+
+#[tokio::test]
+async fn a_clock_that_does_not_decode_does_not_stop_the_owner_acting() {
+    let store = setup(always_open()).await;
+    routed_lead(&store, "l1", monday()).await;
+    // A second response clock of the lead's cycle, broken.
+    let broken = ports::Document {
+        collection: docs::SLA_CLOCK.into(),
+        key: "l1:1:rep_response:9".into(),
+        version: 1,
+        index: None,
+        body: serde_json::json!({ "id": "l1:1:rep_response:9" }),
+        expires_at: None,
+    };
+    let commit = Commit {
+        documents: vec![ports::DocumentWrite::Put {
+            doc: broken,
+            expect: Expect::Absent,
+        }],
+        ..Commit::default()
+    };
+    store.commit(commit).await.unwrap();
+
+    let dims = lead(&store, "l1").await.dimensions();
+    let l1 = (&LeadId::new("l1"), &dims);
+    let at = monday() + mins(3);
+    let writes = sla_timers::stop_writes(&store, l1, 1, ClockKind::RepResponse, at)
+        .await
+        .unwrap();
+    let targets: Vec<String> = writes.iter().map(|w| w.target().1.to_owned()).collect();
+    assert_eq!(targets.len(), 3, "{targets:?}");
+    assert_eq!(targets[0], "l1:1:rep_response:0", "the good clock stopped");
 }

@@ -17,6 +17,10 @@
 //! target); on breach tell the manager, then take the lead away: reassign it, or send it to
 //! overflow once the reassignments are used up. Taking the lead away stops the clock, so it
 //! comes last: a sweep that crashes after telling the manager still reassigns next time.
+//! A ladder with none of those breach steps (a remind-only policy, or a routing-latency policy
+//! that tells nobody) still has one: [`StepKind::RecordBreach`], which only marks the clock, so
+//! every breach is woken for at its due time and its outcome stored then, not whenever the
+//! clock happens to stop.
 //! The clock copies the policy's ladder when it starts: editing a policy changes the clocks
 //! started afterwards, not the ones running.
 
@@ -42,6 +46,10 @@ pub enum StepKind {
     Overflow,
     /// Tell the manager about the breach.
     NotifyManager,
+    /// Record the breach and nothing else: the breach step of a ladder that has no other (no
+    /// manager to tell, no lead to take away), so that the breach is still acted on, and its
+    /// outcome stored, at the due time.
+    RecordBreach,
 }
 
 impl StepKind {
@@ -52,6 +60,7 @@ impl StepKind {
             StepKind::Reassign => "reassign",
             StepKind::Overflow => "overflow",
             StepKind::NotifyManager => "notify_manager",
+            StepKind::RecordBreach => "record_breach",
         }
     }
 }
@@ -280,7 +289,9 @@ impl SlaClock {
     }
 
     /// When the sweep should next look at this clock: the earliest moment a step not yet done
-    /// becomes due; `None` once nothing is left to do.
+    /// becomes due; `None` once nothing is left to do. Every ladder has a breach step (see
+    /// [`StepKind::RecordBreach`]), so a running clock always wakes at its due time at the
+    /// latest, and a reminder still pending wakes it before.
     pub fn next_wake(&self) -> Option<Timestamp> {
         if self.stopped_at.is_some() {
             return None;
@@ -290,7 +301,7 @@ impl SlaClock {
         let breach_pending = self.breach_ladder().iter().any(pending);
         let remind = self
             .remind_at
-            .filter(|_| pending(&StepKind::Remind) && breach_pending);
+            .filter(|at| pending(&StepKind::Remind) && *at < self.due_at && breach_pending);
         let breach = breach_pending.then_some(self.due_at);
         remind.or(breach)
     }
@@ -303,7 +314,8 @@ impl SlaClock {
     }
 
     /// The breach steps this clock's ladder holds, in order: tell the manager, then reassign
-    /// (or overflow once the reassignments are used up).
+    /// (or overflow once the reassignments are used up); only [`StepKind::RecordBreach`] when
+    /// the policy asks for neither.
     fn breach_ladder(&self) -> Vec<StepKind> {
         let mut steps = Vec::new();
         if self.escalation.notify_manager {
@@ -315,6 +327,9 @@ impl SlaClock {
             } else {
                 steps.push(StepKind::Overflow);
             }
+        }
+        if steps.is_empty() {
+            steps.push(StepKind::RecordBreach);
         }
         steps
     }

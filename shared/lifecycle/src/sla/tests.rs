@@ -410,6 +410,70 @@ fn a_stopped_clock_has_no_steps_and_a_late_sweep_skips_the_reminder() {
 }
 
 #[test]
+fn a_remind_only_clock_wakes_for_its_reminder_and_records_its_breach_at_the_due_time() {
+    let cal = nine_to_five("Europe/Berlin");
+    let policy = SlaPolicy {
+        escalation: Escalation {
+            remind_at_percent: Some(50),
+            reassign: false,
+            max_reassignments: 0,
+            notify_manager: false,
+        },
+        ..hand_raiser_policy()
+    };
+    policy.validate().unwrap();
+    // Started Mon 09:00 CEST = 07:00Z: reminder at 07:07:30Z, due at 07:15Z.
+    let mut clock = SlaClock::start(&policy, &cal, start_at(utc("2025-06-16T07:00:00Z"), 0));
+    assert_eq!(clock.next_wake(), Some(utc("2025-06-16T07:07:30Z")));
+
+    let steps = clock.next_steps(utc("2025-06-16T07:08:00Z"));
+    assert_eq!(kinds(&steps), [StepKind::Remind]);
+    clock.mark_done(StepKind::Remind);
+    assert_eq!(clock.next_wake(), Some(utc("2025-06-16T07:15:00Z")));
+    assert!(!clock.outcome_recorded());
+
+    let steps = clock.next_steps(utc("2025-06-16T07:15:00Z"));
+    assert_eq!(kinds(&steps), [StepKind::RecordBreach]);
+    assert_eq!(steps[0].id, "01JLEAD:1:rep_response:0:record_breach");
+    assert!(!SlaClock::ends_with(StepKind::RecordBreach));
+    let before = clock.clone();
+    clock.mark_done(StepKind::RecordBreach);
+    assert!(
+        clock.outcome_recorded_by(Some(&before)),
+        "the breach is stored"
+    );
+    assert_eq!(clock.next_wake(), None);
+    assert!(clock.next_steps(utc("2025-06-16T09:00:00Z")).is_empty());
+}
+
+#[test]
+fn a_routing_latency_clock_that_tells_nobody_still_wakes_at_its_due_time() {
+    let cal = nine_to_five("Europe/Berlin");
+    let policy = SlaPolicy {
+        id: "routing".into(),
+        clock: ClockKind::RoutingLatency,
+        lead_kind: None,
+        target_minutes: 5,
+        escalation: Escalation {
+            notify_manager: false,
+            ..Escalation::default()
+        },
+        ..hand_raiser_policy()
+    };
+    policy.validate().unwrap();
+    let start = ClockStart {
+        owner: None,
+        ..start_at(utc("2025-06-16T07:00:00Z"), 0)
+    };
+    let clock = SlaClock::start(&policy, &cal, start);
+
+    assert_eq!(clock.next_wake(), Some(utc("2025-06-16T07:05:00Z")));
+    assert!(clock.next_steps(utc("2025-06-16T07:04:59Z")).is_empty());
+    let steps = clock.next_steps(utc("2025-06-16T07:05:00Z"));
+    assert_eq!(kinds(&steps), [StepKind::RecordBreach]);
+}
+
+#[test]
 fn a_clock_reports_its_outcome_once_it_is_known() {
     use crate::funnel::{ClockKind as Reported, ClockOutcome};
     let cal = nine_to_five("Europe/Berlin");
