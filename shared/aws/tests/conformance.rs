@@ -9,7 +9,7 @@ mod support;
 
 use ports::conformance::{RealTime, Subject};
 use std::sync::Arc;
-use support::{Env, MAX_RECEIVES};
+use support::{Env, MAX_BACKOFF_SECONDS, MAX_RECEIVES};
 
 /// The DynamoDB store and the SQS queues seen through every port.
 fn subject(env: &Env, namespace: &str) -> Subject {
@@ -23,8 +23,8 @@ fn subject(env: &Env, namespace: &str) -> Subject {
         time: Arc::new(RealTime),
         namespace: namespace.to_owned(),
         max_receives: MAX_RECEIVES,
-        // `fail` makes a message visible again at once.
-        redelivery_within: chrono::Duration::zero(),
+        // `fail` hides a message for its back-off, at most this long in the test queues.
+        redelivery_within: chrono::Duration::seconds(i64::from(MAX_BACKOFF_SECONDS)),
     }
 }
 
