@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chrono::Duration;
 use lifecycle::{
     funnel::{CounterDelta, CounterKey, Dimension},
-    Activity, ActivityKind, Actor, CauseId, Email, Lead, LeadId, Phone, Stage, Timestamp,
+    Activity, ActivityKind, Actor, CauseId, Email, Lead, LeadId, Phone, RepId, Stage, Timestamp,
     Transition,
 };
 use std::{collections::BTreeSet, sync::Arc};
@@ -121,6 +121,7 @@ pub async fn run_all(s: &Subject) {
     transitions_recorded_in_a_window_come_in_pages(s).await;
     transitions_effective_in_a_window_come_in_pages(s).await;
     leads_come_newest_first_in_pages(s).await;
+    a_reps_open_leads_come_least_recently_updated_first_in_pages(s).await;
     counters_add_up(s).await;
     documents_are_written_conditionally(s).await;
     documents_are_listed_by_prefix_in_pages(s).await;
@@ -624,6 +625,64 @@ pub async fn leads_come_newest_first_in_pages(s: &Subject) {
         .collect();
     created.reverse();
     assert_eq!(ours, created);
+}
+
+/// `open_leads_of` lists the rep's leads while they are MQL, SAL or SQL, least recently
+/// updated first, a page at a time; a lead leaves the list when it closes or changes hands.
+pub async fn a_reps_open_leads_come_least_recently_updated_first_in_pages(s: &Subject) {
+    let (ana, bo) = (RepId::new(s.name("ana")), RepId::new(s.name("bo")));
+    let owned = |local: &str, owner: &RepId, stage: Stage, updated: i64| {
+        let mut lead = lead_with_email(s, local, 1);
+        lead.owner = Some(owner.clone());
+        lead.journey.stage = Some(stage);
+        lead.updated_at = at(updated);
+        lead
+    };
+    let leads = [
+        owned("open-sql", &ana, Stage::Sql, 30),
+        owned("open-mql", &ana, Stage::Mql, 10),
+        owned("open-sal", &ana, Stage::Sal, 20),
+        owned("open-moves", &ana, Stage::Mql, 25),
+        owned("open-closes", &ana, Stage::Sal, 15),
+        owned("open-won", &ana, Stage::Won, 5),
+        owned("open-new", &ana, Stage::New, 6),
+        owned("open-bos", &bo, Stage::Mql, 7),
+        lead_with_email(s, "open-unowned", 1),
+    ];
+    for lead in &leads {
+        committed(s, new_lead(lead), "an owned lead").await;
+    }
+    let (moves, closes) = (&leads[3], &leads[4]);
+    let mut moved = moves.clone();
+    (moved.owner, moved.version) = (Some(bo.clone()), 2);
+    committed(s, update(&moved, Expect::Version(1)), "reassigned").await;
+    let mut closed = closes.clone();
+    (closed.journey.stage, closed.version) = (Some(Stage::Disqualified), 2);
+    committed(s, update(&closed, Expect::Version(1)), "disqualified").await;
+
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let page = s.journey.open_leads_of(&ana, cursor, 2).await.unwrap();
+        assert!(page.items.len() <= 2, "a page holds at most `limit` items");
+        pages.push(page.items.into_iter().map(|l| l.id).collect::<Vec<_>>());
+        cursor = page.next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let want = |locals: &[&str]| locals.iter().map(|l| s.lead_id(l)).collect::<Vec<_>>();
+    assert_eq!(
+        pages,
+        vec![want(&["open-mql", "open-sal"]), want(&["open-sql"])],
+        "ana's open leads, least recently updated first"
+    );
+    let bos = s.journey.open_leads_of(&bo, None, 10).await.unwrap();
+    let bos: Vec<LeadId> = bos.items.into_iter().map(|l| l.id).collect();
+    assert_eq!(bos, want(&["open-bos", "open-moves"]));
+    let nobody = RepId::new(s.name("nobody"));
+    let none = s.journey.open_leads_of(&nobody, None, 10).await.unwrap();
+    assert_eq!((none.items.len(), none.next), (0, None));
 }
 
 /// Counter deltas add up, across commits and within one.
