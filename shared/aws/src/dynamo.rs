@@ -64,8 +64,8 @@ const EFFECTIVE: DayIndex = DayIndex {
     key_attr: "eff_key",
 };
 
-/// Length of [`sortable`] timestamps (`2026-01-02T03:04:05.000000Z`).
-const TS_LEN: usize = 27;
+/// Length of [`sortable`] timestamps (`2026-01-02T03:04:05.000000000Z`).
+const TS_LEN: usize = 30;
 
 /// The DynamoDB adapter. Cheap to clone; build it once per cold start.
 #[derive(Clone)]
@@ -330,7 +330,7 @@ impl DynamoStore {
             });
         }
         let (lo, hi) = (sortable(&from), sortable(&to));
-        let last_day = (to - chrono::Duration::microseconds(1)).date_naive();
+        let last_day = (to - chrono::Duration::nanoseconds(1)).date_naive();
         let (mut day, mut after) = match cursor.as_deref().map(parse_day_cursor).transpose()? {
             Some((day, key)) => (day, Some(key)),
             None => (from.date_naive(), None),

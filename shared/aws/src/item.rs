@@ -109,9 +109,11 @@ pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-/// A timestamp that sorts as text: RFC 3339, UTC, always with microseconds.
+/// A timestamp that sorts as text: RFC 3339, UTC, always with nanoseconds, the precision of a
+/// [`Timestamp`]. With less, a range's end would be cut (a window ending one nanosecond after a
+/// transition would not hold it) and the keys of times a nanosecond apart would tie.
 pub(crate) fn sortable(t: &Timestamp) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
 /// The lead's item. Index attributes are written only when they apply, so an item appears

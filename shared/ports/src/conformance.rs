@@ -120,6 +120,7 @@ pub async fn run_all(s: &Subject) {
     transitions_are_append_only_and_read_in_seq_order(s).await;
     transitions_recorded_in_a_window_come_in_pages(s).await;
     transitions_effective_in_a_window_come_in_pages(s).await;
+    windows_cut_to_the_nanosecond(s).await;
     leads_come_newest_first_in_pages(s).await;
     a_reps_open_leads_come_least_recently_updated_first_in_pages(s).await;
     counters_add_up(s).await;
@@ -540,6 +541,38 @@ pub async fn transitions_recorded_in_a_window_come_in_pages(s: &Subject) {
         .collect();
     assert_eq!(keys(&ours).len(), ours.len(), "an item came twice");
     assert_eq!(keys(&ours), keys(&inside));
+}
+
+/// A window `[from, to)` cuts at its times to the nanosecond, the precision of a [`Timestamp`]:
+/// a transition at `to - 1ns` is inside, one at `to` is not (the API's reports read up to
+/// `as_of + 1ns`).
+pub async fn windows_cut_to_the_nanosecond(s: &Subject) {
+    let t0 = at(86_400 * 450) + Duration::nanoseconds(1_500);
+    let ns = |n: i64| t0 + Duration::nanoseconds(n);
+    let lead = s.lead_id("nanos");
+    let first = transition(&lead, 1, Stage::New, ns(0));
+    let second = transition(&lead, 2, Stage::Mql, ns(1));
+    committed(s, appending(vec![first, second]), "transitions 1 ns apart").await;
+
+    for (from, to, want) in [
+        (0, 1, vec![1]),
+        (1, 2, vec![2]),
+        (0, 2, vec![1, 2]),
+        (2, 9, vec![]),
+    ] {
+        let recorded = s.journey.transitions_recorded(ns(from), ns(to), None, 10);
+        let effective = s.journey.transitions_effective(ns(from), ns(to), None, 10);
+        for (which, page) in [("recorded", recorded.await), ("effective", effective.await)] {
+            let seqs: Vec<u32> = page
+                .unwrap()
+                .items
+                .iter()
+                .filter(|t| t.lead_id == lead)
+                .map(|t| t.seq)
+                .collect();
+            assert_eq!(seqs, want, "{which} in [t0 + {from} ns, t0 + {to} ns)");
+        }
+    }
 }
 
 /// `transitions_effective` returns the transitions that took effect in `[from, to)`, whenever
