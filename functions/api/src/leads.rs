@@ -2,7 +2,8 @@
 //! on a lead.
 //!
 //! A rep sees only the leads they own; everyone else with a role sees every lead. Acting on a
-//! lead is narrower (see [`ensure_can_act`]).
+//! lead is narrower (see [`ensure_can_act`]). A listing by owner reads the store's index of a
+//! rep's open leads; every other listing walks the newest-first listing (see [`list`]).
 
 use crate::{
     actions,
@@ -114,21 +115,41 @@ impl Filter {
     }
 }
 
-/// Where a listing resumes: the store's cursor of the page to read, and how many of that
-/// page's leads were already examined.
+impl Filter {
+    /// The rep whose open leads answer this filter from the store's owner index
+    /// ([`ports::JourneyStore::open_leads_of`]): an owner, with no stage or an open one.
+    fn open_list_of(&self) -> Option<RepId> {
+        let open = matches!(
+            self.stage,
+            None | Some(Stage::Mql | Stage::Sal | Stage::Sql)
+        );
+        self.owner.as_deref().filter(|_| open).map(RepId::new)
+    }
+}
+
+/// Where a listing resumes: the store's cursor of the page to read, how many of that page's
+/// leads were already examined, and which listing the cursor is of (a rep's open leads, or
+/// every lead when absent), since a cursor of one listing means nothing in the other.
 #[derive(Debug, Serialize, Deserialize)]
 struct ListPosition {
     store: Option<String>,
     skip: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    open_of: Option<RepId>,
 }
 
 /// `GET /leads?stage=&owner=&source=&from=&to=&cursor=&limit=`
 ///
-/// Known shortcoming: filtering scans the store's newest-first listing. That is fine for the
-/// embedded store on a laptop; the DynamoDB adapter needs index queries (a rep's open leads by
-/// owner, leads by stage, by source and creation date) before this serves a large tenant. The
-/// scan is bounded by [`MAX_SCANNED`] per request, so a request never runs away: a sparse
-/// filter may answer a short (even empty) page with a cursor to continue.
+/// With an owner (a rep always has one: themselves) and no stage or an open one (MQL, SAL,
+/// SQL), the leads come from the store's owner index: that rep's open leads, least recently
+/// updated first, the rep's work list. A closed stage (`won`, `disqualified`, `recycled`, or
+/// `new`) with an owner, and every listing without one, walk the store's newest-first listing.
+///
+/// Known shortcoming: that walk filters stage, source and creation dates in memory. It is
+/// bounded by [`MAX_SCANNED`] leads per request, so a request never runs away, but a sparse
+/// filter may answer a short (even empty) page with a cursor to continue; on DynamoDB each
+/// request reads up to 2,000 leads through `by_created`. Indexes by stage, by source and by
+/// creation date would remove it for a large tenant; none exists yet.
 pub async fn list(req: &Request, deps: &Deps, who: &Principal) -> ApiResult<Response<Body>> {
     let q = http::query(req);
     let limit = http::limit(&q, MAX_LIMIT)?;
@@ -142,10 +163,15 @@ pub async fn list(req: &Request, deps: &Deps, who: &Principal) -> ApiResult<Resp
     if !who.sees_all_leads() {
         filter.owner = own_filter(who, filter.owner)?;
     }
+    let open_of = filter.open_list_of();
     let start: ListPosition = cursor::decode(q.get("cursor"))?.unwrap_or(ListPosition {
         store: None,
         skip: 0,
+        open_of: open_of.clone(),
     });
+    if start.open_of != open_of {
+        return Err(not_our_cursor());
+    }
 
     let (items, next) = scan(deps, &filter, start, limit).await?;
     http::json(
@@ -185,16 +211,13 @@ async fn scan(
     loop {
         // The store cursor came from the caller (inside ours): one the store cannot read is
         // the caller's mistake, not ours.
-        let page = match deps.journey.leads(at.store.clone(), STORE_PAGE).await {
+        let page = match store_page(deps, &at).await {
             Err(StoreError::Invalid(_)) => return Err(not_our_cursor()),
             page => page?,
         };
         for (i, lead) in page.items.iter().enumerate().skip(at.skip) {
             if items.len() == limit || scanned == MAX_SCANNED {
-                let resume = ListPosition {
-                    store: at.store,
-                    skip: i,
-                };
+                let resume = ListPosition { skip: i, ..at };
                 return Ok((items, Some(resume)));
             }
             scanned += 1;
@@ -207,10 +230,23 @@ async fn scan(
                 at = ListPosition {
                     store: Some(next),
                     skip: 0,
+                    ..at
                 }
             }
             None => return Ok((items, None)),
         }
+    }
+}
+
+/// The store page a position points at: of a rep's open leads, or of every lead.
+async fn store_page(deps: &Deps, at: &ListPosition) -> Result<ports::Page<Lead>, StoreError> {
+    match &at.open_of {
+        Some(rep) => {
+            deps.journey
+                .open_leads_of(rep, at.store.clone(), STORE_PAGE)
+                .await
+        }
+        None => deps.journey.leads(at.store.clone(), STORE_PAGE).await,
     }
 }
 

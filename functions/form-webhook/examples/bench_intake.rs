@@ -23,7 +23,7 @@ use form_webhook::{
     provider::{self, Headers, Incoming, Item, Provider},
     Timestamp, MAX_BODY_BYTES,
 };
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use peak_alloc::PeakAlloc;
 use sha2::Sha256;
 use std::{hint::black_box, path::Path, time::Instant};

@@ -6,7 +6,7 @@
 
 use crate::{config::Secret, error::WebhookError as Rejection, Timestamp};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 

@@ -6,7 +6,7 @@ mod support;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use form_webhook::{Headers, WebhookRequest, WebhookResponse, MAX_BODY_BYTES};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use std::sync::Arc;
 use support::{fixture, Harness};
 

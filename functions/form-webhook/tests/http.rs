@@ -5,7 +5,7 @@ mod support;
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use form_webhook::{Headers, WebhookResponse, MAX_BODY_BYTES};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use lifecycle::Email;
 use ports::JourneyStore;
 use sha2::Sha256;

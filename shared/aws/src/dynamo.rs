@@ -2,11 +2,12 @@
 //!
 //! Every read on a request path is a GetItem or a Query on a key or an index; nothing scans.
 //! Reads of a lead, its history, counters and documents are strongly consistent. Reads through
-//! a global secondary index (a lead by e-mail, leads newest first, transitions by day, due
-//! documents) are eventually consistent, as DynamoDB indexes are: a lead written a moment ago
-//! may be missing from them for a fraction of a second. That cannot corrupt anything, because
-//! every write is conditional on the keyed items (the identity item, the lead's version): a
-//! stale read becomes a [`CommitOutcome::Conflict`], and the caller re-reads.
+//! a global secondary index (a lead by e-mail, leads newest first, a rep's open leads,
+//! transitions by day, due documents) are eventually consistent, as DynamoDB indexes are: a
+//! lead written a moment ago may be missing from them for a fraction of a second. That cannot
+//! corrupt anything, because every write is conditional on the keyed items (the identity item,
+//! the lead's version): a stale read becomes a [`CommitOutcome::Conflict`], and the caller
+//! re-reads.
 //!
 //! Commits are one `TransactWriteItems` each; see [`crate::commit`].
 
@@ -17,7 +18,9 @@ use crate::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::{operation::query::builders::QueryFluentBuilder, Client};
-use lifecycle::{funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, Timestamp, Transition};
+use lifecycle::{
+    funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, RepId, Timestamp, Transition,
+};
 use ports::{
     commit::Identity, Clock, Commit, CommitOutcome, Document, DocumentStore, JourneyStore, Page,
     Queue, StoreError, SystemClock, MAX_PAGE,
@@ -61,8 +64,8 @@ const EFFECTIVE: DayIndex = DayIndex {
     key_attr: "eff_key",
 };
 
-/// Length of [`sortable`] timestamps (`2026-01-02T03:04:05.000000Z`).
-const TS_LEN: usize = 27;
+/// Length of [`sortable`] timestamps (`2026-01-02T03:04:05.000000000Z`).
+const TS_LEN: usize = 30;
 
 /// The DynamoDB adapter. Cheap to clone; build it once per cold start.
 #[derive(Clone)]
@@ -107,20 +110,6 @@ impl DynamoStore {
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table
-    }
-
-    /// The leads `rep` owns that are still open (MQL, SAL or SQL), least recently updated
-    /// first. Not part of the ports yet; routing caps and the rep's work list read it.
-    pub async fn open_leads_of(&self, rep: &str, limit: usize) -> Result<Vec<Lead>, StoreError> {
-        let query = self
-            .query()
-            .index_name(index::BY_OWNER)
-            .key_condition_expression("#o = :o")
-            .expression_attribute_names("#o", "open_owner")
-            .expression_attribute_values(":o", s(rep))
-            .limit(clamp(limit));
-        let (items, _) = page(query).await?;
-        items.iter().map(item::body).collect()
     }
 
     fn query(&self) -> QueryFluentBuilder {
@@ -269,6 +258,37 @@ impl JourneyStore for DynamoStore {
         Ok(Page { items: leads, next })
     }
 
+    /// One Query on `by_owner`, ascending. The cursor is the last lead's
+    /// `<updated_at>#<lead id>`.
+    async fn open_leads_of(
+        &self,
+        rep: &RepId,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Lead>, StoreError> {
+        let limit = page_limit(limit)?;
+        let mut query = self
+            .query()
+            .index_name(index::BY_OWNER)
+            .key_condition_expression("#o = :o")
+            .expression_attribute_names("#o", item::OPEN_OWNER)
+            .expression_attribute_values(":o", s(rep.as_str()));
+        if let Some(after) = cursor.as_deref() {
+            query = query.set_exclusive_start_key(Some(owner_start_key(rep, after)?));
+        }
+        let (items, more) = take_with_peek(query, limit).await?;
+        let next = match (more, items.last()) {
+            (true, Some(last)) => Some(format!(
+                "{}#{}",
+                item::str_attr(last, item::UPDATED_AT)?,
+                item::lead_id_of(last)?
+            )),
+            _ => None,
+        };
+        let leads = items.iter().map(item::body).collect::<Result<_, _>>()?;
+        Ok(Page { items: leads, next })
+    }
+
     async fn counter(&self, key: &CounterKey) -> Result<i64, StoreError> {
         match self.get_item(item::counter_key(key)).await? {
             Some(found) => item::num_attr(&found, "n"),
@@ -310,7 +330,7 @@ impl DynamoStore {
             });
         }
         let (lo, hi) = (sortable(&from), sortable(&to));
-        let last_day = (to - chrono::Duration::microseconds(1)).date_naive();
+        let last_day = (to - chrono::Duration::nanoseconds(1)).date_naive();
         let (mut day, mut after) = match cursor.as_deref().map(parse_day_cursor).transpose()? {
             Some((day, key)) => (day, Some(key)),
             None => (from.date_naive(), None),
@@ -531,5 +551,20 @@ fn created_start_key(created: &str) -> Result<Item, StoreError> {
     let mut key = item::lead_key(&LeadId::new(lead));
     key.insert("kind".to_owned(), s("LEAD"));
     key.insert("created".to_owned(), s(created));
+    Ok(key)
+}
+
+/// The `by_owner` start key after a lead's `<updated_at>#<lead id>`: the index keys plus the
+/// table keys, which the cursor determines.
+fn owner_start_key(rep: &RepId, after: &str) -> Result<Item, StoreError> {
+    let bad = || StoreError::Invalid("malformed cursor".into());
+    let (updated, lead) = (
+        after.get(..TS_LEN).ok_or_else(bad)?,
+        after.get(TS_LEN + 1..),
+    );
+    let lead = lead.filter(|l| !l.is_empty()).ok_or_else(bad)?;
+    let mut key = item::lead_key(&LeadId::new(lead));
+    key.insert(item::OPEN_OWNER.to_owned(), s(rep.as_str()));
+    key.insert(item::UPDATED_AT.to_owned(), s(updated));
     Ok(key)
 }

@@ -20,7 +20,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::SecondsFormat;
-use lifecycle::{funnel::CounterKey, Activity, Lead, LeadId, Stage, Timestamp, Transition};
+use lifecycle::{funnel::CounterKey, Activity, Lead, LeadId, Timestamp, Transition};
 use ports::{Document, Message, StoreError};
 use std::collections::HashMap;
 
@@ -33,6 +33,10 @@ pub(crate) const PK: &str = "pk";
 pub(crate) const SK: &str = "sk";
 /// The TTL attribute (epoch seconds); the table's TTL setting names it.
 pub(crate) const TTL: &str = "expires_at";
+/// The `by_owner` partition key: the rep of an open lead ([`ports::open_owner`]).
+pub(crate) const OPEN_OWNER: &str = "open_owner";
+/// The `by_owner` sort key: when the open lead last changed.
+pub(crate) const UPDATED_AT: &str = "updated_at";
 
 /// Sort key of a lead's own item; `#` sorts before `A#` and `T#`.
 const LEAD_SK: &str = "#LEAD";
@@ -105,9 +109,11 @@ pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-/// A timestamp that sorts as text: RFC 3339, UTC, always with microseconds.
+/// A timestamp that sorts as text: RFC 3339, UTC, always with nanoseconds, the precision of a
+/// [`Timestamp`]. With less, a range's end would be cut (a window ending one nanosecond after a
+/// transition would not hold it) and the keys of times a nanosecond apart would tie.
 pub(crate) fn sortable(t: &Timestamp) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
 /// The lead's item. Index attributes are written only when they apply, so an item appears
@@ -124,16 +130,18 @@ pub(crate) fn lead_item(lead: &Lead) -> Result<Item, StoreError> {
     if let Some(email) = &lead.email {
         item.insert("email".into(), s(email.as_str()));
     }
-    if let Some(owner) = lead.owner.as_ref().filter(|_| is_open(lead.stage())) {
-        item.insert("open_owner".into(), s(owner.as_str()));
-        item.insert("updated_at".into(), s(sortable(&lead.updated_at)));
+    if let Some(owner) = ports::open_owner(lead) {
+        item.insert(OPEN_OWNER.into(), s(owner.as_str()));
+        item.insert(UPDATED_AT.into(), s(sortable(&lead.updated_at)));
     }
     Ok(item)
 }
 
-/// A lead counts as open for its rep until it is won, disqualified or recycled.
-fn is_open(stage: Stage) -> bool {
-    matches!(stage, Stage::Mql | Stage::Sal | Stage::Sql)
+/// The lead id of a lead's item (its `pk` is `LEAD#<id>`).
+pub(crate) fn lead_id_of(item: &Item) -> Result<&str, StoreError> {
+    str_attr(item, PK)?
+        .strip_prefix("LEAD#")
+        .ok_or_else(|| corrupt(item, "a lead item without a LEAD# key"))
 }
 
 /// An identity item: the lead an e-mail or phone points at.

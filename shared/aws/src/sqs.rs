@@ -8,6 +8,15 @@
 //! A message's own id travels as the message attribute [`ID_ATTRIBUTE`], so consumers dedupe on
 //! the id the sender chose, not on SQS's. Bodies hold ids, never personal data, so nothing here
 //! ever needs redacting; the adapter does not log bodies all the same.
+//!
+//! A failed message ([`QueueConsumer::fail`]) comes back after a back-off that doubles with each
+//! receive, from [`SqsQueue::with_backoff`]'s first wait up to its longest (1 s to 60 s by
+//! default, as the embedded queues), so a message that fails for a passing reason (a throttled
+//! table, a version conflict storm) is not retried at once, `maxReceiveCount` times in a row.
+//! The receive count comes from the receipt: [`Delivery::receipt`] is `<receive
+//! count>/<SQS receipt handle>`, opaque to callers. In AWS, Lambda's event source mapping
+//! receives instead of this adapter, and a record reported as failed comes back when the
+//! queue's visibility timeout (`template.yaml`) ends.
 
 use crate::error::queue_error;
 use async_trait::async_trait;
@@ -30,6 +39,9 @@ const MAX_DELAY_SECONDS: u32 = 900;
 /// How often a send retries the entries SQS failed for its own reasons (not the sender's).
 const SEND_ATTEMPTS: usize = 3;
 
+/// SQS's limit on a visibility timeout (12 hours).
+const MAX_VISIBILITY_SECONDS: u32 = 43_200;
+
 /// The queue URLs of one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicQueues {
@@ -45,6 +57,21 @@ pub struct SqsQueue {
     client: Client,
     topics: HashMap<Topic, TopicQueues>,
     wait_seconds: i32,
+    backoff: Backoff,
+}
+
+/// How long a failed message stays hidden: `first * 2^(receives - 1)` seconds, at most `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Backoff {
+    first: u32,
+    max: u32,
+}
+
+impl Backoff {
+    fn seconds(self, receives: u32) -> u32 {
+        let doublings = receives.saturating_sub(1).min(31);
+        self.first.saturating_mul(1u32 << doublings).min(self.max)
+    }
 }
 
 impl SqsQueue {
@@ -55,6 +82,7 @@ impl SqsQueue {
             client,
             topics,
             wait_seconds: 1,
+            backoff: Backoff { first: 1, max: 60 },
         }
     }
 
@@ -85,6 +113,17 @@ impl SqsQueue {
     /// SQS may miss messages that exist).
     pub fn with_wait_seconds(mut self, seconds: u32) -> Self {
         self.wait_seconds = i32::try_from(seconds.min(20)).unwrap_or(20);
+        self
+    }
+
+    /// The back-off of [`QueueConsumer::fail`]: `first_seconds` after the first receive,
+    /// doubling with each further one, never more than `max_seconds` (nor SQS's 12 hours).
+    pub fn with_backoff(mut self, first_seconds: u32, max_seconds: u32) -> Self {
+        let max = max_seconds.min(MAX_VISIBILITY_SECONDS);
+        self.backoff = Backoff {
+            first: first_seconds.min(max),
+            max,
+        };
         self
     }
 
@@ -194,8 +233,17 @@ fn delivery(m: &aws_sdk_sqs::types::Message) -> Delivery {
         id: id.to_owned(),
         body: m.body().unwrap_or_default().to_owned(),
         receive_count,
-        receipt: m.receipt_handle().unwrap_or_default().to_owned(),
+        receipt: format!("{receive_count}/{}", m.receipt_handle().unwrap_or_default()),
     }
+}
+
+/// Splits one of our receipts into the receive count and SQS's receipt handle.
+fn parse_receipt(receipt: &str) -> Result<(u32, &str), QueueError> {
+    receipt
+        .split_once('/')
+        .and_then(|(count, handle)| Some((count.parse().ok()?, handle)))
+        .filter(|(_, handle)| !handle.is_empty())
+        .ok_or_else(|| QueueError::Invalid("not a receipt of this queue".into()))
 }
 
 #[async_trait]
@@ -230,25 +278,29 @@ impl QueueConsumer for SqsQueue {
     }
 
     async fn ack(&self, topic: Topic, receipt: &str) -> Result<(), QueueError> {
+        let (_, handle) = parse_receipt(receipt)?;
         self.client
             .delete_message()
             .queue_url(&self.queues(topic)?.url)
-            .receipt_handle(receipt)
+            .receipt_handle(handle)
             .send()
             .await
             .map_err(queue_error)?;
         Ok(())
     }
 
-    /// Makes the message visible again at once; SQS's redrive policy moves it to the
-    /// dead-letter queue when a later receive would exceed `maxReceiveCount`.
+    /// Makes the message visible again after the back-off of its receive count (see
+    /// [`SqsQueue::with_backoff`]); SQS's redrive policy moves it to the dead-letter queue when
+    /// a later receive would exceed `maxReceiveCount`.
     async fn fail(&self, topic: Topic, receipt: &str, reason: &str) -> Result<(), QueueError> {
-        tracing::debug!(%topic, reason, "releasing a failed message");
+        let (receives, handle) = parse_receipt(receipt)?;
+        let hidden = self.backoff.seconds(receives);
+        tracing::debug!(%topic, reason, receives, hidden, "releasing a failed message");
         self.client
             .change_message_visibility()
             .queue_url(&self.queues(topic)?.url)
-            .receipt_handle(receipt)
-            .visibility_timeout(0)
+            .receipt_handle(handle)
+            .visibility_timeout(i32::try_from(hidden).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(queue_error)?;
@@ -277,6 +329,27 @@ impl QueueConsumer for SqsQueue {
             if found.len() == before {
                 return Ok(found);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_with_each_receive_up_to_its_longest() {
+        let backoff = Backoff { first: 2, max: 20 };
+        let waits: Vec<u32> = (1..=6).map(|n| backoff.seconds(n)).collect();
+        assert_eq!(waits, vec![2, 4, 8, 16, 20, 20]);
+        assert_eq!(backoff.seconds(u32::MAX), 20);
+    }
+
+    #[test]
+    fn a_receipt_carries_the_receive_count_beside_the_sqs_handle() {
+        assert_eq!(parse_receipt("3/AQEB+x/y==").unwrap(), (3, "AQEB+x/y=="));
+        for bad in ["", "AQEBxy", "x/AQEB", "3/"] {
+            assert!(parse_receipt(bad).is_err(), "{bad:?}");
         }
     }
 }

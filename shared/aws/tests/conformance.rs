@@ -9,7 +9,7 @@ mod support;
 
 use ports::conformance::{RealTime, Subject};
 use std::sync::Arc;
-use support::{Env, MAX_RECEIVES};
+use support::{Env, MAX_BACKOFF_SECONDS, MAX_RECEIVES};
 
 /// The DynamoDB store and the SQS queues seen through every port.
 fn subject(env: &Env, namespace: &str) -> Subject {
@@ -23,8 +23,8 @@ fn subject(env: &Env, namespace: &str) -> Subject {
         time: Arc::new(RealTime),
         namespace: namespace.to_owned(),
         max_receives: MAX_RECEIVES,
-        // `fail` makes a message visible again at once.
-        redelivery_within: chrono::Duration::zero(),
+        // `fail` hides a message for its back-off, at most this long in the test queues.
+        redelivery_within: chrono::Duration::seconds(i64::from(MAX_BACKOFF_SECONDS)),
     }
 }
 
@@ -53,7 +53,9 @@ conformance_cases!(
     transitions_are_append_only_and_read_in_seq_order,
     transitions_recorded_in_a_window_come_in_pages,
     transitions_effective_in_a_window_come_in_pages,
+    windows_cut_to_the_nanosecond,
     leads_come_newest_first_in_pages,
+    a_reps_open_leads_come_least_recently_updated_first_in_pages,
     counters_add_up,
     documents_are_written_conditionally,
     documents_are_listed_by_prefix_in_pages,

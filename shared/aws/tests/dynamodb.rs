@@ -12,10 +12,13 @@ use lifecycle::{
 };
 use ports::{
     Commit, CommitOutcome, Expect, JourneyStore, LeadWrite, Message, Queue, QueueConsumer,
-    StoreError, Topic,
+    QueueError, StoreError, Topic,
 };
-use std::sync::Arc;
-use support::{at, new_lead_commit, Env, MAX_RECEIVES};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use support::{at, new_lead_commit, Env, FIRST_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS, MAX_RECEIVES};
 
 const NEEDS_MOTO: &str = "needs moto: run infra/scripts/test-aws.sh";
 
@@ -217,16 +220,11 @@ async fn add_one_point(env: &Env, i: u32) -> u32 {
 #[ignore = "needs moto: run infra/scripts/test-aws.sh"]
 async fn a_message_failed_max_receives_times_moves_to_the_dead_letter_queue() {
     let env = Env::new().await;
-    let message = Message {
-        topic: Topic::Mqls,
-        id: "mql:L1:1".into(),
-        body: r#"{"lead_id":"L1"}"#.into(),
-        delay_seconds: 0,
-    };
+    let message = mql_message("mql:L1:1");
     env.queue.send(&[message]).await.expect(NEEDS_MOTO);
 
     for receive in 1..=MAX_RECEIVES {
-        let got = env.queue.receive(Topic::Mqls, 10, 30).await.unwrap();
+        let got = receive_within(&env, Topic::Mqls, MAX_BACKOFF_SECONDS + 2).await;
         assert_eq!(got.len(), 1, "receive {receive}");
         assert_eq!(got[0].receive_count, receive);
         env.queue
@@ -235,6 +233,7 @@ async fn a_message_failed_max_receives_times_moves_to_the_dead_letter_queue() {
             .unwrap();
     }
 
+    tokio::time::sleep(Duration::from_secs(u64::from(MAX_BACKOFF_SECONDS) + 1)).await;
     assert!(env
         .queue
         .receive(Topic::Mqls, 10, 30)
@@ -244,6 +243,71 @@ async fn a_message_failed_max_receives_times_moves_to_the_dead_letter_queue() {
     let dead = env.queue.dead_letters(Topic::Mqls).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].id, "mql:L1:1");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/scripts/test-aws.sh"]
+async fn a_failed_message_stays_hidden_for_its_backoff_then_comes_back() {
+    let env = Env::new().await;
+    env.queue
+        .send(&[mql_message("mql:L2:1")])
+        .await
+        .expect(NEEDS_MOTO);
+    let first = receive_within(&env, Topic::Mqls, 2).await;
+    assert_eq!(first[0].receive_count, 1);
+
+    let failed_at = Instant::now();
+    env.queue
+        .fail(Topic::Mqls, &first[0].receipt, "test")
+        .await
+        .unwrap();
+    let at_once = env.queue.receive(Topic::Mqls, 10, 30).await.unwrap();
+    let asked_after = failed_at.elapsed();
+    let again = receive_within(&env, Topic::Mqls, FIRST_BACKOFF_SECONDS + 3).await;
+    let back_after = failed_at.elapsed();
+
+    let backoff = Duration::from_secs(u64::from(FIRST_BACKOFF_SECONDS));
+    assert!(
+        at_once.is_empty() || asked_after >= backoff,
+        "a failed message came back {asked_after:?} after failing"
+    );
+    assert!(back_after >= backoff, "came back after {back_after:?}");
+    assert_eq!(
+        (again[0].id.as_str(), again[0].receive_count),
+        ("mql:L2:1", 2)
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run infra/scripts/test-aws.sh"]
+async fn a_receipt_the_queue_did_not_issue_is_refused() {
+    let env = Env::new().await;
+    let refused = env.queue.ack(Topic::Mqls, "no-count-here").await;
+    assert!(
+        matches!(refused, Err(QueueError::Invalid(_))),
+        "{refused:?}"
+    );
+}
+
+fn mql_message(id: &str) -> Message {
+    Message {
+        topic: Topic::Mqls,
+        id: id.into(),
+        body: r#"{"lead_id":"L1"}"#.into(),
+        delay_seconds: 0,
+    }
+}
+
+/// Receives from `topic` until something comes, for at most `seconds`.
+async fn receive_within(env: &Env, topic: Topic, seconds: u32) -> Vec<ports::Delivery> {
+    let until = Instant::now() + Duration::from_secs(u64::from(seconds));
+    loop {
+        let got = env.queue.receive(topic, 10, 30).await.expect(NEEDS_MOTO);
+        if !got.is_empty() || Instant::now() >= until {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]

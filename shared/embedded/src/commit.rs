@@ -176,10 +176,11 @@ fn write_lead(tx: &Connection, write: &LeadWrite) -> Result<(), Stop> {
     }
 
     tx.prepare_cached(
-        "INSERT INTO leads (id, email, phone, version, created_at, body) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+        "INSERT INTO leads (id, email, phone, version, created_at, body, open_owner, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
          ON CONFLICT (id) DO UPDATE SET email = excluded.email, phone = excluded.phone, \
-           version = excluded.version, created_at = excluded.created_at, body = excluded.body",
+           version = excluded.version, created_at = excluded.created_at, body = excluded.body, \
+           open_owner = excluded.open_owner, updated_at = excluded.updated_at",
     )?
     .execute(params![
         lead.id.as_str(),
@@ -188,6 +189,8 @@ fn write_lead(tx: &Connection, write: &LeadWrite) -> Result<(), Stop> {
         lead.version,
         time(lead.created_at),
         to_json(lead)?,
+        ports::open_owner(lead).map(|r| r.as_str()),
+        time(lead.updated_at),
     ])?;
     Ok(())
 }

@@ -5,7 +5,9 @@ use crate::{
     commit, EmbeddedStore, Error,
 };
 use async_trait::async_trait;
-use lifecycle::{funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, Timestamp, Transition};
+use lifecycle::{
+    funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, RepId, Timestamp, Transition,
+};
 use ports::{Commit, CommitOutcome, JourneyStore, Page, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use tracing::Instrument;
@@ -84,6 +86,21 @@ impl JourneyStore for EmbeddedStore {
         let before: Option<(String, String)> = cursor.as_deref().map(parse_cursor).transpose()?;
         Ok(self
             .run(move |conn, _| leads_page(conn, before, limit))
+            .await?)
+    }
+
+    /// One range read of the partial index `leads_open_by_owner`.
+    async fn open_leads_of(
+        &self,
+        rep: &RepId,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Lead>, StoreError> {
+        let limit = page_limit(limit)?;
+        let after: Option<(String, String)> = cursor.as_deref().map(parse_cursor).transpose()?;
+        let rep = rep.as_str().to_owned();
+        Ok(self
+            .run(move |conn, _| open_leads_page(conn, &rep, after, limit))
             .await?)
     }
 
@@ -218,6 +235,35 @@ fn leads_page(
          ORDER BY created_at DESC, id DESC LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![at, id, limit + 1], |row| {
+        Ok((
+            (row.get::<_, String>(0)?, row.get::<_, String>(1)?),
+            row.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut keyed = Vec::new();
+    for row in rows {
+        let (key, body) = row?;
+        let lead: Lead = from_json(&key.1, &body)?;
+        keyed.push((key, lead));
+    }
+    paginate(keyed, limit)
+}
+
+/// One page of a rep's open leads, least recently updated first, after the cursor's key.
+fn open_leads_page(
+    conn: &Connection,
+    rep: &str,
+    after: Option<(String, String)>,
+    limit: usize,
+) -> Result<Page<Lead>, Error> {
+    // With no cursor, start before every real key: "" sorts first.
+    let (at, id) = after.unwrap_or_default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT updated_at, id, body FROM leads \
+         WHERE open_owner = ?1 AND (updated_at, id) > (?2, ?3) \
+         ORDER BY updated_at, id LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![rep, at, id, limit + 1], |row| {
         Ok((
             (row.get::<_, String>(0)?, row.get::<_, String>(1)?),
             row.get::<_, String>(2)?,

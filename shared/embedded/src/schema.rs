@@ -110,6 +110,13 @@ CREATE INDEX dead_letters_by_topic ON dead_letters (topic, seq);
 ALTER TABLE transitions ADD COLUMN effective_at TEXT;
 CREATE INDEX transitions_effective ON transitions (effective_at, lead_id, seq);
 "#,
+    // A rep's open leads (`ports::open_owner`), least recently updated first. Rows written
+    // before this migration get the columns from their body in `backfill_open_owner`.
+    r#"
+ALTER TABLE leads ADD COLUMN open_owner TEXT;
+ALTER TABLE leads ADD COLUMN updated_at TEXT;
+CREATE INDEX leads_open_by_owner ON leads (open_owner, updated_at, id) WHERE open_owner IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -126,13 +133,36 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<(), u32>
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
-        if from == 1 {
-            backfill_effective_at(&tx)?;
+        match from {
+            1 => backfill_effective_at(&tx)?,
+            2 => backfill_open_owner(&tx)?,
+            _ => {}
         }
         tx.pragma_update(None, "user_version", from as u32 + 1)?;
         tx.commit()?;
     }
     Ok(Ok(()))
+}
+
+/// Fills `leads.open_owner` and `leads.updated_at` from each body. A body that does not decode
+/// is left without them (and so off every rep's open list) rather than failing the migration.
+fn backfill_open_owner(tx: &Connection) -> rusqlite::Result<()> {
+    let rows: Vec<(String, String)> = tx
+        .prepare("SELECT id, body FROM leads")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update =
+        tx.prepare("UPDATE leads SET open_owner = ?2, updated_at = ?3 WHERE id = ?1")?;
+    for (id, body) in rows {
+        if let Ok(lead) = serde_json::from_str::<lifecycle::Lead>(&body) {
+            update.execute(rusqlite::params![
+                id,
+                ports::open_owner(&lead).map(|r| r.as_str()),
+                crate::codec::time(lead.updated_at)
+            ])?;
+        }
+    }
+    Ok(())
 }
 
 /// Fills `transitions.effective_at` from each body, in the sortable form of

@@ -55,7 +55,9 @@ conformance_cases!(
     transitions_are_append_only_and_read_in_seq_order,
     transitions_recorded_in_a_window_come_in_pages,
     transitions_effective_in_a_window_come_in_pages,
+    windows_cut_to_the_nanosecond,
     leads_come_newest_first_in_pages,
+    a_reps_open_leads_come_least_recently_updated_first_in_pages,
     counters_add_up,
     documents_are_written_conditionally,
     documents_are_listed_by_prefix_in_pages,
@@ -97,7 +99,8 @@ mod embedded_only {
     use chrono::Duration;
     use embedded::{OpenError, QueueConfig, MAX_BODY_BYTES};
     use lifecycle::{
-        funnel::counter_deltas, Actor, CauseId, Email, Lead, LeadId, Stage, Timestamp, Transition,
+        funnel::counter_deltas, Actor, CauseId, Email, Lead, LeadId, RepId, Stage, Timestamp,
+        Transition,
     };
     use ports::{
         commit::Identity, Claim, Commit, CommitOutcome, Document, DocumentStore, DocumentWrite,
@@ -266,13 +269,14 @@ mod embedded_only {
             .commit(webhook_commit())
             .await
             .unwrap();
-        // Take the file back to schema 1: no effective_at column, no index.
+        // Take the file back to schema 1: no effective_at column, no index, nor what later
+        // migrations added.
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "DROP INDEX transitions_effective; \
+        conn.execute_batch(&format!(
+            "{UNDO_VERSION_3} DROP INDEX transitions_effective; \
              ALTER TABLE transitions DROP COLUMN effective_at; \
              PRAGMA user_version = 1;",
-        )
+        ))
         .unwrap();
         drop(conn);
 
@@ -283,6 +287,38 @@ mod embedded_only {
             .unwrap();
 
         assert_eq!(page.items, vec![transition("lead-1", 1, Stage::New)]);
+    }
+
+    /// Takes a file from schema 3 back to 2: no open-owner columns, no index.
+    const UNDO_VERSION_3: &str = "DROP INDEX leads_open_by_owner; \
+         ALTER TABLE leads DROP COLUMN open_owner; \
+         ALTER TABLE leads DROP COLUMN updated_at;";
+
+    #[tokio::test]
+    async fn a_version_2_file_lists_each_reps_open_leads_from_the_bodies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journey.db");
+        let store = EmbeddedStore::open(&path).unwrap();
+        let mut open = lead("lead-open", "open@quillfield.example.com", 1);
+        (open.owner, open.journey.stage) = (Some(RepId::new("ana")), Some(Stage::Sal));
+        let mut won = lead("lead-won", "won@quillfield.example.com", 1);
+        (won.owner, won.journey.stage) = (Some(RepId::new("ana")), Some(Stage::Won));
+        for l in [&open, &won] {
+            store.commit(create(l)).await.unwrap();
+        }
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!("{UNDO_VERSION_3} PRAGMA user_version = 2;"))
+            .unwrap();
+        drop(conn);
+
+        let store = EmbeddedStore::open(&path).unwrap();
+        let listed = store
+            .open_leads_of(&RepId::new("ana"), None, 10)
+            .await
+            .unwrap();
+
+        assert_eq!(listed.items, vec![open]);
     }
 
     #[tokio::test]
@@ -297,7 +333,7 @@ mod embedded_only {
         let version: u32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
@@ -346,7 +382,7 @@ mod embedded_only {
         drop(conn);
 
         match EmbeddedStore::open(&path) {
-            Err(OpenError::TooNew { found, supported }) => assert_eq!((found, supported), (99, 2)),
+            Err(OpenError::TooNew { found, supported }) => assert_eq!((found, supported), (99, 3)),
             other => panic!("expected TooNew, got {other:?}"),
         }
     }

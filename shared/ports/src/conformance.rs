@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chrono::Duration;
 use lifecycle::{
     funnel::{CounterDelta, CounterKey, Dimension},
-    Activity, ActivityKind, Actor, CauseId, Email, Lead, LeadId, Phone, Stage, Timestamp,
+    Activity, ActivityKind, Actor, CauseId, Email, Lead, LeadId, Phone, RepId, Stage, Timestamp,
     Transition,
 };
 use std::{collections::BTreeSet, sync::Arc};
@@ -120,7 +120,9 @@ pub async fn run_all(s: &Subject) {
     transitions_are_append_only_and_read_in_seq_order(s).await;
     transitions_recorded_in_a_window_come_in_pages(s).await;
     transitions_effective_in_a_window_come_in_pages(s).await;
+    windows_cut_to_the_nanosecond(s).await;
     leads_come_newest_first_in_pages(s).await;
+    a_reps_open_leads_come_least_recently_updated_first_in_pages(s).await;
     counters_add_up(s).await;
     documents_are_written_conditionally(s).await;
     documents_are_listed_by_prefix_in_pages(s).await;
@@ -541,6 +543,38 @@ pub async fn transitions_recorded_in_a_window_come_in_pages(s: &Subject) {
     assert_eq!(keys(&ours), keys(&inside));
 }
 
+/// A window `[from, to)` cuts at its times to the nanosecond, the precision of a [`Timestamp`]:
+/// a transition at `to - 1ns` is inside, one at `to` is not (the API's reports read up to
+/// `as_of + 1ns`).
+pub async fn windows_cut_to_the_nanosecond(s: &Subject) {
+    let t0 = at(86_400 * 450) + Duration::nanoseconds(1_500);
+    let ns = |n: i64| t0 + Duration::nanoseconds(n);
+    let lead = s.lead_id("nanos");
+    let first = transition(&lead, 1, Stage::New, ns(0));
+    let second = transition(&lead, 2, Stage::Mql, ns(1));
+    committed(s, appending(vec![first, second]), "transitions 1 ns apart").await;
+
+    for (from, to, want) in [
+        (0, 1, vec![1]),
+        (1, 2, vec![2]),
+        (0, 2, vec![1, 2]),
+        (2, 9, vec![]),
+    ] {
+        let recorded = s.journey.transitions_recorded(ns(from), ns(to), None, 10);
+        let effective = s.journey.transitions_effective(ns(from), ns(to), None, 10);
+        for (which, page) in [("recorded", recorded.await), ("effective", effective.await)] {
+            let seqs: Vec<u32> = page
+                .unwrap()
+                .items
+                .iter()
+                .filter(|t| t.lead_id == lead)
+                .map(|t| t.seq)
+                .collect();
+            assert_eq!(seqs, want, "{which} in [t0 + {from} ns, t0 + {to} ns)");
+        }
+    }
+}
+
 /// `transitions_effective` returns the transitions that took effect in `[from, to)`, whenever
 /// they were recorded, by effective time, a page at a time.
 pub async fn transitions_effective_in_a_window_come_in_pages(s: &Subject) {
@@ -624,6 +658,64 @@ pub async fn leads_come_newest_first_in_pages(s: &Subject) {
         .collect();
     created.reverse();
     assert_eq!(ours, created);
+}
+
+/// `open_leads_of` lists the rep's leads while they are MQL, SAL or SQL, least recently
+/// updated first, a page at a time; a lead leaves the list when it closes or changes hands.
+pub async fn a_reps_open_leads_come_least_recently_updated_first_in_pages(s: &Subject) {
+    let (ana, bo) = (RepId::new(s.name("ana")), RepId::new(s.name("bo")));
+    let owned = |local: &str, owner: &RepId, stage: Stage, updated: i64| {
+        let mut lead = lead_with_email(s, local, 1);
+        lead.owner = Some(owner.clone());
+        lead.journey.stage = Some(stage);
+        lead.updated_at = at(updated);
+        lead
+    };
+    let leads = [
+        owned("open-sql", &ana, Stage::Sql, 30),
+        owned("open-mql", &ana, Stage::Mql, 10),
+        owned("open-sal", &ana, Stage::Sal, 20),
+        owned("open-moves", &ana, Stage::Mql, 25),
+        owned("open-closes", &ana, Stage::Sal, 15),
+        owned("open-won", &ana, Stage::Won, 5),
+        owned("open-new", &ana, Stage::New, 6),
+        owned("open-bos", &bo, Stage::Mql, 7),
+        lead_with_email(s, "open-unowned", 1),
+    ];
+    for lead in &leads {
+        committed(s, new_lead(lead), "an owned lead").await;
+    }
+    let (moves, closes) = (&leads[3], &leads[4]);
+    let mut moved = moves.clone();
+    (moved.owner, moved.version) = (Some(bo.clone()), 2);
+    committed(s, update(&moved, Expect::Version(1)), "reassigned").await;
+    let mut closed = closes.clone();
+    (closed.journey.stage, closed.version) = (Some(Stage::Disqualified), 2);
+    committed(s, update(&closed, Expect::Version(1)), "disqualified").await;
+
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let page = s.journey.open_leads_of(&ana, cursor, 2).await.unwrap();
+        assert!(page.items.len() <= 2, "a page holds at most `limit` items");
+        pages.push(page.items.into_iter().map(|l| l.id).collect::<Vec<_>>());
+        cursor = page.next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let want = |locals: &[&str]| locals.iter().map(|l| s.lead_id(l)).collect::<Vec<_>>();
+    assert_eq!(
+        pages,
+        vec![want(&["open-mql", "open-sal"]), want(&["open-sql"])],
+        "ana's open leads, least recently updated first"
+    );
+    let bos = s.journey.open_leads_of(&bo, None, 10).await.unwrap();
+    let bos: Vec<LeadId> = bos.items.into_iter().map(|l| l.id).collect();
+    assert_eq!(bos, want(&["open-bos", "open-moves"]));
+    let nobody = RepId::new(s.name("nobody"));
+    let none = s.journey.open_leads_of(&nobody, None, 10).await.unwrap();
+    assert_eq!((none.items.len(), none.next), (0, None));
 }
 
 /// Counter deltas add up, across commits and within one.

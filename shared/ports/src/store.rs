@@ -16,7 +16,17 @@ use crate::{
     error::StoreError,
 };
 use async_trait::async_trait;
-use lifecycle::{funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, Timestamp, Transition};
+use lifecycle::{
+    funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, RepId, Stage, Timestamp, Transition,
+};
+
+/// The rep whose open leads include `lead` ([`JourneyStore::open_leads_of`]): its owner while
+/// it is an MQL, a SAL or an SQL. A won, disqualified or recycled lead is no longer on its
+/// rep's list, nor is a lead without an owner. Every adapter indexes leads by this.
+pub fn open_owner(lead: &Lead) -> Option<&RepId> {
+    let open = matches!(lead.stage(), Stage::Mql | Stage::Sal | Stage::Sql);
+    lead.owner.as_ref().filter(|_| open)
+}
 
 /// Leads, their history, and atomic commits.
 #[async_trait]
@@ -58,6 +68,16 @@ pub trait JourneyStore: Send + Sync {
 
     /// Leads, newest first, a page at a time.
     async fn leads(&self, cursor: Option<String>, limit: usize) -> Result<Page<Lead>, StoreError>;
+
+    /// The open leads of `rep` (see [`open_owner`]), least recently updated first (then by
+    /// id), a page at a time: a rep's work list, read from an index rather than by walking
+    /// every lead.
+    async fn open_leads_of(
+        &self,
+        rep: &RepId,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Page<Lead>, StoreError>;
 
     /// The value of a counter.
     async fn counter(&self, key: &CounterKey) -> Result<i64, StoreError>;

@@ -68,6 +68,14 @@ impl JourneyStore for Broken {
     async fn leads(&self, _: Option<String>, _: usize) -> Result<Page<Lead>, StoreError> {
         self.fail()
     }
+    async fn open_leads_of(
+        &self,
+        _: &lifecycle::RepId,
+        _: Option<String>,
+        _: usize,
+    ) -> Result<Page<Lead>, StoreError> {
+        self.fail()
+    }
     async fn counter(&self, _: &CounterKey) -> Result<i64, StoreError> {
         self.fail()
     }

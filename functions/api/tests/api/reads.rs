@@ -548,3 +548,77 @@ async fn the_funnel_report_counts_sla_compliance_per_team_in_json_and_csv() {
     assert_eq!((&emea[due], &emea[met], &emea[rate]), ("3", "2", "0.6667"));
     assert_eq!(&emea[column("sla_routing_due")], "0", "no routing clocks");
 }
+
+#[tokio::test]
+async fn an_owner_listing_is_the_reps_open_leads_least_recently_updated_first() {
+    let api = Api::new().await;
+    for (id, day) in [("LA", 2), ("LB", 3), ("LC", 4)] {
+        let created = format!("2030-01-0{day}T09:00:00Z").parse().unwrap();
+        api.seed_lead(id, Some("rep-ana"), "google", created).await;
+    }
+    let dq = api
+        .call("POST", "/leads/LB/disqualify", Who::RepAna)
+        .key("dq")
+        .if_match(1)
+        .body(json!({ "reason": "no_budget" }))
+        .send(&api)
+        .await;
+    assert_eq!(dq.status, 200, "{}", dq.text);
+
+    // Page by page: oldest update first (the newest-first listing would give LC first).
+    let mut pages = Vec::new();
+    let mut path = "/leads?owner=rep-ana&limit=1".to_owned();
+    for _ in 0..5 {
+        let page = api.call("GET", &path, Who::Admin).send(&api).await.json();
+        pages.push(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/leads?owner=rep-ana&limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    let own = api
+        .call("GET", "/leads", Who::RepAna)
+        .send(&api)
+        .await
+        .json();
+    let closed = api
+        .call("GET", "/leads?owner=rep-ana&stage=disqualified", Who::Admin)
+        .send(&api)
+        .await
+        .json();
+
+    assert_eq!(pages, vec![vec!["LA"], vec!["LC"]]);
+    assert_eq!(
+        ids(&own),
+        vec!["LA", "LC"],
+        "a rep's own listing is their open leads"
+    );
+    assert_eq!(
+        ids(&closed),
+        vec!["LB"],
+        "a closed stage is found by walking every lead"
+    );
+}
+
+#[tokio::test]
+async fn a_cursor_of_one_reps_open_leads_is_refused_by_another_listing() {
+    let api = Api::new().await;
+    for (id, day) in [("LA", 2), ("LB", 3)] {
+        let created = format!("2030-01-0{day}T09:00:00Z").parse().unwrap();
+        api.seed_lead(id, Some("rep-ana"), "google", created).await;
+    }
+    let first = api
+        .call("GET", "/leads?owner=rep-ana&limit=1", Who::Admin)
+        .send(&api)
+        .await
+        .json();
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+
+    for other in [
+        format!("/leads?limit=1&cursor={cursor}"),
+        format!("/leads?owner=rep-bo&limit=1&cursor={cursor}"),
+    ] {
+        let refused = api.call("GET", &other, Who::Admin).send(&api).await;
+        assert_eq!(refused.status, 400, "{other}: {}", refused.text);
+    }
+}

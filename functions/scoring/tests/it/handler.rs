@@ -355,6 +355,14 @@ impl JourneyStore for RacingStore {
     ) -> Result<ports::Page<lifecycle::Lead>, ports::StoreError> {
         self.inner.leads(cursor, limit).await
     }
+    async fn open_leads_of(
+        &self,
+        rep: &lifecycle::RepId,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<ports::Page<lifecycle::Lead>, ports::StoreError> {
+        self.inner.open_leads_of(rep, cursor, limit).await
+    }
     async fn counter(&self, key: &CounterKey) -> Result<i64, ports::StoreError> {
         self.inner.counter(key).await
     }

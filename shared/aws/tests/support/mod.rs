@@ -20,6 +20,12 @@ use std::sync::{
 /// Receives before a message moves to its dead-letter queue, in test queues.
 pub const MAX_RECEIVES: u32 = 2;
 
+/// The test queues' back-off after a failed receive: 1 s, then 2 s (short, since SQS waits in
+/// real time).
+pub const FIRST_BACKOFF_SECONDS: u32 = 1;
+/// The longest back-off of the test queues.
+pub const MAX_BACKOFF_SECONDS: u32 = 2;
+
 /// A store and queues of their own.
 pub struct Env {
     pub store: DynamoStore,
@@ -75,7 +81,9 @@ impl Env {
             .await
             .unwrap_or_else(|e| panic!("emulator at {url} did not create queues: {e:?}"));
 
-        let queue = SqsQueue::new(clients.sqs.clone(), topics).with_wait_seconds(0);
+        let queue = SqsQueue::new(clients.sqs.clone(), topics)
+            .with_wait_seconds(0)
+            .with_backoff(FIRST_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS);
         let store = DynamoStore::new(clients.dynamodb.clone(), &table, Arc::new(queue.clone()));
         counter.take();
         Self {
