@@ -7,6 +7,7 @@
 //! rows are kept. A cost is stored under `<month>/<campaign>`; a later import for the same
 //! month and campaign replaces it.
 
+use crate::csv_lines::Lines;
 use chrono::NaiveDate;
 use ports::{
     Commit, CommitOutcome, Document, DocumentStore, DocumentWrite, Expect, JourneyStore,
@@ -32,8 +33,10 @@ pub struct CampaignCost {
 /// A CSV row that was not taken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowError {
-    /// The line in the file (the header is line 1).
+    /// The line in the file where the record starts (the header is line 1).
     pub line: u64,
+    /// The line where it ends (the same line unless a quoted field holds a line break).
+    pub last_line: u64,
     /// What is wrong.
     pub problem: String,
 }
@@ -47,29 +50,47 @@ pub struct CostImport {
     pub errors: Vec<RowError>,
 }
 
-/// Parses a costs CSV.
-pub fn parse_csv(input: impl std::io::Read) -> CostImport {
+/// Parses a costs CSV. Line numbers count `\n`, `\r\n` and `\r` line ends alike
+/// ([`csv_lines`](crate::csv_lines)); a record that spans lines (a quoted line break, or a
+/// quote never closed) names its first and last line.
+pub fn parse_csv(input: &[u8]) -> CostImport {
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let lines = Lines::new(input);
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
         .from_reader(input);
     let mut out = CostImport::default();
-    for record in reader.records() {
-        match record {
-            Ok(r) => {
-                let line = r.position().map_or(0, |p| p.line());
-                match row(&r) {
-                    Ok(cost) => out.costs.push(cost),
-                    Err(problem) => out.errors.push(RowError { line, problem }),
-                }
+    let mut record = csv::StringRecord::new();
+    loop {
+        let before = reader.position().byte() as usize;
+        let read = reader.read_record(&mut record);
+        let after = reader.position().byte() as usize;
+        let start = match &read {
+            Ok(_) => record.position().map_or(before, |p| p.byte() as usize),
+            Err(e) => e.position().map_or(before, |p| p.byte() as usize),
+        };
+        let (line, last_line) = lines.span(start, after);
+        let problem = match read {
+            Ok(false) => return out,
+            _ if lines.has_unclosed_quote(start, after) => {
+                "a quote is opened and never closed".to_owned()
             }
-            Err(e) => out.errors.push(RowError {
-                line: e.position().map_or(0, |p| p.line()),
-                problem: "not readable as CSV".to_owned(),
-            }),
-        }
+            Ok(_) => match row(&record) {
+                Ok(cost) => {
+                    out.costs.push(cost);
+                    continue;
+                }
+                Err(problem) => problem,
+            },
+            Err(_) => "not readable as CSV (not UTF-8, or broken quoting)".to_owned(),
+        };
+        out.errors.push(RowError {
+            line,
+            last_line,
+            problem,
+        });
     }
-    out
 }
 
 fn row(r: &csv::StringRecord) -> Result<CampaignCost, String> {

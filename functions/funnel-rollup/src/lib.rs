@@ -13,6 +13,7 @@
 
 pub mod canonical;
 pub mod costs;
+pub mod csv_lines;
 pub mod nightly;
 pub mod page;
 pub mod schedule;

@@ -104,7 +104,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i
         Command::Demo(args) => {
             let mapping =
                 Mapping::parse(SAMPLE_MAPPING).context("the bundled mapping is broken")?;
-            let summary = import::import(&store, SAMPLE_CSV.as_bytes(), &mapping, now).await?;
+            let summary =
+                import::import(&store, SAMPLE_CSV.as_bytes(), &mapping, &SystemClock).await?;
             print_summary(err, "sample/crm-export.csv", &summary)?;
             print_report(&store, &args, now, out).await?;
             Ok(0)
@@ -120,8 +121,13 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i
                 Mapping::parse(&text).with_context(|| format!("in {}", mapping.display()))?;
             let input = std::fs::File::open(&file)
                 .with_context(|| format!("failed to open {}", file.display()))?;
-            let summary =
-                import::import(&store, std::io::BufReader::new(input), &mapping, now).await?;
+            let summary = import::import(
+                &store,
+                std::io::BufReader::new(input),
+                &mapping,
+                &SystemClock,
+            )
+            .await?;
             print_summary(err, &file.display().to_string(), &summary)?;
             Ok(if strict && !summary.errors.is_empty() {
                 2
@@ -177,6 +183,9 @@ fn print_summary(err: &mut dyn Write, name: &str, s: &Summary) -> Result<()> {
     )?;
     for e in &s.errors {
         writeln!(err, "  {e}")?;
+    }
+    for a in &s.adjusted {
+        writeln!(err, "  adjusted: {a}")?;
     }
     Ok(())
 }
