@@ -16,6 +16,7 @@ pub mod costs;
 pub mod csv_lines;
 pub mod nightly;
 pub mod page;
+pub mod query;
 pub mod schedule;
 pub mod scheduled;
 pub mod snapshot;

@@ -13,14 +13,15 @@
 use crate::{
     commit,
     error::store_error,
+    extent::{self, Noted},
     item::{self, s, sortable, Item, PK, SK},
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::{operation::query::builders::QueryFluentBuilder, Client};
 use lifecycle::{funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, Timestamp, Transition};
 use ports::{
-    commit::Identity, Clock, Commit, CommitOutcome, Document, DocumentStore, JourneyStore, Page,
-    Queue, StoreError, SystemClock, MAX_PAGE,
+    commit::Identity, Clock, Commit, CommitOutcome, Document, DocumentStore, Extent, JourneyStore,
+    Page, Queue, StoreError, SystemClock, MAX_PAGE,
 };
 use std::{collections::HashMap, sync::Arc};
 
@@ -71,6 +72,7 @@ pub struct DynamoStore {
     table: String,
     outbox: Arc<dyn Queue>,
     clock: Arc<dyn Clock>,
+    noted: Noted,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -89,6 +91,7 @@ impl DynamoStore {
             table: table.into(),
             outbox,
             clock: Arc::new(SystemClock),
+            noted: Noted::default(),
         }
     }
 
@@ -247,6 +250,11 @@ impl JourneyStore for DynamoStore {
             .await
     }
 
+    /// Three one-item Queries on the extent markers (see [`crate::extent`]).
+    async fn extent(&self) -> Result<Option<Extent>, StoreError> {
+        extent::read(&self.client, &self.table).await
+    }
+
     /// One Query on `by_created`, newest first. The cursor is the last lead's `created` value.
     async fn leads(&self, cursor: Option<String>, limit: usize) -> Result<Page<Lead>, StoreError> {
         let limit = page_limit(limit)?;
@@ -278,6 +286,10 @@ impl JourneyStore for DynamoStore {
 
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
         let commit = commit.with_journey_events();
+        // Before the transaction: a failed commit may widen the extent, never narrow it.
+        self.noted
+            .note(&self.client, &self.table, &commit.transitions)
+            .await?;
         let now = self.clock.now();
         let outcome = commit::apply(&self.client, &self.table, &commit, now).await?;
         if outcome == CommitOutcome::Committed && !commit.outbox.is_empty() {

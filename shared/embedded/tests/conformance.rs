@@ -55,6 +55,7 @@ conformance_cases!(
     transitions_are_append_only_and_read_in_seq_order,
     transitions_recorded_in_a_window_come_in_pages,
     transitions_effective_in_a_window_come_in_pages,
+    the_extent_spans_every_committed_transition,
     leads_come_newest_first_in_pages,
     counters_add_up,
     documents_are_written_conditionally,

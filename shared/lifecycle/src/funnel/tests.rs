@@ -487,3 +487,81 @@ fn campaign_returns_divide_cost_by_the_cohort_and_flag_young_cohorts() {
     let by_source = report(&all, january(), Dimension::Source, day(31));
     assert!(campaign_returns(&by_source, &costs, 10.0).is_empty());
 }
+
+/// The day of `d` as a period.
+fn one_day(d: u32) -> Period {
+    let from = Utc.with_ymd_and_hms(2025, 1, d, 0, 0, 0).unwrap();
+    Period {
+        from,
+        to: from + chrono::Duration::days(1),
+    }
+}
+
+#[test]
+fn merged_daily_reports_equal_the_report_of_the_whole_period() {
+    let mut all = Vec::new();
+    all.extend(history(
+        "a",
+        "google",
+        &[
+            (Stage::New, 1),
+            (Stage::Mql, 2),
+            (Stage::Sal, 4),
+            (Stage::Sql, 10),
+        ],
+    ));
+    all.extend(history(
+        "b",
+        "google",
+        &[
+            (Stage::New, 1),
+            (Stage::Mql, 3),
+            (Stage::Disqualified, 5),
+            (Stage::Recycled, 6),
+            (Stage::Mql, 8),
+        ],
+    ));
+    all.extend(history(
+        "c",
+        "linkedin",
+        &[(Stage::New, 2), (Stage::Mql, 2), (Stage::Won, 9)],
+    ));
+    all.extend(history(
+        "d",
+        "",
+        &[(Stage::New, 3), (Stage::Mql, 7), (Stage::Sal, 7)],
+    ));
+    let clocks = [ClockOutcome {
+        clock: "a:1:routing:0".into(),
+        lead: LeadId::new("a"),
+        kind: ClockKind::Routing,
+        due_at: day(2),
+        met: true,
+        recorded_at: day(2),
+        dims: Dimensions {
+            source: Some("google".into()),
+            ..Dimensions::default()
+        },
+    }];
+    let period = Period {
+        from: one_day(1).from,
+        to: one_day(11).from,
+    };
+    let as_of = day(20);
+
+    for group_by in [Dimension::All, Dimension::Source] {
+        let days: Vec<(FunnelReport, ReportSamples)> = (1..11)
+            .map(|d| report_with_samples(&all, &clocks, one_day(d), group_by, as_of))
+            .collect();
+        let parts: Vec<(&FunnelReport, &ReportSamples)> =
+            days.iter().map(|(r, s)| (r, s)).collect();
+
+        let merged = merge(&parts, period, group_by, as_of);
+
+        assert_eq!(
+            merged,
+            report_with_clocks(&all, &clocks, period, group_by, as_of),
+            "{group_by:?}"
+        );
+    }
+}
