@@ -17,6 +17,7 @@ pub mod csv_lines;
 pub mod nightly;
 pub mod page;
 pub mod query;
+pub mod report_csv;
 pub mod schedule;
 pub mod scheduled;
 pub mod snapshot;

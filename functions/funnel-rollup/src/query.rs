@@ -104,11 +104,104 @@ pub async fn funnel(
     req: &Request,
     now: Timestamp,
 ) -> Result<Answer, QueryError> {
+    let loaded = load(journey, docs, req, now).await?;
+    answer(docs, &loaded, req).await
+}
+
+/// The report `req` asks for, and the report of each calendar month in its period (the
+/// first and last clipped to the period), read once.
+pub async fn by_month(
+    journey: &dyn JourneyStore,
+    docs: &dyn DocumentStore,
+    req: &Request,
+    now: Timestamp,
+) -> Result<(Answer, Vec<(NaiveDate, FunnelReport)>), QueryError> {
+    let loaded = load(journey, docs, req, now).await?;
+    let months = months_of(req.period)
+        .into_iter()
+        .map(|(month, period)| (month, loaded.report(period, req.group_by)))
+        .collect();
+    Ok((answer(docs, &loaded, req).await?, months))
+}
+
+/// The calendar months a period touches, each clipped to the period, by first day.
+pub fn months_of(period: Period) -> Vec<(NaiveDate, Period)> {
+    let (first, last) = days_of(period);
+    let mut out = Vec::new();
+    let mut month = first.with_day(1).unwrap_or(first);
+    while month <= last {
+        let next = month + Months::new(1);
+        out.push((
+            month,
+            Period {
+                from: period.from.max(Extent::midnight(month)),
+                to: period.to.min(Extent::midnight(next)),
+            },
+        ));
+        month = next;
+    }
+    out
+}
+
+/// What a request reads its figures from.
+enum Loaded {
+    /// The stored days of the period, as of the rollup's watermark.
+    Snapshots(Vec<Snapshot>, Timestamp),
+    /// The active leads' histories and the clocks due, as of a time.
+    Transitions(Vec<Transition>, Vec<ClockOutcome>, Timestamp),
+}
+
+impl Loaded {
+    /// The report of `period` (within the request's), grouped by `group_by`.
+    fn report(&self, period: Period, group_by: Dimension) -> FunnelReport {
+        match self {
+            Loaded::Snapshots(days, watermark) => {
+                let (first, last) = days_of(period);
+                let parts: Vec<_> = days
+                    .iter()
+                    .filter(|s| s.day >= first && s.day <= last)
+                    .map(|s| (&s.report, &s.samples))
+                    .collect();
+                funnel::merge(&parts, period, group_by, *watermark)
+            }
+            Loaded::Transitions(transitions, clocks, as_of) => {
+                funnel::report_with_clocks(transitions, clocks, period, group_by, *as_of)
+            }
+        }
+    }
+}
+
+async fn answer(
+    docs: &dyn DocumentStore,
+    loaded: &Loaded,
+    req: &Request,
+) -> Result<Answer, QueryError> {
+    let report = loaded.report(req.period, req.group_by);
+    Ok(match loaded {
+        Loaded::Snapshots(..) => Answer {
+            report,
+            source: Source::Snapshots,
+            restatements: restatements(docs, req.period, req.group_by).await?,
+        },
+        Loaded::Transitions(..) => Answer {
+            report,
+            source: Source::Transitions,
+            restatements: Vec::new(),
+        },
+    })
+}
+
+async fn load(
+    journey: &dyn JourneyStore,
+    docs: &dyn DocumentStore,
+    req: &Request,
+    now: Timestamp,
+) -> Result<Loaded, QueryError> {
     if req.prefer != Prefer::Transitions {
         match covered(docs, req).await? {
             Ok(watermark) => {
-                if let Some(answer) = from_snapshots(docs, req, watermark).await? {
-                    return Ok(answer);
+                if let Some(days) = snapshots(docs, req).await? {
+                    return Ok(Loaded::Snapshots(days, watermark));
                 }
                 if req.prefer == Prefer::Snapshots {
                     return Err(QueryError::NotCovered(
@@ -124,11 +217,7 @@ pub async fn funnel(
     let as_of = req.as_of.unwrap_or(now);
     let transitions = histories(journey, req.period, as_of).await?;
     let clocks = clocks_due(docs, req.period, as_of).await?;
-    Ok(Answer {
-        report: funnel::report_with_clocks(&transitions, &clocks, req.period, req.group_by, as_of),
-        source: Source::Transitions,
-        restatements: Vec::new(),
-    })
+    Ok(Loaded::Transitions(transitions, clocks, as_of))
 }
 
 /// The rollup's watermark if the snapshots cover `req`, else why not.
@@ -152,13 +241,12 @@ async fn covered(
     Ok(Ok(watermark))
 }
 
-/// The report merged from the stored days of the period, `None` if a day was stored with
-/// other definitions (the next rollup remakes it).
-async fn from_snapshots(
+/// The stored days of the request's period in its grouping (one listing per month), `None`
+/// if a day was stored with other definitions (the next rollup remakes it).
+async fn snapshots(
     docs: &dyn DocumentStore,
     req: &Request,
-    watermark: Timestamp,
-) -> Result<Option<Answer>, QueryError> {
+) -> Result<Option<Vec<Snapshot>>, QueryError> {
     let (first, last) = days_of(req.period);
     let mut days: Vec<Snapshot> = Vec::new();
     for prefix in month_prefixes(req.group_by.as_str(), first, last) {
@@ -177,13 +265,7 @@ async fn from_snapshots(
     {
         return Ok(None);
     }
-    let parts: Vec<_> = days.iter().map(|s| (&s.report, &s.samples)).collect();
-    let report = funnel::merge(&parts, req.period, req.group_by, watermark);
-    Ok(Some(Answer {
-        report,
-        source: Source::Snapshots,
-        restatements: restatements(docs, req.period, req.group_by).await?,
-    }))
+    Ok(Some(days))
 }
 
 /// The restatements recorded for the days of `period` in `group_by`, oldest day first.

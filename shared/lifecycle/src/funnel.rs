@@ -14,7 +14,7 @@ pub mod roi;
 
 pub use merge::{merge, ReportSamples, Samples};
 pub use outcomes::{ClockKind, ClockOutcome, Recycling, SlaCompliance, Spread};
-pub use roi::{campaign_returns, CampaignReturn};
+pub use roi::{campaign_returns, maturity_days, CampaignReturn, CohortReturn, Return};
 
 use crate::{
     transition::{Dimensions, Transition},
