@@ -25,9 +25,28 @@ pub struct CampaignCost {
     /// The campaign, as it appears in the leads' attribution.
     pub campaign: String,
     /// The month's first day.
+    #[serde(with = "month_text")]
     pub month: NaiveDate,
     /// The amount spent.
     pub amount: f64,
+}
+
+/// A month as `YYYY-MM` in JSON (any day of it is read as the month).
+mod month_text {
+    use chrono::{Datelike, NaiveDate};
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(month: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&month.format("%Y-%m").to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        let text = String::deserialize(d)?;
+        NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
+            .or_else(|_| NaiveDate::parse_from_str(&text, "%Y-%m-%d"))
+            .map(|d| d.with_day(1).unwrap_or(d))
+            .map_err(|_| D::Error::custom("month must be YYYY-MM"))
+    }
 }
 
 /// A CSV row that was not taken.
@@ -104,6 +123,9 @@ fn row(r: &csv::StringRecord) -> Result<CampaignCost, String> {
     if campaign.is_empty() {
         return Err("campaign is empty".to_owned());
     }
+    if campaign.len() > MAX_CAMPAIGN_BYTES {
+        return Err("campaign is longer than 256 bytes".to_owned());
+    }
     let month = NaiveDate::parse_from_str(&format!("{}-01", &r[1]), "%Y-%m-%d")
         .map_err(|_| "month is not YYYY-MM".to_owned())?;
     let amount: f64 = r[2]
@@ -148,6 +170,69 @@ pub async fn store(
     }
     journey.commit(commit).await
 }
+
+/// Each (campaign, month)'s cost over `months` (first days), from the stored costs.
+pub async fn by_month(
+    docs: &dyn DocumentStore,
+    months: &[NaiveDate],
+) -> Result<BTreeMap<(String, NaiveDate), f64>, StoreError> {
+    let mut out = BTreeMap::new();
+    for month in months {
+        for cost in stored(docs, *month).await? {
+            *out.entry((cost.campaign, cost.month)).or_default() += cost.amount;
+        }
+    }
+    Ok(out)
+}
+
+/// The costs stored for `month`.
+pub async fn stored(
+    docs: &dyn DocumentStore,
+    month: NaiveDate,
+) -> Result<Vec<CampaignCost>, StoreError> {
+    let prefix = format!("{}/", month.format("%Y-%m"));
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = docs.list(COLLECTION, &prefix, cursor, MAX_PAGE).await?;
+        for doc in page.items {
+            let cost: CampaignCost =
+                serde_json::from_value(doc.body).map_err(|e| StoreError::Corrupt {
+                    key: format!("{COLLECTION}/{}", doc.key),
+                    source: Box::new(e),
+                })?;
+            out.push(cost);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Checks costs given as JSON (by the API): the same rules as a CSV row. Returns the problems
+/// by position in the list.
+pub fn check(costs: &[CampaignCost]) -> Vec<(usize, String)> {
+    costs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let problem = if c.campaign.trim().is_empty() {
+                "campaign is empty"
+            } else if c.campaign.len() > MAX_CAMPAIGN_BYTES {
+                "campaign is longer than 256 bytes"
+            } else if !c.amount.is_finite() || c.amount < 0.0 {
+                "amount is not a non-negative number"
+            } else {
+                return None;
+            };
+            Some((i, problem.to_owned()))
+        })
+        .collect()
+}
+
+/// The longest campaign name taken.
+pub const MAX_CAMPAIGN_BYTES: usize = 256;
 
 /// Each campaign's total cost over `months` (first days), from the stored costs.
 pub async fn totals(

@@ -16,6 +16,7 @@ pub mod costs;
 pub mod csv_lines;
 pub mod nightly;
 pub mod page;
+pub mod planning;
 pub mod query;
 pub mod report_csv;
 pub mod schedule;
