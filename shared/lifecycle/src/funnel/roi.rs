@@ -8,7 +8,8 @@
 //!   them) by `as_of`: the cohort view, so a campaign is credited with what its own leads became,
 //!   whenever they became it.
 //! * A cohort's **cost** is what the campaign cost that month; cost per X = cost / X, none when
-//!   X is 0. A campaign's row adds up its cohorts.
+//!   X is 0 or no cost is stored for the month. A campaign's row adds up its cohorts (its cost
+//!   per X divides the costs stored over all its cohorts' X).
 //! * A cohort is **too young** to judge while fewer than `maturity_days` have passed from the
 //!   end of its month (or of the period, if earlier) to `as_of`: its members are still becoming
 //!   SQLs, so its cost per SQL will still fall. `maturity_days` is given, or measured
@@ -25,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Cost and conversions of one cohort (or a campaign's cohorts together).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Return {
-    /// What it cost.
+    /// What it cost (0 when no cost is stored; the costs per stage are then `None`).
     pub cost: f64,
     /// MQLs.
     pub mqls: u64,
@@ -44,10 +45,11 @@ pub struct Return {
 }
 
 impl Return {
-    fn new(cost: f64, (mqls, sals, sqls): (u64, u64, u64), too_young: bool) -> Self {
-        let per = |n: u64| (n > 0).then(|| cost / n as f64);
+    /// `cost` is `None` when no cost is known: the costs per stage are then unknown too.
+    fn new(cost: Option<f64>, (mqls, sals, sqls): (u64, u64, u64), too_young: bool) -> Self {
+        let per = |n: u64| cost.filter(|_| n > 0).map(|c| c / n as f64);
         Self {
-            cost,
+            cost: cost.unwrap_or(0.0),
             mqls,
             sals,
             sqls,
@@ -136,24 +138,29 @@ pub fn campaign_returns(
                     let judge_from = report.period.to + maturity;
                     Some(CohortReturn {
                         month: *month,
-                        figures: Return::new(cost.unwrap_or(0.0), counts, as_of < judge_from),
+                        figures: Return::new(cost, counts, as_of < judge_from),
                         judge_from,
                     })
                 })
                 .collect();
+            let known: Vec<f64> = months
+                .iter()
+                .filter_map(|(month, _)| costs.get(&(name.to_owned(), *month)).copied())
+                .collect();
+            let cost = (!known.is_empty()).then(|| known.iter().sum());
             CampaignReturn {
                 campaign: name.to_owned(),
-                total: sum(&cohorts),
+                total: sum(&cohorts, cost),
                 cohorts,
             }
         })
         .collect()
 }
 
-fn sum(cohorts: &[CohortReturn]) -> Return {
+fn sum(cohorts: &[CohortReturn], costs: Option<f64>) -> Return {
     let add = |f: fn(&Return) -> u64| cohorts.iter().map(|c| f(&c.figures)).sum::<u64>();
     Return::new(
-        cohorts.iter().map(|c| c.figures.cost).sum(),
+        costs,
         (add(|r| r.mqls), add(|r| r.sals), add(|r| r.sqls)),
         cohorts.iter().any(|c| c.figures.too_young),
     )
