@@ -2,5 +2,6 @@
 
 mod import_errors;
 mod olist;
+mod page;
 mod rollup;
 mod serve;

@@ -224,3 +224,117 @@ async fn olist_funnel_equals_an_independent_count() {
         ));
     }
 }
+
+/// The command line on the real files: `journey import` twice, then `journey report` with its
+/// default period (the data's first day to the day after its last) as JSON, CSV and a table.
+#[tokio::test]
+async fn the_command_line_reports_olist_by_its_default_period_in_every_format() {
+    use clap::Parser;
+    use journey_local::cli::{run, Cli};
+    let db = std::env::temp_dir().join(format!("journey-olist-cli-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let db = db.to_str().unwrap().to_owned();
+    let journey = |args: &[&str]| {
+        let mut all = vec!["journey", "--db", &db];
+        all.extend(args);
+        Cli::try_parse_from(all).unwrap()
+    };
+    for (mapping, file) in FILES {
+        let (m, f) = (fixture(mapping), dataset(file));
+        let cli = journey(&[
+            "import",
+            "--strict",
+            "--mapping",
+            m.to_str().unwrap(),
+            f.to_str().unwrap(),
+        ]);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(
+            run(cli, &mut out, &mut err).await.unwrap(),
+            0,
+            "{}",
+            String::from_utf8_lossy(&err)
+        );
+    }
+    let report = |format: &'static str| {
+        let cli = journey(&["report", "--format", format]);
+        async move {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            run(cli, &mut out, &mut err).await.unwrap();
+            String::from_utf8(out).unwrap()
+        }
+    };
+    let expected = expected();
+    let won: u64 = expected.by_origin.values().map(|(_, w, _)| w).sum();
+    let mqls: u64 = expected.by_origin.values().map(|(m, _, _)| m).sum();
+
+    let json: serde_json::Value = serde_json::from_str(&report("json").await).unwrap();
+    let csv = report("csv").await;
+    let table = report("table").await;
+
+    let day = |d: NaiveDate| format!("{d}T00:00:00Z");
+    assert_eq!(json["period"]["from"], day(expected.first_day));
+    assert_eq!(
+        json["period"]["to"],
+        day(expected.last_day.succ_opt().unwrap())
+    );
+    assert_eq!(json["source"], "transitions");
+    assert_eq!(
+        (
+            json["total"]["entered"]["mql"].as_u64(),
+            json["total"]["entered"]["won"].as_u64()
+        ),
+        (Some(mqls), Some(won))
+    );
+    let organic = json["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == "organic_search")
+        .unwrap();
+    assert_eq!(
+        organic["entered"]["mql"].as_u64(),
+        Some(expected.by_origin["organic_search"].0)
+    );
+
+    // The CSV: the API's columns (SLA included), the total first.
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let total: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let cell = |name: &str| total[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(header.last(), Some(&"sla_response_rate"));
+    assert_eq!(
+        (cell("group"), cell("entered_mql"), cell("entered_won")),
+        ("all", "8000", "842")
+    );
+    assert_eq!(
+        cell("mql_to_won_rate"),
+        format!("{:.4}", won as f64 / mqls as f64)
+    );
+    let all_days: Vec<f64> = expected
+        .by_origin
+        .values()
+        .flat_map(|(_, _, d)| d.clone())
+        .collect();
+    assert_eq!(
+        cell("mql_to_won_p90_days"),
+        format!("{:.4}", nearest_rank(all_days, 0.9).unwrap())
+    );
+    assert_eq!(
+        csv.lines().count(),
+        2 + expected.by_origin.len(),
+        "header, total, one per origin"
+    );
+
+    // The table: the total row, and the conversion as a one-decimal percentage.
+    let all_row = table.lines().find(|l| l.starts_with("all ")).unwrap();
+    assert!(
+        all_row.contains(" 8000 ") && all_row.contains(" 842 "),
+        "{all_row}"
+    );
+    assert!(
+        all_row.contains(&format!("{:.1}%", won as f64 / mqls as f64 * 100.0)),
+        "{all_row}"
+    );
+    let _ = std::fs::remove_file(&db);
+}

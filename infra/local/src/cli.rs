@@ -307,8 +307,7 @@ async fn print_plan(
         Format::Json => serde_json::to_string_pretty(&plan)?,
         _ => report::plan_table(&plan),
     };
-    writeln!(out, "{text}")?;
-    Ok(())
+    print(out, &text)
 }
 
 async fn print_roi(
@@ -331,8 +330,7 @@ async fn print_roi(
         Format::Json => serde_json::to_string_pretty(&roi)?,
         _ => report::roi_table(&roi),
     };
-    writeln!(out, "{text}")?;
-    Ok(())
+    print(out, &text)
 }
 
 async fn run_serve(store: EmbeddedStore, args: &ServeArgs) -> Result<()> {
@@ -387,7 +385,13 @@ async fn print_report(
         prefer: Prefer::Auto,
     };
     let answer = query::funnel(store, store, &req, now).await?;
-    writeln!(out, "{}", report::render(&answer, args.format))?;
+    print(out, &report::render(&answer, args.format))
+}
+
+/// Writes `text`, ending it with one line break.
+fn print(out: &mut dyn Write, text: &str) -> Result<()> {
+    out.write_all(text.trim_end_matches('\n').as_bytes())?;
+    writeln!(out)?;
     Ok(())
 }
 
