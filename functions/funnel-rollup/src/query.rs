@@ -215,8 +215,21 @@ async fn load(
         }
     }
     let as_of = req.as_of.unwrap_or(now);
-    let transitions = histories(journey, req.period, as_of).await?;
-    let clocks = clocks_due(docs, req.period, as_of).await?;
+    let Some(extent) = journey.extent().await? else {
+        // No transitions: no lead, so no clock either.
+        return Ok(Loaded::Transitions(Vec::new(), Vec::new(), as_of));
+    };
+    let transitions = active(journey, req.period, as_of, &extent).await?;
+    // Every clock ran for an MQL, so none fell due before the first day a transition took
+    // effect: the outcomes are read from there, not from the period's start.
+    let from = req
+        .period
+        .from
+        .max(Extent::midnight(extent.first_effective));
+    let clocks = match from < req.period.to {
+        true => clocks_due(docs, Period { from, ..req.period }, as_of).await?,
+        false => Vec::new(),
+    };
     Ok(Loaded::Transitions(transitions, clocks, as_of))
 }
 
@@ -329,9 +342,19 @@ pub async fn histories(
     period: Period,
     as_of: Timestamp,
 ) -> Result<Vec<Transition>, StoreError> {
-    let Some(extent) = journey.extent().await? else {
-        return Ok(Vec::new());
-    };
+    match journey.extent().await? {
+        Some(extent) => active(journey, period, as_of, &extent).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// [`histories`], within a known extent.
+async fn active(
+    journey: &dyn JourneyStore,
+    period: Period,
+    as_of: Timestamp,
+    extent: &Extent,
+) -> Result<Vec<Transition>, StoreError> {
     let from = period.from.max(Extent::midnight(extent.first_effective));
     let to = period.to.min(extent.effective_end());
     let mut leads: BTreeMap<String, LeadId> = BTreeMap::new();
