@@ -359,7 +359,9 @@ async fn active(
     let to = period.to.min(extent.effective_end());
     let mut leads: BTreeMap<String, LeadId> = BTreeMap::new();
     let mut cursor = None;
-    while from < to {
+    // An empty window (the period outside the extent) reads nothing.
+    let mut more = from < to;
+    while more {
         let page = journey
             .transitions_effective(from, to, cursor, MAX_PAGE)
             .await?;
@@ -368,10 +370,8 @@ async fn active(
                 .entry(t.lead_id.as_str().to_owned())
                 .or_insert(t.lead_id);
         }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
+        more = page.next.is_some();
+        cursor = page.next;
     }
     let mut all = Vec::new();
     for lead in leads.values() {
