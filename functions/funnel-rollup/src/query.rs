@@ -215,21 +215,8 @@ async fn load(
         }
     }
     let as_of = req.as_of.unwrap_or(now);
-    let Some(extent) = journey.extent().await? else {
-        // No transitions: no lead, so no clock either.
-        return Ok(Loaded::Transitions(Vec::new(), Vec::new(), as_of));
-    };
-    let transitions = active(journey, req.period, as_of, &extent).await?;
-    // Every clock ran for an MQL, so none fell due before the first day a transition took
-    // effect: the outcomes are read from there, not from the period's start.
-    let from = req
-        .period
-        .from
-        .max(Extent::midnight(extent.first_effective));
-    let clocks = match from < req.period.to {
-        true => clocks_due(docs, Period { from, ..req.period }, as_of).await?,
-        false => Vec::new(),
-    };
+    let transitions = histories(journey, req.period, as_of).await?;
+    let clocks = clocks_due(docs, req.period, as_of).await?;
     Ok(Loaded::Transitions(transitions, clocks, as_of))
 }
 
@@ -391,19 +378,31 @@ pub const OUTCOME_HORIZON_DAYS: i64 = 400;
 /// period, which are dropped). No outcome stored by `as_of` can be due much later than it (a
 /// clock ends when the owner acts or at its first breach), so days after
 /// [`OUTCOME_HORIZON_DAYS`] past `as_of` are not read: a period that ends centuries ahead costs
-/// no more than one that ends today.
+/// no more than one that ends today. Nor are days before the first outcome stored (the
+/// collection's first key, one listing of one item): a period from 1970 costs no more than one
+/// from that day.
 pub async fn clocks_due(
     docs: &dyn DocumentStore,
     period: Period,
     as_of: Timestamp,
 ) -> Result<Vec<ClockOutcome>, QueryError> {
+    let collection = routing::docs::SLA_OUTCOME;
+    let corrupt = |key: &str| QueryError::Corrupt(format!("{collection}/{key}"));
+    let Some(first) = docs.list(collection, "", None, 1).await?.items.pop() else {
+        return Ok(Vec::new());
+    };
+    let earliest: ClockOutcome =
+        serde_json::from_value(first.body).map_err(|_| corrupt(&first.key))?;
+    let from = period
+        .from
+        .max(Extent::midnight(earliest.due_at.date_naive()));
     let mut out = Vec::new();
-    for prefix in outcome_prefixes_for(period, as_of) {
-        let found = routing::docs::outcomes(docs, routing::docs::SLA_OUTCOME, &prefix)
+    for prefix in outcome_prefixes_for(Period { from, ..period }, as_of) {
+        let found = routing::docs::outcomes(docs, collection, &prefix)
             .await
             .map_err(|e| match e {
                 routing::RoutingError::Store(e) => QueryError::Store(e),
-                _ => QueryError::Corrupt(format!("{}/{prefix}", routing::docs::SLA_OUTCOME)),
+                _ => corrupt(&prefix),
             })?;
         out.extend(found);
     }
