@@ -286,12 +286,12 @@ impl JourneyStore for DynamoStore {
 
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
         let commit = commit.with_journey_events();
-        // Before the transaction: a failed commit may widen the extent, never narrow it.
-        self.noted
-            .note(&self.client, &self.table, &commit.transitions)
-            .await?;
+        let markers = self.noted.missing(&commit.transitions);
         let now = self.clock.now();
-        let outcome = commit::apply(&self.client, &self.table, &commit, now).await?;
+        let outcome = commit::apply(&self.client, &self.table, &commit, now, &markers).await?;
+        if outcome == CommitOutcome::Committed {
+            self.noted.put(&markers);
+        }
         if outcome == CommitOutcome::Committed && !commit.outbox.is_empty() {
             // The transaction holds; if sending fails now, the caller's retry of the same event
             // meets its own claim, gets `Duplicate { outbox }` and sends again.

@@ -2,12 +2,13 @@
 //! first day one was recorded, the first and last day one took effect, kept in marker items.
 //!
 //! Partition `EXTENT` holds one item per UTC day a transition was recorded (`sk = R#<day>`)
-//! and per day one took effect (`E#<day>`). Before a commit with transitions, the store puts
-//! the markers of their days that this store value has not put yet (plain PutItems: putting
-//! the same marker twice changes nothing), so a Lambda container writes each day's markers
-//! once. They are written before the commit and never after it: a commit that then fails
-//! leaves a day noted with nothing on it (the extent is wider than the truth, which costs a
-//! reader one empty Query), but no committed transition is ever outside the extent.
+//! and per day one took effect (`E#<day>`). A commit with transitions puts the markers of
+//! their days that this store value has not put yet, in its own transaction (unconditional
+//! puts: the same marker twice changes nothing), so a Lambda container writes each day's
+//! markers once, with no request of their own. A commit too large to take them too writes
+//! them first, as plain PutItems ([`crate::commit`]): if that commit then fails, a day is noted
+//! with nothing on it (the extent is wider than the truth, which costs a reader one empty
+//! Query), but no committed transition is ever outside the extent.
 //!
 //! Reading the extent is three Queries of one item each. Without it, the day-partitioned
 //! indexes (`by_day`, `by_effective_day`) can only be walked from 1970: 20,000 Queries.
@@ -35,13 +36,8 @@ const EFFECTIVE: &str = "E#";
 pub(crate) struct Noted(Arc<Mutex<BTreeSet<String>>>);
 
 impl Noted {
-    /// Puts the markers of `transitions`' days not put before.
-    pub(crate) async fn note(
-        &self,
-        client: &Client,
-        table: &str,
-        transitions: &[Transition],
-    ) -> Result<(), StoreError> {
+    /// The markers of `transitions`' days this store value has not put yet, as items.
+    pub(crate) fn missing(&self, transitions: &[Transition]) -> Vec<Item> {
         let wanted: BTreeSet<String> = transitions
             .iter()
             .flat_map(|t| {
@@ -51,23 +47,23 @@ impl Noted {
                 ]
             })
             .collect();
-        let missing: Vec<String> = {
-            let noted = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            wanted.difference(&noted).cloned().collect()
-        };
-        for sk in missing {
-            client
-                .put_item()
-                .table_name(table)
-                .item(PK, s(PARTITION))
-                .item(SK, s(&sk))
-                .send()
-                .await
-                .map_err(store_error)?;
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(sk);
-        }
-        Ok(())
+        let noted = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        wanted.difference(&noted).map(|sk| marker(sk)).collect()
     }
+
+    /// Remembers `markers` as put.
+    pub(crate) fn put(&self, markers: &[Item]) {
+        let mut noted = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        noted.extend(markers.iter().filter_map(|m| match m.get(SK) {
+            Some(AttributeValue::S(sk)) => Some(sk.clone()),
+            _ => None,
+        }));
+    }
+}
+
+/// The marker item with sort key `sk`.
+fn marker(sk: &str) -> Item {
+    Item::from([(PK.to_owned(), s(PARTITION)), (SK.to_owned(), s(sk))])
 }
 
 /// The extent from the markers (`None` before the first transition).
