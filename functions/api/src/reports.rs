@@ -132,6 +132,13 @@ pub async fn funnel_page(req: &Request, deps: &Deps, who: &Principal) -> ApiResu
     who.require(READERS, "read reports")?;
     let q = http::query(req);
     let request = report_request(&q, deps.clock.now())?;
+    // The trend draws one point per month: a period of centuries would draw thousands.
+    if query::months_of(request.period).len() > PAGE_MONTHS {
+        return Err(ApiError::invalid(
+            "from",
+            format!("the funnel page covers at most {PAGE_MONTHS} months"),
+        ));
+    }
     let (answer, months) = query::by_month(
         deps.journey.as_ref(),
         deps.documents.as_ref(),
@@ -142,6 +149,9 @@ pub async fn funnel_page(req: &Request, deps: &Deps, who: &Principal) -> ApiResu
     let html = page::render(&answer.report, &page::trend(&months));
     text(200, "text/html; charset=utf-8", html)
 }
+
+/// The longest period the funnel page draws, in months.
+const PAGE_MONTHS: usize = 120;
 
 fn text(status: u16, content_type: &str, body: String) -> ApiResult<Response<Body>> {
     Response::builder()

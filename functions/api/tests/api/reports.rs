@@ -401,3 +401,21 @@ async fn campaign_return_divides_each_months_cost_by_its_cohort_and_flags_young_
         "31 Dec + 5 days < 10 Jan"
     );
 }
+
+/// A period of centuries would draw a trend point per month: refused, not computed.
+#[tokio::test]
+async fn the_funnel_page_refuses_a_period_of_more_than_ten_years() {
+    let api = Api::new().await;
+
+    let r = api
+        .call(
+            "GET",
+            "/reports/funnel.html?from=0001-01-01&to=9999-01-01",
+            Who::Admin,
+        )
+        .send(&api)
+        .await;
+
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("120 months"), "{}", r.text);
+}
