@@ -2,6 +2,7 @@
 
 mod import_errors;
 mod olist;
+mod page;
 mod rollup;
 mod serve;
 mod sla_day;

@@ -1,7 +1,8 @@
 //! The Olist funnel through the nightly rollup: monthly period and cohort reports, and the
 //! stored daily snapshots, checked against plain iteration over the two CSV files (no code
 //! shared with the product), to the unit. The snapshots must also equal a rebuild from every
-//! transition.
+//! transition. One deal is dated before its lead's first contact and is imported at the first
+//! contact (`dates_out_of_order = "clamp"`); the hand computation does the same.
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use embedded::EmbeddedStore;
@@ -59,6 +60,8 @@ fn by_hand() -> ByHand {
         let f: Vec<&str> = line.splitn(6, ',').collect();
         let won = NaiveDateTime::parse_from_str(f[4], "%Y-%m-%d %H:%M:%S").unwrap();
         let ((cohort_month, origin), contact) = &leads[f[0]];
+        // A deal dated before first contact is imported at the first contact (clamped).
+        let won = won.max(*contact);
         let won_month = (won.year(), won.month());
         *out.won_in_month
             .entry((won_month, origin.clone()))
@@ -121,7 +124,8 @@ async fn imported(now: Timestamp) -> EmbeddedStore {
         ),
     ] {
         let m = Mapping::parse(&std::fs::read_to_string(fixture(mapping)).unwrap()).unwrap();
-        let summary = import(&store, std::fs::File::open(dataset(file)).unwrap(), &m, now)
+        let file = std::fs::File::open(dataset(file)).unwrap();
+        let summary = import(&store, file, &m, &ports::ManualClock::new(now))
             .await
             .unwrap();
         assert!(
@@ -168,6 +172,10 @@ async fn olist_monthly_period_and_cohort_reports_equal_the_files() {
             assert_eq!(c.cohort, *mqls, "{m:?} {origin}: cohort size");
             let won = days.as_ref().map_or(0, |d| d.len() as u64);
             assert_eq!(c.converted, won, "{m:?} {origin}: cohort won");
+            // Each MQL stay that began this month ended at the deal (nothing else follows an
+            // MQL in this data); the others are still open.
+            let stays = g.time_in_stage.get(&Stage::Mql).map_or(0, |s| s.count);
+            assert_eq!(stays, won, "{m:?} {origin}: MQL stays");
             let want = days.and_then(median);
             assert!(
                 c.median_days
@@ -188,32 +196,18 @@ async fn olist_monthly_period_and_cohort_reports_equal_the_files() {
     assert!(checked > 100, "only {checked} figures checked");
 }
 
-#[tokio::test]
-async fn olist_nightly_snapshots_equal_the_files_and_a_rebuild() {
-    let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-    let store = imported(now).await;
-    let upto = now + chrono::Duration::seconds(1);
-
-    let summary = funnel_rollup::run(&store, &store, upto).await.unwrap();
-
-    let hand = by_hand();
+/// Every stored day (grouping `all`) against the hand computation; returns their canonical
+/// bytes by key.
+async fn check_days(store: &EmbeddedStore, hand: &ByHand) -> BTreeMap<String, String> {
     let mut days: Vec<NaiveDate> = hand.mqls_by_day.keys().copied().collect();
     days.extend(hand.won_by_day.keys());
     days.sort();
     days.dedup();
-    assert_eq!(summary.days, days.len());
-    assert_eq!(summary.written, days.len() * Dimension::ALL.len());
-    assert_eq!(summary.restated, 0);
-
     let mut stored = BTreeMap::new();
     for day in &days {
         let key = snapshot::key(*day, Dimension::All);
-        let doc = store
-            .get(snapshot::COLLECTION, &key)
-            .await
-            .unwrap()
-            .unwrap();
-        let s: Snapshot = serde_json::from_value(doc.body).unwrap();
+        let doc = store.get(snapshot::COLLECTION, &key).await.unwrap();
+        let s: Snapshot = serde_json::from_value(doc.expect("a stored day").body).unwrap();
         let entered = |stage| s.report.total.entered.get(&stage).copied().unwrap_or(0);
         let want = |m: &BTreeMap<NaiveDate, u64>| m.get(day).copied().unwrap_or(0);
         assert_eq!(entered(Stage::Mql), want(&hand.mqls_by_day), "{day}: MQLs");
@@ -227,6 +221,26 @@ async fn olist_nightly_snapshots_equal_the_files_and_a_rebuild() {
         );
         stored.insert(key, s.canonical());
     }
+    stored
+}
+
+#[tokio::test]
+async fn olist_nightly_snapshots_equal_the_files_and_a_rebuild() {
+    let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let store = imported(now).await;
+    let upto = now + chrono::Duration::seconds(1);
+
+    let summary = funnel_rollup::run(&store, &store, upto).await.unwrap();
+
+    let mut hand = by_hand();
+    let mut days: Vec<NaiveDate> = hand.mqls_by_day.keys().copied().collect();
+    days.extend(hand.won_by_day.keys());
+    days.sort();
+    days.dedup();
+    assert_eq!(summary.days, days.len());
+    assert_eq!(summary.written, days.len() * Dimension::ALL.len());
+    assert_eq!(summary.restated, 0);
+    let stored = check_days(&store, &hand).await;
 
     let transitions = all_transitions(&store).await.unwrap();
     let rebuilt: BTreeMap<String, String> = snapshot::rebuild(&transitions, &[], upto)
@@ -235,4 +249,66 @@ async fn olist_nightly_snapshots_equal_the_files_and_a_rebuild() {
         .map(|s| (s.key(), s.canonical()))
         .collect();
     assert_eq!(rebuilt, stored);
+
+    // A deal learnt a day later, for the first MQL of the file without one, won ten days after
+    // its first contact: the stored nightly must still equal the files, with that deal added.
+    let (lead, contact) = first_without_a_deal();
+    let won_at = contact + chrono::Duration::days(10);
+    let late = format!(
+        "mql_id,sr_id,won_date\n{lead},late-rep,{}\n",
+        won_at.format("%Y-%m-%d %H:%M:%S")
+    );
+    let deals =
+        Mapping::parse(&std::fs::read_to_string(fixture("olist-deals.toml")).unwrap()).unwrap();
+    let later = ports::ManualClock::new(now + chrono::Duration::days(1));
+    let summary = import(&store, late.as_bytes(), &deals, &later)
+        .await
+        .unwrap();
+    assert_eq!(summary.updated, 1, "{:?}", summary.errors);
+    let next = funnel_rollup::run(&store, &store, now + chrono::Duration::days(2))
+        .await
+        .unwrap();
+
+    *hand.won_by_day.entry(won_at.date()).or_default() += 1;
+    *hand.cohort_won_by_day.entry(contact.date()).or_default() += 1;
+    check_days(&store, &hand).await;
+    assert_eq!(next.changed, 1);
+    let restated: BTreeMap<String, String> = store
+        .list(funnel_rollup::nightly::RESTATEMENTS, "all/", None, 100)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|d| {
+            let day = d.body["day"].as_str().unwrap().to_owned();
+            (day, d.body["kind"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        restated,
+        BTreeMap::from([
+            (contact.date().to_string(), "matured".to_owned()),
+            (won_at.date().to_string(), "late".to_owned()),
+        ])
+    );
+}
+
+/// The first MQL of the file that has no deal, and its first contact (midnight UTC).
+fn first_without_a_deal() -> (String, NaiveDateTime) {
+    let read = |f: &str| std::fs::read_to_string(dataset(&format!("olist-marketing-funnel/{f}")));
+    let deals = read("olist_closed_deals_dataset.csv").unwrap();
+    let won: std::collections::HashSet<&str> = deals
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let mqls = read("olist_marketing_qualified_leads_dataset.csv").unwrap();
+    let line = mqls
+        .lines()
+        .skip(1)
+        .find(|l| !won.contains(l.split(',').next().unwrap()))
+        .unwrap();
+    let f: Vec<&str> = line.split(',').collect();
+    let contact = NaiveDate::parse_from_str(f[1], "%Y-%m-%d").unwrap();
+    (f[0].to_owned(), contact.and_hms_opt(0, 0, 0).unwrap())
 }

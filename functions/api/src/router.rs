@@ -26,8 +26,16 @@ pub enum Route {
     Act(Action),
     /// `GET /reports/funnel`
     Funnel,
+    /// `GET /reports/funnel.html`
+    FunnelPage,
     /// `GET /reports/plan`
     Plan,
+    /// `GET /reports/roi`
+    Roi,
+    /// `GET /reports/costs`
+    ListCosts,
+    /// `POST /reports/costs`
+    PutCosts,
     /// `GET /reports/scheduled/{id}`
     ScheduledReport,
     /// `GET /config`
@@ -72,7 +80,11 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ),
     ("POST", "/leads/{id}/recycle", Route::Act(Action::Recycle)),
     ("GET", "/reports/funnel", Route::Funnel),
+    ("GET", "/reports/funnel.html", Route::FunnelPage),
     ("GET", "/reports/plan", Route::Plan),
+    ("GET", "/reports/roi", Route::Roi),
+    ("GET", "/reports/costs", Route::ListCosts),
+    ("POST", "/reports/costs", Route::PutCosts),
     ("GET", "/reports/scheduled/{id}", Route::ScheduledReport),
     ("GET", "/config", Route::ListConfig),
     ("GET", "/config/{kind}", Route::GetConfig),

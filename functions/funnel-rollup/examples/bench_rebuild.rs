@@ -2,8 +2,7 @@
 //! same aggregation in DuckDB over the same data exported to CSV, in the same run.
 //!
 //! ```text
-//! python3 -m venv .venv && .venv/bin/pip install duckdb     # once (or infra/scripts/venv.sh)
-//! cargo run --release -p funnel-rollup --example bench_rebuild -- [--leads N] [--snapshots]
+//! infra/scripts/bench-rebuild.sh [--leads N] [--snapshots]   # installs DuckDB into .venv, runs this
 //! ```
 //!
 //! The data is generated deterministically (a fixed-seed xorshift): every lead takes one of

@@ -7,6 +7,7 @@
 //! rows are kept. A cost is stored under `<month>/<campaign>`; a later import for the same
 //! month and campaign replaces it.
 
+use crate::csv_lines::Lines;
 use chrono::NaiveDate;
 use ports::{
     Commit, CommitOutcome, Document, DocumentStore, DocumentWrite, Expect, JourneyStore,
@@ -24,16 +25,37 @@ pub struct CampaignCost {
     /// The campaign, as it appears in the leads' attribution.
     pub campaign: String,
     /// The month's first day.
+    #[serde(with = "month_text")]
     pub month: NaiveDate,
     /// The amount spent.
     pub amount: f64,
 }
 
+/// A month as `YYYY-MM` in JSON (any day of it is read as the month).
+mod month_text {
+    use chrono::{Datelike, NaiveDate};
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(month: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&month.format("%Y-%m").to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        let text = String::deserialize(d)?;
+        NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
+            .or_else(|_| NaiveDate::parse_from_str(&text, "%Y-%m-%d"))
+            .map(|d| d.with_day(1).unwrap_or(d))
+            .map_err(|_| D::Error::custom("month must be YYYY-MM"))
+    }
+}
+
 /// A CSV row that was not taken.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowError {
-    /// The line in the file (the header is line 1).
+    /// The line in the file where the record starts (the header is line 1).
     pub line: u64,
+    /// The line where it ends (the same line unless a quoted field holds a line break).
+    pub last_line: u64,
     /// What is wrong.
     pub problem: String,
 }
@@ -47,29 +69,47 @@ pub struct CostImport {
     pub errors: Vec<RowError>,
 }
 
-/// Parses a costs CSV.
-pub fn parse_csv(input: impl std::io::Read) -> CostImport {
+/// Parses a costs CSV. Line numbers count `\n`, `\r\n` and `\r` line ends alike
+/// ([`csv_lines`](crate::csv_lines)); a record that spans lines (a quoted line break, or a
+/// quote never closed) names its first and last line.
+pub fn parse_csv(input: &[u8]) -> CostImport {
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let lines = Lines::new(input);
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
         .from_reader(input);
     let mut out = CostImport::default();
-    for record in reader.records() {
-        match record {
-            Ok(r) => {
-                let line = r.position().map_or(0, |p| p.line());
-                match row(&r) {
-                    Ok(cost) => out.costs.push(cost),
-                    Err(problem) => out.errors.push(RowError { line, problem }),
-                }
+    let mut record = csv::StringRecord::new();
+    loop {
+        let before = reader.position().byte() as usize;
+        let read = reader.read_record(&mut record);
+        let after = reader.position().byte() as usize;
+        let start = match &read {
+            Ok(_) => record.position().map_or(before, |p| p.byte() as usize),
+            Err(e) => e.position().map_or(before, |p| p.byte() as usize),
+        };
+        let (line, last_line) = lines.span(start, after);
+        let problem = match read {
+            Ok(false) => return out,
+            _ if lines.has_unclosed_quote(start, after) => {
+                "a quote is opened and never closed".to_owned()
             }
-            Err(e) => out.errors.push(RowError {
-                line: e.position().map_or(0, |p| p.line()),
-                problem: "not readable as CSV".to_owned(),
-            }),
-        }
+            Ok(_) => match row(&record) {
+                Ok(cost) => {
+                    out.costs.push(cost);
+                    continue;
+                }
+                Err(problem) => problem,
+            },
+            Err(_) => "not readable as CSV (not UTF-8, or broken quoting)".to_owned(),
+        };
+        out.errors.push(RowError {
+            line,
+            last_line,
+            problem,
+        });
     }
-    out
 }
 
 fn row(r: &csv::StringRecord) -> Result<CampaignCost, String> {
@@ -82,6 +122,9 @@ fn row(r: &csv::StringRecord) -> Result<CampaignCost, String> {
     let campaign = r[0].to_owned();
     if campaign.is_empty() {
         return Err("campaign is empty".to_owned());
+    }
+    if campaign.len() > MAX_CAMPAIGN_BYTES {
+        return Err("campaign is longer than 256 bytes".to_owned());
     }
     let month = NaiveDate::parse_from_str(&format!("{}-01", &r[1]), "%Y-%m-%d")
         .map_err(|_| "month is not YYYY-MM".to_owned())?;
@@ -127,6 +170,69 @@ pub async fn store(
     }
     journey.commit(commit).await
 }
+
+/// Each (campaign, month)'s cost over `months` (first days), from the stored costs.
+pub async fn by_month(
+    docs: &dyn DocumentStore,
+    months: &[NaiveDate],
+) -> Result<BTreeMap<(String, NaiveDate), f64>, StoreError> {
+    let mut out = BTreeMap::new();
+    for month in months {
+        for cost in stored(docs, *month).await? {
+            *out.entry((cost.campaign, cost.month)).or_default() += cost.amount;
+        }
+    }
+    Ok(out)
+}
+
+/// The costs stored for `month`.
+pub async fn stored(
+    docs: &dyn DocumentStore,
+    month: NaiveDate,
+) -> Result<Vec<CampaignCost>, StoreError> {
+    let prefix = format!("{}/", month.format("%Y-%m"));
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = docs.list(COLLECTION, &prefix, cursor, MAX_PAGE).await?;
+        for doc in page.items {
+            let cost: CampaignCost =
+                serde_json::from_value(doc.body).map_err(|e| StoreError::Corrupt {
+                    key: format!("{COLLECTION}/{}", doc.key),
+                    source: Box::new(e),
+                })?;
+            out.push(cost);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Checks costs given as JSON (by the API): the same rules as a CSV row. Returns the problems
+/// by position in the list.
+pub fn check(costs: &[CampaignCost]) -> Vec<(usize, String)> {
+    costs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let problem = if c.campaign.trim().is_empty() {
+                "campaign is empty"
+            } else if c.campaign.len() > MAX_CAMPAIGN_BYTES {
+                "campaign is longer than 256 bytes"
+            } else if !c.amount.is_finite() || c.amount < 0.0 {
+                "amount is not a non-negative number"
+            } else {
+                return None;
+            };
+            Some((i, problem.to_owned()))
+        })
+        .collect()
+}
+
+/// The longest campaign name taken.
+pub const MAX_CAMPAIGN_BYTES: usize = 256;
 
 /// Each campaign's total cost over `months` (first days), from the stored costs.
 pub async fn totals(

@@ -13,8 +13,12 @@
 
 pub mod canonical;
 pub mod costs;
+pub mod csv_lines;
 pub mod nightly;
 pub mod page;
+pub mod planning;
+pub mod query;
+pub mod report_csv;
 pub mod schedule;
 pub mod scheduled;
 pub mod snapshot;

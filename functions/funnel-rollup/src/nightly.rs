@@ -1,20 +1,27 @@
 //! The nightly run: bring the stored snapshots up to date with what the store learnt since the
 //! last run, reading only what changed.
 //!
-//! 1. Read the transitions *recorded* since the stored watermark (up to `upto`), and the SLA
-//!    clock outcomes stored since then (listed by the day they were stored, see
+//! 1. Read the transitions *recorded* since the stored watermark (up to `upto`; on the first run,
+//!    from the first day the store recorded one, [`JourneyStore::extent`]), and the SLA clock
+//!    outcomes stored since then (listed by the day they were stored, see
 //!    [`routing::docs::outcome_writes`]).
 //! 2. Load the history of each lead they belong to: its stays and cohorts may begin on any day
 //!    it was active, so every such day is *touched*; so is the due day of each new outcome.
-//! 3. For each touched day, list the transitions *effective* that day, load the histories of
-//!    their leads, list the clock outcomes *due* that day, and compute the day's snapshots
-//!    ([`snapshot::compute`]).
-//! 4. Store a snapshot whose hash changed. If one was stored before, the change is a
+//! 3. Only **closed** days are snapshotted: a day whose end is after `upto` (today, for the
+//!    nightly run at 02:15) is still filling with on-time transitions, and a snapshot of it would
+//!    be restated the next night as if they had come late. A touched day that is still open is
+//!    kept in the run state as *pending* and computed by the first run after it closes.
+//! 4. For each touched closed day, list the transitions *effective* that day, load the
+//!    histories of their leads, list the clock outcomes *due* that day, and compute the day's
+//!    snapshots ([`snapshot::compute`]).
+//! 5. Store a snapshot whose hash changed. If one was stored before, the change is a
 //!    **restatement** and is recorded beside it in the same commit: `late` when a transition
 //!    newly recorded took effect that very day (or a clock outcome newly stored was due that
-//!    day), `matured` when the day's cohorts moved on (a lead that was an MQL that day became
-//!    an SQL later).
-//! 5. Move the watermark to `upto`, conditionally on the version read in step 1, so two runs at
+//!    day), so it was recorded after the day closed and was first reported; `matured` when the
+//!    day's cohorts moved on (a lead that was an MQL that day became an SQL later);
+//!    `redefined` when the report definitions changed ([`DEFINITION_VERSION`]), which makes the
+//!    next run recompute every day.
+//! 6. Move the watermark to `upto`, conditionally on the version read in step 1, so two runs at
 //!    once cannot both advance it.
 //!
 //! A run that stops midway loses nothing: the watermark moves last, so the next run reads the
@@ -24,11 +31,11 @@
 use crate::snapshot::{self, Snapshot};
 use chrono::NaiveDate;
 use lifecycle::{
-    funnel::{ClockOutcome, Dimension},
+    funnel::{ClockOutcome, Dimension, DEFINITION_VERSION},
     LeadId, Stage, Timestamp, Transition,
 };
 use ports::{
-    Commit, CommitOutcome, Document, DocumentStore, DocumentWrite, Expect, JourneyStore,
+    Commit, CommitOutcome, Document, DocumentStore, DocumentWrite, Expect, Extent, JourneyStore,
     StoreError, MAX_PAGE,
 };
 use routing::docs as routing_docs;
@@ -39,7 +46,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const STATE_COLLECTION: &str = "funnel_rollup";
 /// The key of the rollup state.
 pub const STATE_KEY: &str = "state";
-/// The collection of restatement records, keyed `<day>/<dimension>/<watermark>/<hash>`.
+/// The collection of restatement records, keyed `<dimension>/<day>/<watermark>/<hash>`.
 pub const RESTATEMENTS: &str = "funnel_restatement";
 
 /// Why a stored day changed.
@@ -50,6 +57,8 @@ pub enum RestatementKind {
     Late,
     /// The day's cohorts or stays moved on (later transitions of that day's leads).
     Matured,
+    /// The report definitions changed since the day was stored.
+    Redefined,
 }
 
 /// The record of a stored day that changed.
@@ -88,6 +97,8 @@ pub struct RunSummary {
     pub written: usize,
     /// Of those, restatements recorded.
     pub restated: usize,
+    /// Touched days still open at `upto`, left for the run after they close.
+    pub pending: usize,
 }
 
 /// Why a run failed.
@@ -118,9 +129,15 @@ impl RollupError {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct RunState {
     watermark: Timestamp,
+    /// Days touched while still open, to compute once closed.
+    #[serde(default)]
+    pending: BTreeSet<NaiveDate>,
+    /// The definitions the stored snapshots were made with (0: before this was recorded).
+    #[serde(default)]
+    definition_version: u32,
 }
 
 /// Brings the snapshots up to date with every transition recorded before `upto`.
@@ -130,51 +147,93 @@ pub async fn run(
     docs: &dyn DocumentStore,
     upto: Timestamp,
 ) -> Result<RunSummary, RollupError> {
-    let (state_version, from) = load_state(docs).await?;
-    let start = from.unwrap_or(chrono::DateTime::UNIX_EPOCH);
-    if upto < start {
+    let (state_version, state) = load_state(docs).await?;
+    let redefined = state
+        .as_ref()
+        .is_some_and(|s| s.definition_version != DEFINITION_VERSION);
+    // New definitions: every day is recomputed, as on a first run.
+    let from = state.as_ref().filter(|_| !redefined).map(|s| s.watermark);
+    if state.as_ref().is_some_and(|s| upto < s.watermark) {
         return Err(RollupError::Backwards);
     }
-    let changed = recorded(journey, start, upto).await?;
+    let start = match from {
+        Some(from) => from,
+        None => first_recorded(journey).await?,
+    };
+    let changed = recorded(journey, start, upto.max(start)).await?;
     let new_clocks = outcomes_recorded(docs, from, upto).await?;
+    // Late: learnt since the last run (a run that remakes every day reads older ones too).
+    let since = state.as_ref().map(|s| s.watermark);
     let late_days: BTreeSet<NaiveDate> = changed
         .iter()
+        .filter(|t| since.is_none_or(|w| t.recorded_at >= w))
         .map(|t| t.effective_at.date_naive())
-        .chain(new_clocks.iter().map(|c| c.due_at.date_naive()))
+        .chain(
+            new_clocks
+                .iter()
+                .filter(|c| since.is_none_or(|w| c.recorded_at >= w))
+                .map(|c| c.due_at.date_naive()),
+        )
         .collect();
 
     let mut histories = Histories::new(upto);
     let leads: BTreeSet<&LeadId> = changed.iter().map(|t| &t.lead_id).collect();
-    let mut touched = BTreeSet::new();
+    let mut touched = state.map(|s| s.pending).unwrap_or_default();
     for lead in leads {
         let history = histories.load(journey, lead).await?;
         touched.extend(history.iter().map(|t| t.effective_at.date_naive()));
     }
     touched.extend(new_clocks.iter().map(|c| c.due_at.date_naive()));
+    let open_from = upto.date_naive();
+    let pending = touched.split_off(&open_from);
 
     let mut summary = RunSummary {
         from,
         upto: Some(upto),
         changed: changed.len(),
         days: touched.len(),
+        pending: pending.len(),
         ..RunSummary::default()
     };
     for day in touched {
-        let (written, restated) =
-            recompute_day(journey, docs, &mut histories, day, late_days.contains(&day)).await?;
+        let why = if late_days.contains(&day) {
+            RestatementKind::Late
+        } else if redefined {
+            RestatementKind::Redefined
+        } else {
+            RestatementKind::Matured
+        };
+        let (written, restated) = recompute_day(journey, docs, &mut histories, day, why).await?;
         summary.written += written;
         summary.restated += restated;
     }
 
-    save_state(journey, state_version, upto).await?;
+    let state = RunState {
+        watermark: upto,
+        pending,
+        definition_version: DEFINITION_VERSION,
+    };
+    save_state(journey, state_version, &state).await?;
     tracing::info!(
         changed = summary.changed,
         days = summary.days,
         written = summary.written,
         restated = summary.restated,
+        pending = summary.pending,
         "funnel rollup done"
     );
     Ok(summary)
+}
+
+/// Where a first run starts reading: the first day a transition was recorded (the epoch on a
+/// store without any, which then reads nothing).
+async fn first_recorded(journey: &dyn JourneyStore) -> Result<Timestamp, StoreError> {
+    Ok(journey
+        .extent()
+        .await?
+        .map_or(chrono::DateTime::UNIX_EPOCH, |e| {
+            Extent::midnight(e.first_recorded)
+        }))
 }
 
 /// Recomputes one day's snapshots and stores those that changed. Returns (written, restated).
@@ -183,7 +242,7 @@ async fn recompute_day(
     docs: &dyn DocumentStore,
     histories: &mut Histories,
     day: NaiveDate,
-    late: bool,
+    why: RestatementKind,
 ) -> Result<(usize, usize), RollupError> {
     let period = snapshot::day_period(day);
     let mut subset = BTreeMap::new();
@@ -204,7 +263,7 @@ async fn recompute_day(
             continue;
         };
         let stored = docs.get(snapshot::COLLECTION, &fresh.key()).await?;
-        let Some(writes) = writes_for(fresh, stored, late)? else {
+        let Some(writes) = writes_for(fresh, stored, why)? else {
             continue;
         };
         written += 1;
@@ -226,7 +285,7 @@ async fn recompute_day(
 fn writes_for(
     fresh: Snapshot,
     stored: Option<Document>,
-    late: bool,
+    why: RestatementKind,
 ) -> Result<Option<Vec<DocumentWrite>>, RollupError> {
     let new_hash = fresh.hash();
     let mut body = fresh.to_value();
@@ -245,11 +304,7 @@ fn writes_for(
     let restatement = Restatement {
         day: fresh.day,
         dimension: fresh.dimension,
-        kind: if late {
-            RestatementKind::Late
-        } else {
-            RestatementKind::Matured
-        },
+        kind: why,
         entered_delta: entered_delta(&old, &fresh),
         old_hash,
         new_hash: new_hash.clone(),
@@ -424,21 +479,31 @@ async fn effective(
 
 async fn load_state(
     docs: &dyn DocumentStore,
-) -> Result<(Option<u64>, Option<Timestamp>), RollupError> {
+) -> Result<(Option<u64>, Option<RunState>), RollupError> {
     let Some(doc) = docs.get(STATE_COLLECTION, STATE_KEY).await? else {
         return Ok((None, None));
     };
     let state: RunState = serde_json::from_value(doc.body)
         .map_err(|_| RollupError::Corrupt(format!("{STATE_COLLECTION}/{STATE_KEY}")))?;
-    Ok((Some(doc.version), Some(state.watermark)))
+    Ok((Some(doc.version), Some(state)))
+}
+
+/// The rollup's watermark: every closed day before it is stored as a snapshot made with the
+/// current definitions (`None` before the first run, or when the stored snapshots were made
+/// with other definitions and the next run will remake them).
+pub async fn watermark(docs: &dyn DocumentStore) -> Result<Option<Timestamp>, RollupError> {
+    let (_, state) = load_state(docs).await?;
+    Ok(state
+        .filter(|s| s.definition_version == DEFINITION_VERSION)
+        .map(|s| s.watermark))
 }
 
 async fn save_state(
     journey: &dyn JourneyStore,
     version: Option<u64>,
-    upto: Timestamp,
+    state: &RunState,
 ) -> Result<(), RollupError> {
-    let body = serde_json::to_value(RunState { watermark: upto }).expect("state serialises");
+    let body = serde_json::to_value(state).expect("state serialises");
     let commit = Commit {
         documents: vec![put(STATE_COLLECTION, STATE_KEY, body, version)],
         ..Commit::default()

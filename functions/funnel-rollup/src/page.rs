@@ -7,11 +7,13 @@
 //!
 //! Every figure drawn also carries a `data-figure` attribute naming it (`entered.mql`,
 //! `trend.2025-03`, `sla.routing`), so a test can read the rendered page back and compare it
-//! with the JSON report.
+//! with the JSON report. The API serves it with the same query parameters and the same
+//! numbers as `GET /reports/funnel` ([`query`](crate::query)).
 
+use chrono::NaiveDate;
 use lifecycle::{
-    funnel::{ClockKind, FunnelReport, Period},
-    Stage, Transition,
+    funnel::{ClockKind, FunnelReport},
+    Stage,
 };
 use std::fmt::Write as _;
 
@@ -24,31 +26,18 @@ pub struct TrendPoint {
     pub rate: Option<f64>,
 }
 
-/// The MQL→SQL cohort rate of each month of `months` (each a period), from the transitions.
-pub fn monthly_trend(
-    transitions: &[Transition],
-    months: &[(String, Period)],
-    as_of: lifecycle::Timestamp,
-) -> Vec<TrendPoint> {
+/// The MQL→SQL cohort rate of each month, from the month's report.
+pub fn trend(months: &[(NaiveDate, FunnelReport)]) -> Vec<TrendPoint> {
     months
         .iter()
-        .map(|(label, period)| {
-            let r = lifecycle::funnel::report(
-                transitions,
-                *period,
-                lifecycle::funnel::Dimension::All,
-                as_of,
-            );
-            let rate = r
+        .map(|(month, r)| TrendPoint {
+            label: month.format("%Y-%m").to_string(),
+            rate: r
                 .total
                 .conversions
                 .iter()
                 .find(|c| (c.from, c.to) == (Stage::Mql, Stage::Sql))
-                .and_then(|c| c.rate);
-            TrendPoint {
-                label: label.clone(),
-                rate,
-            }
+                .and_then(|c| c.rate),
         })
         .collect()
 }

@@ -20,13 +20,13 @@
 
 use crate::schedule::{deliver, ReportSchedule, ReportSchedules};
 use chrono::SecondsFormat;
-use lifecycle::{funnel, LeadId, Timestamp, Transition};
+use lifecycle::{funnel, Timestamp};
 use ports::{
     Commit, CommitOutcome, Document, DocumentStore, DocumentWrite, Expect, JourneyStore, Notifier,
     NotifyError, StoreError, MAX_PAGE,
 };
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 /// The configuration collection and the key of the schedules.
 pub const CONFIG: (&str, &str) = ("config", "report_schedules");
@@ -191,7 +191,7 @@ async fn generate(
     let Ok(period) = schedule.last_week(fired_at) else {
         return Ok(false);
     };
-    let transitions = histories(journey, period.from, period.to, fired_at).await?;
+    let transitions = crate::query::histories(journey, period, fired_at).await?;
     let report = funnel::report(&transitions, period, schedule.group_by, fired_at);
     let stored = ScheduledReport {
         schedule: schedule.clone(),
@@ -225,38 +225,6 @@ async fn generate(
         CommitOutcome::Committed => Ok(true),
         CommitOutcome::Duplicate { .. } | CommitOutcome::Conflict { .. } => Ok(false),
     }
-}
-
-/// The complete histories (recorded by `as_of`) of the leads with a transition effective in
-/// `[from, to)`.
-async fn histories(
-    journey: &dyn JourneyStore,
-    from: Timestamp,
-    to: Timestamp,
-    as_of: Timestamp,
-) -> Result<Vec<Transition>, StoreError> {
-    let mut leads: BTreeMap<String, LeadId> = BTreeMap::new();
-    let mut cursor = None;
-    loop {
-        let page = journey
-            .transitions_effective(from, to, cursor, MAX_PAGE)
-            .await?;
-        for t in page.items {
-            leads
-                .entry(t.lead_id.as_str().to_owned())
-                .or_insert(t.lead_id);
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    let mut all = Vec::new();
-    for lead in leads.values() {
-        let history = journey.transitions(lead).await?;
-        all.extend(history.into_iter().filter(|t| t.recorded_at <= as_of));
-    }
-    Ok(all)
 }
 
 /// Delivers every pending report (found by their index: the firing time, up to now).

@@ -18,14 +18,17 @@
 use crate::canonical;
 use chrono::{NaiveDate, TimeZone, Utc};
 use lifecycle::{
-    funnel::{self, ClockOutcome, Dimension, FunnelReport, Period, DEFINITION_VERSION},
+    funnel::{
+        self, ClockOutcome, Dimension, FunnelReport, Period, ReportSamples, DEFINITION_VERSION,
+    },
     Timestamp, Transition,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The document collection holding snapshots, keyed `<day>/<dimension>`.
+/// The document collection holding snapshots, keyed `<dimension>/<day>` (so one grouping's
+/// days of a month or a year are one listing by key prefix).
 pub const COLLECTION: &str = "funnel_snapshot";
 
 /// One day's report for one grouping.
@@ -41,10 +44,14 @@ pub struct Snapshot {
     pub watermark: Timestamp,
     /// The report of the day (its `as_of` is the watermark).
     pub report: FunnelReport,
+    /// The durations behind the report's medians and percentiles, so that days merge into
+    /// longer periods ([`funnel::merge`]).
+    #[serde(default)]
+    pub samples: ReportSamples,
 }
 
 impl Snapshot {
-    /// The document key: `<day>/<dimension>`.
+    /// The document key: `<dimension>/<day>`.
     pub fn key(&self) -> String {
         key(self.day, self.dimension)
     }
@@ -67,7 +74,7 @@ impl Snapshot {
 
 /// The document key of a day and grouping.
 pub fn key(day: NaiveDate, dimension: Dimension) -> String {
-    format!("{day}/{}", dimension.as_str())
+    format!("{}/{day}", dimension.as_str())
 }
 
 /// The UTC day `[day 00:00, next day 00:00)`.
@@ -106,13 +113,16 @@ pub fn compute(
         .chain(due.iter().map(|c| c.recorded_at))
         .max()?;
     let transitions: Vec<Transition> = active.into_iter().cloned().collect();
+    let (report, samples) =
+        funnel::report_with_samples(&transitions, &due, period, dimension, watermark);
 
     Some(Snapshot {
         day,
         dimension,
         definition_version: DEFINITION_VERSION,
         watermark,
-        report: funnel::report_with_clocks(&transitions, &due, period, dimension, watermark),
+        report,
+        samples,
     })
 }
 
@@ -129,8 +139,8 @@ pub fn by_lead(
     out
 }
 
-/// Every snapshot, rebuilt from every transition and clock outcome recorded before `upto`:
-/// the reference the nightly run must always equal.
+/// Every snapshot of a closed day (one that ended by `upto`), rebuilt from every transition
+/// and clock outcome recorded before `upto`: the reference the nightly run must always equal.
 pub fn rebuild(
     transitions: &[Transition],
     clocks: &[ClockOutcome],
@@ -157,7 +167,8 @@ pub fn rebuild(
     }
 
     let mut out = Vec::new();
-    for (day, leads) in leads_by_day {
+    let open = upto.date_naive();
+    for (day, leads) in leads_by_day.into_iter().filter(|(day, _)| *day < open) {
         let subset: BTreeMap<String, Vec<Transition>> = leads
             .into_iter()
             .map(|l| (l.to_owned(), histories[l].clone()))

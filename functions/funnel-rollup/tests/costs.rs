@@ -39,7 +39,7 @@ fn good_rows_are_kept_and_bad_rows_named_by_line() {
     let lines: Vec<(u64, &str)> = parsed
         .errors
         .iter()
-        .map(|RowError { line, problem }| (*line, problem.as_str()))
+        .map(|RowError { line, problem, .. }| (*line, problem.as_str()))
         .collect();
     assert_eq!(
         lines,
@@ -50,6 +50,41 @@ fn good_rows_are_kept_and_bad_rows_named_by_line() {
             (6, "expected 3 fields (campaign,month,amount), found 2"),
         ]
     );
+}
+
+/// Regression: with `\r\n` line ends every bad row was numbered one line short, and with bare
+/// `\r` every row was "line 1".
+#[test]
+fn crlf_and_cr_files_name_the_same_lines_as_lf() {
+    let lf = "campaign,month,amount\nspring,2025-03,1\n,2025-03,10\nspring,March,10\n";
+    for text in [
+        lf.to_owned(),
+        lf.replace('\n', "\r\n"),
+        lf.replace('\n', "\r"),
+    ] {
+        let parsed = costs::parse_csv(text.as_bytes());
+
+        let lines: Vec<(u64, u64)> = parsed
+            .errors
+            .iter()
+            .map(|e| (e.line, e.last_line))
+            .collect();
+        assert_eq!(lines, [(3, 3), (4, 4)], "{text:?}");
+        assert_eq!(parsed.costs.len(), 1);
+    }
+}
+
+/// Regression: a quote never closed swallowed the rows after it without naming them.
+#[test]
+fn an_unclosed_quote_names_the_lines_it_swallowed() {
+    let file = "campaign,month,amount\r\n\"spring,2025-03,1\r\nfall,2025-03,2\r\n";
+
+    let parsed = costs::parse_csv(file.as_bytes());
+
+    assert!(parsed.costs.is_empty());
+    let e = &parsed.errors[0];
+    assert_eq!((e.line, e.last_line), (2, 3));
+    assert!(e.problem.contains("never closed"), "{}", e.problem);
 }
 
 #[tokio::test]

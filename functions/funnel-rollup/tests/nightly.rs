@@ -152,8 +152,8 @@ async fn a_rerun_writes_nothing_and_gives_identical_bytes() {
         .collect();
     assert_eq!(after, versions, "nothing rewritten");
     assert_eq!(bytes, rebuilt_bytes(&all, day(10)));
-    let day2 = &bytes["2025-03-02/all"];
-    assert!(day2.contains(r#""definition_version":3"#), "{day2}");
+    let day2 = &bytes["all/2025-03-02"];
+    assert!(day2.contains(r#""definition_version":4"#), "{day2}");
     assert!(
         day2.contains(r#""watermark":"2025-03-04T10:00:00Z""#),
         "a's SAL is in day 2's input: {day2}"
@@ -262,26 +262,26 @@ async fn snapshots_carry_sla_compliance_per_rep_and_team_and_equal_a_rebuild() {
     assert_eq!(stored_bytes(&store).await, bytes);
     assert_eq!(bytes, rebuilt_with_clocks(&all, &clocks, day(10)));
     assert_eq!(
-        response_sla(&bytes, "2025-03-02/rep", "rep-a"),
+        response_sla(&bytes, "rep/2025-03-02", "rep-a"),
         (3, 2, "66.7".into())
     );
     assert_eq!(
-        response_sla(&bytes, "2025-03-02/rep", "rep-b"),
+        response_sla(&bytes, "rep/2025-03-02", "rep-b"),
         (1, 1, "100.0".into())
     );
     assert_eq!(
-        response_sla(&bytes, "2025-03-02/team", "emea"),
+        response_sla(&bytes, "team/2025-03-02", "emea"),
         (4, 3, "75.0".into())
     );
     assert_eq!(
-        response_sla(&bytes, "2025-03-02/all", "all"),
+        response_sla(&bytes, "all/2025-03-02", "all"),
         (4, 3, "75.0".into())
     );
     assert_eq!(
-        response_sla(&bytes, "2025-03-06/team", "amer"),
+        response_sla(&bytes, "team/2025-03-06", "amer"),
         (1, 0, "0.0".into())
     );
-    let day6: Snapshot = serde_json::from_str(&bytes["2025-03-06/all"]).unwrap();
+    let day6: Snapshot = serde_json::from_str(&bytes["all/2025-03-06"]).unwrap();
     assert_eq!(day6.watermark, day(6) + chrono::Duration::minutes(30));
     assert!(day6.report.total.entered.is_empty());
 }
@@ -315,7 +315,7 @@ async fn a_late_clock_outcome_restates_its_due_day_and_equals_a_rebuild() {
     assert!(team[0].entered_delta.is_empty(), "no stage entries changed");
     let bytes = stored_bytes(&store).await;
     assert_eq!(
-        response_sla(&bytes, "2025-03-03/team", "amer"),
+        response_sla(&bytes, "team/2025-03-03", "amer"),
         (1, 0, "0.0".into())
     );
     assert_eq!(bytes, rebuilt_with_clocks(&all, &clocks, day(13)));
@@ -425,7 +425,7 @@ async fn a_run_cannot_go_backwards() {
 #[test]
 fn stored_bytes_are_canonical_json() {
     let value = serde_json::json!({"b": 1, "a": 0.25});
-    assert_eq!(canonical::to_string(&value), r#"{"a":0.250000,"b":1}"#);
+    assert_eq!(canonical::to_string(&value), r#"{"a":0.25,"b":1}"#);
 }
 
 /// The embedded store, noting which leads' histories are read.
@@ -585,4 +585,132 @@ async fn an_on_demand_call_may_name_upto_but_not_the_future() {
         "a New, a MQL, b New, b MQL: recorded by day 2"
     );
     assert_eq!(future.upto, Some(day(20)));
+}
+
+/// One transition of a lead entering `New`, effective and recorded at `at`.
+fn entering(lead: &str, at: Timestamp, recorded: Timestamp) -> Transition {
+    let event = StageEvent {
+        to: Stage::New,
+        cause: CauseId::new(format!("{lead}-new")),
+        actor: Actor::Import {
+            batch: "test".into(),
+        },
+        reason: None,
+        effective_at: at,
+        recorded_at: recorded,
+        dims: Dimensions::default(),
+    };
+    match JourneyState::default().apply(&LeadId::new(lead), &event) {
+        Ok(StageOutcome::Applied(t)) => t,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn restatements(records: &BTreeMap<String, ports::Document>) -> Vec<Restatement> {
+    records
+        .values()
+        .map(|d| serde_json::from_value(d.body.clone()).unwrap())
+        .collect()
+}
+
+/// Regression: the 02:15 run snapshotted the still-open day (its first two hours), and the
+/// next night that day's on-time transitions restated it as `late`: every active day got a
+/// late restatement. Only closed days are snapshotted; a late one is still recorded as late.
+#[tokio::test]
+async fn the_open_day_waits_for_its_close_and_on_time_transitions_restate_nothing() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let at = |d: u32, h: u32| Utc.with_ymd_and_hms(2025, 3, d, h, 0, 0).unwrap();
+    let nightly = |d: u32| Utc.with_ymd_and_hms(2025, 3, d, 2, 10, 0).unwrap();
+    append(&store, vec![entering("early", at(5, 1), at(5, 1))]).await;
+
+    let first = run(&store, &store, nightly(5)).await.unwrap();
+    append(&store, vec![entering("on-time", at(5, 23), at(5, 23))]).await;
+    let second = run(&store, &store, nightly(6)).await.unwrap();
+
+    assert_eq!((first.days, first.written, first.pending), (0, 0, 1));
+    assert_eq!((second.days, second.restated, second.pending), (1, 0, 0));
+    let day5: Snapshot = serde_json::from_value(
+        store
+            .get(
+                snapshot::COLLECTION,
+                &snapshot::key(at(5, 0).date_naive(), Dimension::All),
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(day5.report.total.entered[&Stage::New], 2);
+    assert!(stored(&store, nightly::RESTATEMENTS).await.is_empty());
+
+    // Recorded on day 8 for day 5: late, and said so.
+    append(&store, vec![entering("late", at(5, 12), at(8, 9))]).await;
+    let third = run(&store, &store, nightly(9)).await.unwrap();
+
+    assert_eq!(third.restated, Dimension::ALL.len());
+    let kinds: Vec<RestatementKind> = restatements(&stored(&store, nightly::RESTATEMENTS).await)
+        .into_iter()
+        .map(|r| r.kind)
+        .collect();
+    assert!(
+        kinds.iter().all(|k| *k == RestatementKind::Late),
+        "{kinds:?}"
+    );
+}
+
+/// Snapshots made with other definitions are not served, and the next run remakes every day,
+/// recording each changed day as `redefined`.
+#[tokio::test]
+async fn new_definitions_remake_every_day_and_say_so() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    append(&store, first_batch()).await;
+    run(&store, &store, day(10)).await.unwrap();
+    // As an older version would have left them: state and one day's snapshot.
+    let state = store
+        .get(nightly::STATE_COLLECTION, nightly::STATE_KEY)
+        .await
+        .unwrap()
+        .unwrap();
+    let key = snapshot::key(day(2).date_naive(), Dimension::Source);
+    let old = store
+        .get(snapshot::COLLECTION, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut old_body = old.body.clone();
+    old_body["definition_version"] = 3.into();
+    let mut state_body = state.body.clone();
+    state_body["definition_version"] = 3.into();
+    let rewrite = |doc: ports::Document, body: serde_json::Value| ports::DocumentWrite::Put {
+        expect: ports::Expect::Version(doc.version),
+        doc: ports::Document {
+            version: doc.version + 1,
+            body,
+            ..doc
+        },
+    };
+    let commit = Commit {
+        documents: vec![rewrite(state, state_body), rewrite(old, old_body)],
+        ..Commit::default()
+    };
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    assert_eq!(
+        nightly::watermark(&store).await.unwrap(),
+        None,
+        "not served"
+    );
+
+    let again = run(&store, &store, day(11)).await.unwrap();
+
+    assert_eq!((again.days, again.written, again.restated), (5, 1, 1));
+    let records = restatements(&stored(&store, nightly::RESTATEMENTS).await);
+    assert_eq!(
+        (records[0].dimension, records[0].kind),
+        (Dimension::Source, RestatementKind::Redefined)
+    );
+    assert_eq!(nightly::watermark(&store).await.unwrap(), Some(day(11)));
 }

@@ -6,12 +6,17 @@ use crate::{
     seed, serve,
     stack::{Stack, StackConfig, DEV_WEBHOOK_SECRET},
 };
-use anyhow::{bail, Context, Result};
-use chrono::{DateTime, NaiveDate, Utc};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use embedded::EmbeddedStore;
-use lifecycle::funnel::{self, Dimension, Period};
-use ports::{JourneyStore, SystemClock};
+use funnel_rollup::{
+    costs,
+    planning::{self, PlanRequest, PlanningError},
+    query::{self, Prefer, Request},
+};
+use lifecycle::funnel::{Dimension, Period};
+use ports::{Extent, JourneyStore, SystemClock};
 use std::{io::Write, path::PathBuf, sync::Arc};
 
 /// Lead journey, on this machine: every function in one process on one SQLite file.
@@ -44,6 +49,18 @@ pub enum Command {
     },
     /// Print the funnel report.
     Report(ReportArgs),
+    /// Print the plan: the MQLs, SALs and SQLs each month needs to reach a revenue target.
+    Plan(PlanArgs),
+    /// Store campaign costs from a CSV file (`campaign,month,amount`, month as YYYY-MM).
+    Costs {
+        /// The CSV file.
+        file: PathBuf,
+        /// Exit with status 2 if any row was rejected.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Print the campaign return: cost per MQL, SAL and SQL by campaign, month by month.
+    Roi(RoiArgs),
     /// Run every function in one process on 127.0.0.1: webhooks, tracking, the API, the queues
     /// and the schedules.
     Serve(ServeArgs),
@@ -74,10 +91,61 @@ pub struct ReportArgs {
     /// Day after the period (YYYY-MM-DD, UTC, exclusive); default: the day after the latest.
     #[arg(long)]
     pub to: Option<NaiveDate>,
-    /// Grouping: all, source, campaign, form, rep, grade.
+    /// Grouping: all, source, campaign, form, rep, grade, or team (the routing pool: groups
+    /// SLA compliance only; transitions carry no team, so their entries are all "(none)").
     #[arg(long, default_value = "source", value_parser = parse_dimension)]
     pub group_by: Dimension,
     /// Output: table, json, csv.
+    #[arg(long, default_value = "table")]
+    pub format: Format,
+}
+
+/// Plan options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    /// Revenue to close over the whole plan.
+    #[arg(long)]
+    pub target_revenue: f64,
+    /// Months the plan covers.
+    #[arg(long, default_value_t = 12)]
+    pub months: u32,
+    /// First month of the plan (YYYY-MM); default: this month.
+    #[arg(long, value_parser = parse_month)]
+    pub start: Option<NaiveDate>,
+    /// Average deal size (give it, or --won-revenue to measure it).
+    #[arg(long)]
+    pub deal_size: Option<f64>,
+    /// Revenue won in the measured period: the deal size is measured as this / deals won.
+    #[arg(long)]
+    pub won_revenue: Option<f64>,
+    /// Share of SQLs won; default: measured (SQL→won).
+    #[arg(long)]
+    pub win_rate: Option<f64>,
+    /// First day measured (YYYY-MM-DD); default: the earliest transition.
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Day after the last measured (YYYY-MM-DD); default: the day after the latest.
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// Output: table or json.
+    #[arg(long, default_value = "table")]
+    pub format: Format,
+}
+
+/// Campaign return options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RoiArgs {
+    /// First month (YYYY-MM); default: the month of the earliest transition.
+    #[arg(long, value_parser = parse_month)]
+    pub from: Option<NaiveDate>,
+    /// Month after the last (YYYY-MM); default: the month after the latest transition.
+    #[arg(long, value_parser = parse_month)]
+    pub to: Option<NaiveDate>,
+    /// Days a cohort needs after its month before it is judged; default: measured (p90 days
+    /// from MQL to SQL, or to won when the data has no SQLs).
+    #[arg(long)]
+    pub maturity_days: Option<f64>,
+    /// Output: table or json.
     #[arg(long, default_value = "table")]
     pub format: Format,
 }
@@ -87,8 +155,15 @@ fn parse_dimension(s: &str) -> Result<Dimension, String> {
         .into_iter()
         .find(|d| d.as_str() == s)
         .ok_or_else(|| {
-            format!("unknown grouping {s:?} (expected all, source, campaign, form, rep or grade)")
+            format!(
+                "unknown grouping {s:?} (expected all, source, campaign, form, rep, grade or team)"
+            )
         })
+}
+
+fn parse_month(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+        .map_err(|_| format!("{s:?} is not a month (expected YYYY-MM)"))
 }
 
 const SAMPLE_CSV: &str = include_str!("../sample/crm-export.csv");
@@ -104,9 +179,11 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i
         Command::Demo(args) => {
             let mapping =
                 Mapping::parse(SAMPLE_MAPPING).context("the bundled mapping is broken")?;
-            let summary = import::import(&store, SAMPLE_CSV.as_bytes(), &mapping, now).await?;
+            let summary =
+                import::import(&store, SAMPLE_CSV.as_bytes(), &mapping, &SystemClock).await?;
             print_summary(err, "sample/crm-export.csv", &summary)?;
-            print_report(&store, &args, now, out).await?;
+            // Now, not the start: the import stamped its transitions as it committed them.
+            print_report(&store, &args, Utc::now(), out).await?;
             Ok(0)
         }
         Command::Import {
@@ -120,8 +197,13 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i
                 Mapping::parse(&text).with_context(|| format!("in {}", mapping.display()))?;
             let input = std::fs::File::open(&file)
                 .with_context(|| format!("failed to open {}", file.display()))?;
-            let summary =
-                import::import(&store, std::io::BufReader::new(input), &mapping, now).await?;
+            let summary = import::import(
+                &store,
+                std::io::BufReader::new(input),
+                &mapping,
+                &SystemClock,
+            )
+            .await?;
             print_summary(err, &file.display().to_string(), &summary)?;
             Ok(if strict && !summary.errors.is_empty() {
                 2
@@ -145,7 +227,110 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i
             run_serve(store, &args).await?;
             Ok(0)
         }
+        Command::Plan(args) => {
+            print_plan(&store, &args, now, out).await?;
+            Ok(0)
+        }
+        Command::Costs { file, strict } => {
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("failed to read {}", file.display()))?;
+            let rejected = store_costs(&store, &bytes, &file.display().to_string(), err).await?;
+            Ok(if strict && rejected > 0 { 2 } else { 0 })
+        }
+        Command::Roi(args) => {
+            print_roi(&store, &args, now, out).await?;
+            Ok(0)
+        }
     }
+}
+
+/// Stores the good rows of a costs CSV and lists the bad ones; returns how many were bad.
+async fn store_costs(
+    store: &EmbeddedStore,
+    bytes: &[u8],
+    name: &str,
+    err: &mut dyn Write,
+) -> Result<usize> {
+    let parsed = costs::parse_csv(bytes);
+    costs::store(store, store, &parsed.costs)
+        .await
+        .context("failed to store the costs")?;
+    writeln!(
+        err,
+        "{name}: {} costs stored, {} rows rejected",
+        parsed.costs.len(),
+        parsed.errors.len()
+    )?;
+    for e in &parsed.errors {
+        match e.last_line {
+            last if last > e.line => writeln!(err, "  lines {}–{last}: {}", e.line, e.problem)?,
+            _ => writeln!(err, "  line {}: {}", e.line, e.problem)?,
+        }
+    }
+    Ok(parsed.errors.len())
+}
+
+/// The store's extent, or a usage error on an empty store.
+async fn extent(store: &dyn JourneyStore) -> Result<Extent> {
+    store.extent().await?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the store holds no transitions yet: import a file first (or run `journey demo`)"
+        )
+    })
+}
+
+async fn print_plan(
+    store: &EmbeddedStore,
+    args: &PlanArgs,
+    now: DateTime<Utc>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let span = extent(store).await?;
+    let measured = period_or(args.from, args.to, &span);
+    check_period(&measured)?;
+    let req = PlanRequest {
+        target_revenue: args.target_revenue,
+        start: args.start.unwrap_or_else(|| now.date_naive()),
+        months: args.months,
+        deal_size: args.deal_size,
+        won_revenue: args.won_revenue,
+        win_rate: args.win_rate,
+        measured,
+    };
+    let plan = planning::plan(store, store, &req, now)
+        .await
+        .map_err(|e| match e {
+            PlanningError::Query(e) => anyhow::Error::from(e),
+            other => UsageError(other.to_string()).into(),
+        })?;
+    let text = match args.format {
+        Format::Json => serde_json::to_string_pretty(&plan)?,
+        _ => report::plan_table(&plan),
+    };
+    print(out, &text)
+}
+
+async fn print_roi(
+    store: &EmbeddedStore,
+    args: &RoiArgs,
+    now: DateTime<Utc>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let span = extent(store).await?;
+    let month_of = |d: NaiveDate| d.with_day(1).unwrap_or(d);
+    let from = args.from.unwrap_or(month_of(span.first_effective));
+    let to = args
+        .to
+        .unwrap_or(month_of(span.last_effective) + Months::new(1));
+    if from >= to {
+        return Err(UsageError(format!("--from {from} is not a month before --to {to}")).into());
+    }
+    let roi = planning::roi(store, store, (from, to), args.maturity_days, now).await?;
+    let text = match args.format {
+        Format::Json => serde_json::to_string_pretty(&roi)?,
+        _ => report::roi_table(&roi),
+    };
+    print(out, &text)
 }
 
 async fn run_serve(store: EmbeddedStore, args: &ServeArgs) -> Result<()> {
@@ -178,23 +363,35 @@ fn print_summary(err: &mut dyn Write, name: &str, s: &Summary) -> Result<()> {
     for e in &s.errors {
         writeln!(err, "  {e}")?;
     }
+    for a in &s.adjusted {
+        writeln!(err, "  adjusted: {a}")?;
+    }
     Ok(())
 }
 
 async fn print_report(
-    store: &dyn JourneyStore,
+    store: &EmbeddedStore,
     args: &ReportArgs,
     now: DateTime<Utc>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let transitions = report::all_transitions(store).await?;
-    if transitions.is_empty() {
-        bail!("the store holds no transitions yet: import a file first (or run `journey demo`)");
-    }
-    let period = period(args, &transitions);
+    let span = extent(store).await?;
+    let period = period_or(args.from, args.to, &span);
     check_period(&period)?;
-    let r = funnel::report(&transitions, period, args.group_by, now);
-    writeln!(out, "{}", report::render(&r, args.format))?;
+    let req = Request {
+        period,
+        group_by: args.group_by,
+        as_of: None,
+        prefer: Prefer::Auto,
+    };
+    let answer = query::funnel(store, store, &req, now).await?;
+    print(out, &report::render(&answer, args.format))
+}
+
+/// Writes `text`, ending it with one line break.
+fn print(out: &mut dyn Write, text: &str) -> Result<()> {
+    out.write_all(text.trim_end_matches('\n').as_bytes())?;
+    writeln!(out)?;
     Ok(())
 }
 
@@ -235,23 +432,12 @@ fn check_period(period: &Period) -> Result<()> {
     Ok(())
 }
 
-fn period(args: &ReportArgs, transitions: &[lifecycle::Transition]) -> Period {
-    let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
-    let first = transitions
-        .iter()
-        .map(|t| t.effective_at)
-        .min()
-        .unwrap_or_default();
-    let last = transitions
-        .iter()
-        .map(|t| t.effective_at)
-        .max()
-        .unwrap_or_default();
+/// `from`..`to` (UTC days, `to` excluded), each defaulting to the ends of the stored data: its
+/// first effective day, and the day after its last.
+fn period_or(from: Option<NaiveDate>, to: Option<NaiveDate>, span: &Extent) -> Period {
     Period {
-        from: args.from.map_or(midnight(first.date_naive()), midnight),
-        to: args
-            .to
-            .map_or(midnight(last.date_naive() + chrono::Days::new(1)), midnight),
+        from: Extent::midnight(from.unwrap_or(span.first_effective)),
+        to: to.map_or(span.effective_end(), Extent::midnight),
     }
 }
 

@@ -57,6 +57,7 @@ enum Role {
     Release(String),
     Rewrite(String, String),
     Counter,
+    Marker,
     Document(String, String),
 }
 
@@ -89,18 +90,40 @@ impl Plan {
     }
 }
 
-/// Applies `commit` to `table`.
+/// Applies `commit` to `table`, with `markers`: unconditional puts of items that only record
+/// that something happened (the extent markers). They go in the same transaction when it has
+/// room for them, else each as a PutItem just before it; either way they are stored before or
+/// with the commit, never after.
 pub(crate) async fn apply(
     client: &Client,
     table: &str,
     commit: &Commit,
     now: Timestamp,
+    markers: &[Item],
 ) -> Result<CommitOutcome, StoreError> {
-    let plan = plan(table, commit, now)?;
+    let mut plan = plan(table, commit, now)?;
     if plan.is_empty() {
         return Ok(CommitOutcome::Committed);
     }
+    if plan.len() + markers.len() <= MAX_TRANSACTION_ITEMS {
+        for marker in markers {
+            plan.push_put(put(table, marker.clone()), Role::Marker, "marker")?;
+        }
+    } else {
+        for marker in markers {
+            client
+                .put_item()
+                .table_name(table)
+                .set_item(Some(marker.clone()))
+                .send()
+                .await
+                .map_err(store_error)?;
+        }
+    }
+    apply_plan(client, table, plan).await
+}
 
+async fn apply_plan(client: &Client, table: &str, plan: Plan) -> Result<CommitOutcome, StoreError> {
     let result = client
         .transact_write_items()
         .set_transact_items(Some(plan.items))
@@ -491,7 +514,7 @@ fn describe(role: &Role) -> String {
         Role::Transition(id, seq) => format!("transition {id}#{seq} exists"),
         Role::Release(id) => format!("identity released for lead {id} points at another lead"),
         Role::Rewrite(id, activity) => format!("activity {activity} of lead {id} is not stored"),
-        Role::Activity | Role::Counter => "unconditional write".to_owned(),
+        Role::Activity | Role::Counter | Role::Marker => "unconditional write".to_owned(),
         Role::Document(c, k) => format!("document {c}/{k}"),
     }
 }

@@ -14,6 +14,7 @@
 use crate::{
     commit,
     error::store_error,
+    extent::{self, Noted},
     item::{self, s, sortable, Item, PK, SK},
 };
 use async_trait::async_trait;
@@ -22,8 +23,8 @@ use lifecycle::{
     funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, RepId, Timestamp, Transition,
 };
 use ports::{
-    commit::Identity, Clock, Commit, CommitOutcome, Document, DocumentStore, JourneyStore, Page,
-    Queue, StoreError, SystemClock, MAX_PAGE,
+    commit::Identity, Clock, Commit, CommitOutcome, Document, DocumentStore, Extent, JourneyStore,
+    Page, Queue, StoreError, SystemClock, MAX_PAGE,
 };
 use std::{collections::HashMap, sync::Arc};
 
@@ -74,6 +75,7 @@ pub struct DynamoStore {
     table: String,
     outbox: Arc<dyn Queue>,
     clock: Arc<dyn Clock>,
+    noted: Noted,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -92,6 +94,7 @@ impl DynamoStore {
             table: table.into(),
             outbox,
             clock: Arc::new(SystemClock),
+            noted: Noted::default(),
         }
     }
 
@@ -236,6 +239,11 @@ impl JourneyStore for DynamoStore {
             .await
     }
 
+    /// Three one-item Queries on the extent markers (see [`crate::extent`]).
+    async fn extent(&self) -> Result<Option<Extent>, StoreError> {
+        extent::read(&self.client, &self.table).await
+    }
+
     /// One Query on `by_created`, newest first. The cursor is the last lead's `created` value.
     async fn leads(&self, cursor: Option<String>, limit: usize) -> Result<Page<Lead>, StoreError> {
         let limit = page_limit(limit)?;
@@ -298,8 +306,12 @@ impl JourneyStore for DynamoStore {
 
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError> {
         let commit = commit.with_journey_events();
+        let markers = self.noted.missing(&commit.transitions);
         let now = self.clock.now();
-        let outcome = commit::apply(&self.client, &self.table, &commit, now).await?;
+        let outcome = commit::apply(&self.client, &self.table, &commit, now, &markers).await?;
+        if outcome == CommitOutcome::Committed {
+            self.noted.put(&markers);
+        }
         if outcome == CommitOutcome::Committed && !commit.outbox.is_empty() {
             // The transaction holds; if sending fails now, the caller's retry of the same event
             // meets its own claim, gets `Duplicate { outbox }` and sends again.

@@ -10,6 +10,7 @@ mod commit;
 mod config;
 mod dynamo;
 mod error;
+mod extent;
 mod item;
 pub mod lambda;
 pub mod metrics;

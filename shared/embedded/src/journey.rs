@@ -1,14 +1,14 @@
 //! [`JourneyStore`] on SQLite: reading leads and their history. Writing is [`crate::commit`].
 
 use crate::{
-    codec::{cursor, from_json, page_limit, parse_cursor, time},
+    codec::{cursor, from_json, page_limit, parse_cursor, parse_time, time},
     commit, EmbeddedStore, Error,
 };
 use async_trait::async_trait;
 use lifecycle::{
     funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, RepId, Timestamp, Transition,
 };
-use ports::{Commit, CommitOutcome, JourneyStore, Page, StoreError};
+use ports::{Commit, CommitOutcome, Extent, JourneyStore, Page, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use tracing::Instrument;
 
@@ -81,6 +81,11 @@ impl JourneyStore for EmbeddedStore {
         Ok(page)
     }
 
+    /// Three index look-ups: the smallest recorded time, the smallest and largest effective time.
+    async fn extent(&self) -> Result<Option<Extent>, StoreError> {
+        Ok(self.run(|conn, _| extent(conn)).await?)
+    }
+
     async fn leads(&self, cursor: Option<String>, limit: usize) -> Result<Page<Lead>, StoreError> {
         let limit = page_limit(limit)?;
         let before: Option<(String, String)> = cursor.as_deref().map(parse_cursor).transpose()?;
@@ -142,6 +147,25 @@ impl JourneyStore for EmbeddedStore {
             .await?;
         Ok(outcome)
     }
+}
+
+fn extent(conn: &Connection) -> Result<Option<Extent>, Error> {
+    let first = |sql: &str| -> Result<Option<String>, Error> {
+        Ok(conn.prepare_cached(sql)?.query_row([], |row| row.get(0))?)
+    };
+    let (Some(rec), Some(first_eff), Some(last_eff)) = (
+        first("SELECT min(recorded_at) FROM transitions")?,
+        first("SELECT min(effective_at) FROM transitions")?,
+        first("SELECT max(effective_at) FROM transitions")?,
+    ) else {
+        return Ok(None);
+    };
+    let day = |text: &str| parse_time("transitions extent", text).map(|t| t.date_naive());
+    Ok(Some(Extent {
+        first_recorded: day(&rec)?,
+        first_effective: day(&first_eff)?,
+        last_effective: day(&last_eff)?,
+    }))
 }
 
 /// The lead a query with one text parameter finds, if any.

@@ -56,6 +56,7 @@ conformance_cases!(
     transitions_recorded_in_a_window_come_in_pages,
     transitions_effective_in_a_window_come_in_pages,
     windows_cut_to_the_nanosecond,
+    the_extent_spans_every_committed_transition,
     leads_come_newest_first_in_pages,
     a_reps_open_leads_come_least_recently_updated_first_in_pages,
     counters_add_up,

@@ -8,11 +8,13 @@
 //! clocks were kept ([`outcomes`]). Everything is a pure function of the transitions (and the
 //! clock outcomes the SLA timers report), so anyone rebuilding it gets the same numbers.
 
+pub mod merge;
 pub mod outcomes;
 pub mod roi;
 
+pub use merge::{merge, ReportSamples, Samples};
 pub use outcomes::{ClockKind, ClockOutcome, Recycling, SlaCompliance, Spread};
-pub use roi::{campaign_returns, CampaignReturn};
+pub use roi::{campaign_returns, maturity_days, CampaignReturn, CohortReturn, Return};
 
 use crate::{
     transition::{Dimensions, Transition},
@@ -103,8 +105,9 @@ impl Dimension {
 /// differently from the same transitions, so a stored snapshot says which definitions made it.
 /// 1: entries and conversions; 2: time in stage, reasons, recycling and SLA compliance;
 /// 3: a clock belongs to the group of its own dimension snapshot (rep = the owner it ran for,
-/// team = its pool), and the team grouping.
-pub const DEFINITION_VERSION: u32 = 3;
+/// team = its pool), and the team grouping; 4: a report's samples (the durations behind its
+/// medians and percentiles) are part of it, so stored days merge into any longer period.
+pub const DEFINITION_VERSION: u32 = 4;
 
 /// The group name for a missing dimension value.
 pub const NONE: &str = "(none)";
@@ -270,6 +273,18 @@ pub fn report_with_clocks(
     group_by: Dimension,
     as_of: crate::Timestamp,
 ) -> FunnelReport {
+    report_with_samples(transitions, clocks, period, group_by, as_of).0
+}
+
+/// [`report_with_clocks`], with the durations behind its medians and percentiles: what
+/// [`merge`] needs to combine reports of adjacent periods into the report of their union.
+pub fn report_with_samples(
+    transitions: &[Transition],
+    clocks: &[ClockOutcome],
+    period: Period,
+    group_by: Dimension,
+    as_of: crate::Timestamp,
+) -> (FunnelReport, ReportSamples) {
     let visible: Vec<&Transition> = transitions
         .iter()
         .filter(|t| t.recorded_at <= as_of)
@@ -300,29 +315,47 @@ pub fn report_with_clocks(
     }
 
     let mut extra = outcomes::Outcomes::build(&visible, clocks, period, group_by, as_of);
-    let mut rows: Vec<GroupRow> = groups
-        .into_iter()
-        .map(|(g, acc)| {
-            let more = extra.groups.remove(&g).unwrap_or_default();
-            more.finish(acc.finish(g))
-        })
-        .collect();
+    let mut samples = ReportSamples::default();
+    let mut rows: Vec<GroupRow> = Vec::new();
+    for (g, acc) in groups {
+        let more = extra.groups.remove(&g).unwrap_or_default();
+        let (row, sample) = finish(acc, more, g.clone());
+        samples.groups.insert(g, sample);
+        rows.push(row);
+    }
     // A group may have only outcomes (a clock due in the period for a lead whose transitions
     // all lie outside it).
     for (g, more) in std::mem::take(&mut extra.groups) {
-        rows.push(more.finish(Accumulator::default().finish(g)));
+        let (row, sample) = finish(Accumulator::default(), more, g.clone());
+        samples.groups.insert(g, sample);
+        rows.push(row);
     }
+    sort_rows(&mut rows);
+    let (total, total_samples) = finish(total, extra.total, "all".to_owned());
+    samples.total = total_samples;
+    let report = FunnelReport {
+        period,
+        group_by,
+        as_of,
+        total,
+        groups: rows,
+    };
+    (report, samples)
+}
+
+/// A row from its entries and conversions and its outcome figures, with its samples.
+fn finish(acc: Accumulator, extra: outcomes::Extra, group: String) -> (GroupRow, Samples) {
+    let (row, conversions) = acc.finish(group);
+    let (row, stays) = extra.finish(row);
+    (row, Samples { conversions, stays })
+}
+
+/// Largest MQL count first, then by name.
+pub(crate) fn sort_rows(rows: &mut [GroupRow]) {
     rows.sort_by(|a, b| {
         let mql = |r: &GroupRow| r.entered.get(&Stage::Mql).copied().unwrap_or(0);
         mql(b).cmp(&mql(a)).then_with(|| a.group.cmp(&b.group))
     });
-    FunnelReport {
-        period,
-        group_by,
-        as_of,
-        total: extra.total.finish(total.finish("all".to_owned())),
-        groups: rows,
-    }
 }
 
 /// One lead-cycle's entries, with the transition that made each.
@@ -391,26 +424,21 @@ impl Accumulator {
         days.extend(outcome);
     }
 
-    fn finish(self, group: String) -> GroupRow {
+    /// The row, and each conversion's sorted days (in [`CONVERSIONS`] order).
+    fn finish(self, group: String) -> (GroupRow, Vec<Vec<f64>>) {
         let mut cohorts = self.cohorts;
+        let mut samples = Vec::new();
         let conversions = CONVERSIONS
             .into_iter()
             .map(|(from, to)| {
                 let (cohort, mut days) = cohorts.remove(&(from, to)).unwrap_or_default();
                 days.sort_by(f64::total_cmp);
-                let converted = days.len() as u64;
-                Conversion {
-                    from,
-                    to,
-                    cohort,
-                    converted,
-                    rate: (cohort > 0).then(|| converted as f64 / cohort as f64),
-                    median_days: median(&days),
-                    p90_days: nearest_rank(&days, 0.9),
-                }
+                let c = conversion(from, to, cohort, &days);
+                samples.push(days);
+                c
             })
             .collect();
-        GroupRow {
+        let row = GroupRow {
             group,
             entered: self.entered,
             conversions,
@@ -418,7 +446,22 @@ impl Accumulator {
             disqualified_reasons: BTreeMap::new(),
             recycling: Recycling::default(),
             sla: BTreeMap::new(),
-        }
+        };
+        (row, samples)
+    }
+}
+
+/// A conversion's figures from its cohort and the sorted days of those that converted.
+pub(crate) fn conversion(from: Stage, to: Stage, cohort: u64, days: &[f64]) -> Conversion {
+    let converted = days.len() as u64;
+    Conversion {
+        from,
+        to,
+        cohort,
+        converted,
+        rate: (cohort > 0).then(|| converted as f64 / cohort as f64),
+        median_days: median(days),
+        p90_days: nearest_rank(days, 0.9),
     }
 }
 

@@ -1,22 +1,46 @@
 //! The plan: the funnel run backwards.
 //!
 //! From a revenue target over some months, an average deal size and a win rate (each given, or
-//! measured), and the measured conversion rates and lags, the plan says how many SQLs, SALs and
-//! MQLs each month needs, and how far the current run rate is from that.
+//! measured), and the conversion rates and lags measured over a past period
+//! ([`Measured::from_report`]), the plan says how many SQLs, SALs and MQLs each month needs, by
+//! when its MQLs must come in, and how far the current run rate is from that.
 //!
 //! Definitions (fixed):
 //!
-//! * The target is spread evenly over the months. Deals needed = monthly revenue / deal size;
-//!   SQLs = deals / win rate; SALs = SQLs / SAL→SQL rate; MQLs = SALs / MQL→SAL rate. Each is
-//!   computed exactly and then rounded **up** once (rounding every step would compound).
-//! * Gap = needed − run rate, per stage (positive: a shortfall).
-//! * Pipeline-gap warning: if this month's MQLs fall short of the monthly need, the shortfall
-//!   × the MQL→SQL rate is how many SQLs will be missing, and they will be missing
-//!   `mql_to_sql_days` after the MQLs would have come: from this month's first day plus the lag
-//!   to next month's first day plus the lag.
+//! * A stage is **tracked** when at least one lead-cycle entered it in the measured period.
+//!   Data that skips stages (the Olist export has MQLs and deals only) has no measured rate
+//!   into or out of the stages it skips: a rate is only taken between tracked stages, from the
+//!   cohort view (of those entering `a`, the share that reached `b` or beyond).
+//! * The target is spread evenly over the months. Deals = monthly revenue / deal size.
+//!   Needed SQLs = deals / win rate. Needed SALs = the need of the nearest later stage with a
+//!   known need / the measured rate from SAL to it; needed MQLs likewise (SAL, else SQL, else
+//!   won: with no SAL or SQL in the data, MQLs = deals / the measured MQL→won rate). A stage
+//!   that is not tracked, or has no rate to a later need, has no need (`None`), and says so.
+//!   Each need is computed exactly and rounded **up** once (rounding every step would compound).
+//! * Deal size is given, or measured as the revenue won in the measured period / the deals won
+//!   in it. The win rate is given, or measured as the SQL→won rate (SQL and won tracked).
+//! * Run rate = entries per month in the measured period (its length / 30.4375 days);
+//!   gap = needed − run rate (positive: a shortfall).
+//! * MQLs for a month's deals must come in the median MQL→won lag before the month
+//!   (`mqls_by`).
+//! * Pipeline-gap warning: this month's MQLs so far, projected to the month's end at the pace
+//!   so far; if they fall short of the monthly need, the shortfall × the MQL→SQL rate is how
+//!   many SQLs will be missing (MQL→won, counted in deals, when SQL is not tracked), and they
+//!   will be missing the median MQL→SQL (or MQL→won) lag after the MQLs would have come: from
+//!   this month's first day plus the lag to next month's first day plus the lag.
 
+use crate::{
+    funnel::{FunnelReport, CONVERSIONS},
+    Stage, Timestamp,
+};
 use chrono::{Datelike, Duration, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
+
+/// Average month length in days (365.25 / 12).
+pub const MONTH_DAYS: f64 = 30.4375;
+
+/// The stages a plan needs, from the top of the funnel down to the deal.
+const PLANNED: [Stage; 4] = [Stage::Mql, Stage::Sal, Stage::Sql, Stage::Won];
 
 /// A figure that is either given by the user or measured from the funnel.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -47,15 +71,86 @@ impl Estimate {
     }
 }
 
-/// Leads per stage per month.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Volumes {
-    /// MQLs.
+/// A conversion rate measured between two tracked stages, with its median lag.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    /// From.
+    pub from: Stage,
+    /// To (or beyond).
+    pub to: Stage,
+    /// The share of the `from` cohort that reached `to`.
+    pub rate: f64,
+    /// Median days from `from` to `to`, over those that did.
+    pub median_days: Option<f64>,
+}
+
+/// What the funnel measured over a past period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// The stages entered in the period.
+    pub tracked: Vec<Stage>,
+    /// Rates between tracked stages.
+    pub rates: Vec<Rate>,
+    /// Entries per month, per planned stage.
+    pub run_rate: Vec<(Stage, f64)>,
+    /// Deals won in the period.
+    pub won: u64,
+}
+
+impl Measured {
+    /// The measurements of a report's total row (any grouping).
+    pub fn from_report(report: &FunnelReport) -> Self {
+        let total = &report.total;
+        let entered = |s: Stage| total.entered.get(&s).copied().unwrap_or(0);
+        let tracked: Vec<Stage> = PLANNED.into_iter().filter(|s| entered(*s) > 0).collect();
+        let rates = CONVERSIONS
+            .into_iter()
+            .filter(|(a, b)| tracked.contains(a) && tracked.contains(b))
+            .filter_map(|(from, to)| {
+                let c = total
+                    .conversions
+                    .iter()
+                    .find(|c| (c.from, c.to) == (from, to))?;
+                Some(Rate {
+                    from,
+                    to,
+                    rate: c.rate?,
+                    median_days: c.median_days,
+                })
+            })
+            .collect();
+        let days = (report.period.to - report.period.from).num_seconds() as f64 / 86_400.0;
+        let months = (days / MONTH_DAYS).max(f64::MIN_POSITIVE);
+        Measured {
+            run_rate: PLANNED
+                .into_iter()
+                .map(|s| (s, entered(s) as f64 / months))
+                .collect(),
+            won: entered(Stage::Won),
+            tracked,
+            rates,
+        }
+    }
+
+    fn rate(&self, from: Stage, to: Stage) -> Option<&Rate> {
+        self.rates.iter().find(|r| (r.from, r.to) == (from, to))
+    }
+
+    fn run_rate_of(&self, stage: Stage) -> Option<f64> {
+        self.run_rate
+            .iter()
+            .find(|(s, _)| *s == stage)
+            .map(|(_, r)| *r)
+    }
+}
+
+/// This month's MQLs so far.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ThisMonth {
+    /// Now.
+    pub as_of: Timestamp,
+    /// MQLs entered since the month's first day.
     pub mqls: u64,
-    /// SALs.
-    pub sals: u64,
-    /// SQLs.
-    pub sqls: u64,
 }
 
 /// Everything the plan is computed from.
@@ -69,18 +164,28 @@ pub struct PlanInput {
     pub months: u32,
     /// Average deal size.
     pub deal_size: Estimate,
-    /// Won / SQL.
-    pub win_rate: Estimate,
-    /// Measured MQL → SAL conversion rate.
-    pub mql_to_sal: f64,
-    /// Measured SAL → SQL conversion rate.
-    pub sal_to_sql: f64,
-    /// Measured median days from MQL to SQL.
-    pub mql_to_sql_days: f64,
-    /// What the funnel produces per month now.
-    pub run_rate: Volumes,
-    /// This month (any day of it) and its MQLs (so far, or projected to the month's end).
-    pub this_month: Option<(NaiveDate, u64)>,
+    /// Won / SQL; `None` to measure it.
+    pub win_rate: Option<Estimate>,
+    /// What the funnel measured.
+    pub measured: Measured,
+    /// This month so far, for the pipeline-gap warning.
+    pub this_month: Option<ThisMonth>,
+}
+
+/// One stage of one month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagePlan {
+    /// The stage.
+    pub stage: Stage,
+    /// Lead-cycles that must enter it in the month; `None` when the data cannot say.
+    pub needed: Option<u64>,
+    /// Entries per month in the measured period.
+    pub run_rate: Option<f64>,
+    /// Needed − run rate (positive: a shortfall).
+    pub gap: Option<f64>,
+    /// Why `needed` is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_because: Option<String>,
 }
 
 /// One month of the plan.
@@ -90,47 +195,64 @@ pub struct PlanMonth {
     pub month: NaiveDate,
     /// Deals to close.
     pub deals: u64,
-    /// What the month needs.
-    pub needed: Volumes,
-    /// Needed − run rate, per stage (positive: a shortfall).
-    pub gap: Gap,
+    /// MQL, SAL, SQL and won: what the month needs.
+    pub stages: Vec<StagePlan>,
+    /// The MQLs for this month's deals must have come in by this day (the median MQL→won lag
+    /// earlier).
+    pub mqls_by: Option<NaiveDate>,
 }
 
-/// Needed minus run rate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Gap {
-    /// MQLs.
-    pub mqls: i64,
-    /// SALs.
-    pub sals: i64,
-    /// SQLs.
-    pub sqls: i64,
-}
-
-/// This month's MQL shortfall, and when it will show up as fewer SQLs.
+/// This month's MQL shortfall, and when it will show up further down the funnel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PipelineGapWarning {
     /// The month short of MQLs (first day).
     pub month: NaiveDate,
-    /// MQLs needed minus MQLs had.
+    /// MQLs so far this month.
+    pub mqls_so_far: u64,
+    /// Projected to the month's end at the pace so far.
+    pub mqls_projected: u64,
+    /// MQLs needed minus projected.
     pub mql_shortfall: u64,
-    /// Expected SQLs missing: the shortfall × the MQL→SQL rate (not rounded).
-    pub missing_sqls: f64,
-    /// The missing SQLs would have arrived from this day…
+    /// The stage the shortfall shows up in: SQL, or won when SQL is not tracked.
+    pub shows_as: Stage,
+    /// Expected entries missing there: the shortfall × the MQL→`shows_as` rate (not rounded).
+    pub missing: f64,
+    /// The missing entries would have arrived from this day…
     pub from: NaiveDate,
     /// …until (excluding) this one.
     pub to: NaiveDate,
+}
+
+/// A figure used, and whether it was given or measured.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Used {
+    /// The value.
+    pub value: f64,
+    /// `given` or `measured`.
+    pub source: Source,
+}
+
+/// Where a figure came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The caller gave it.
+    Given,
+    /// Measured from the funnel.
+    Measured,
 }
 
 /// The plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// The deal size used.
-    pub deal_size: f64,
-    /// The win rate used.
-    pub win_rate: f64,
-    /// The MQL → SQL rate used (MQL→SAL × SAL→SQL).
-    pub mql_to_sql: f64,
+    pub deal_size: Used,
+    /// The win rate used; `None` when neither given nor measurable.
+    pub win_rate: Option<Used>,
+    /// The stages the measured period has.
+    pub tracked: Vec<Stage>,
+    /// The measured rates used.
+    pub rates: Vec<Rate>,
     /// Month by month.
     pub months: Vec<PlanMonth>,
     /// Set when this month is short of MQLs.
@@ -154,77 +276,155 @@ pub enum PlanError {
 /// Runs the funnel backwards.
 pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
     let deal_size = positive("deal_size", input.deal_size.value())?;
-    let win_rate = rate("win_rate", input.win_rate.value())?;
-    let mql_to_sal = rate("mql_to_sal", Some(input.mql_to_sal))?;
-    let sal_to_sql = rate("sal_to_sql", Some(input.sal_to_sql))?;
+    let win_rate = match input.win_rate {
+        Some(estimate) => Some((rate("win_rate", estimate.value())?, source(estimate))),
+        None => measured_win_rate(&input.measured),
+    };
     positive("target_revenue", Some(input.target_revenue))?;
     if input.months == 0 {
         return Err(PlanError::NoMonths);
     }
 
     let deals = input.target_revenue / f64::from(input.months) / deal_size;
-    let sqls = deals / win_rate;
-    let sals = sqls / sal_to_sql;
-    let needed = Volumes {
-        mqls: up(sals / mql_to_sal),
-        sals: up(sals),
-        sqls: up(sqls),
-    };
-    let gap = gap(needed, input.run_rate);
+    let needs = needs(&input.measured, deals, win_rate.map(|(w, _)| w));
     let first = first_of_month(input.start);
+    let lag = lag(&input.measured, Stage::Won);
     let months = (0..input.months)
-        .map(|i| PlanMonth {
-            month: first + Months::new(i),
-            deals: up(deals),
-            needed,
-            gap,
+        .map(|i| {
+            let month = first + Months::new(i);
+            PlanMonth {
+                month,
+                deals: up(deals),
+                stages: stage_plans(&input.measured, &needs),
+                mqls_by: lag.and_then(|days| shift(month, -days)),
+            }
         })
         .collect();
+    let mql_need = needs[0].0;
 
-    let mql_to_sql = mql_to_sal * sal_to_sql;
     Ok(Plan {
-        deal_size,
-        win_rate,
-        mql_to_sql,
+        deal_size: Used {
+            value: deal_size,
+            source: source(input.deal_size),
+        },
+        win_rate: win_rate.map(|(value, source)| Used { value, source }),
+        tracked: input.measured.tracked.clone(),
+        rates: input.measured.rates.clone(),
         months,
         warning: input
             .this_month
-            .and_then(|m| warning(m, needed.mqls, mql_to_sql, input.mql_to_sql_days)),
+            .zip(mql_need)
+            .and_then(|(m, need)| warning(&input.measured, m, need)),
     })
 }
 
-fn warning(
-    (month, had): (NaiveDate, u64),
-    needed: u64,
-    mql_to_sql: f64,
-    lag_days: f64,
-) -> Option<PipelineGapWarning> {
-    let shortfall = needed.checked_sub(had).filter(|s| *s > 0)?;
-    let first = first_of_month(month);
-    let lag = Duration::seconds((lag_days.max(0.0) * 86_400.0).round() as i64);
-    let shift = |d: NaiveDate| Some((d.and_hms_opt(0, 0, 0)? + lag).date());
+fn source(e: Estimate) -> Source {
+    match e {
+        Estimate::Given { .. } => Source::Given,
+        Estimate::Measured { .. } => Source::Measured,
+    }
+}
+
+fn measured_win_rate(m: &Measured) -> Option<(f64, Source)> {
+    m.rate(Stage::Sql, Stage::Won)
+        .map(|r| r.rate)
+        .filter(|r| *r > 0.0)
+        .map(|r| (r, Source::Measured))
+}
+
+/// Each planned stage's exact need (MQL, SAL, SQL, won), or why it has none.
+fn needs(m: &Measured, deals: f64, win_rate: Option<f64>) -> [(Option<f64>, Option<String>); 4] {
+    let mut out: [(Option<f64>, Option<String>); 4] = Default::default();
+    out[3] = (Some(deals), None);
+    out[2] = match win_rate {
+        Some(w) => (Some(deals / w), None),
+        None => (
+            None,
+            Some("no win rate: give one, or measure a period with SQLs".into()),
+        ),
+    };
+    for i in [1, 0] {
+        let stage = PLANNED[i];
+        out[i] = if !m.tracked.contains(&stage) {
+            (
+                None,
+                Some(format!("no lead entered {stage} in the measured period")),
+            )
+        } else {
+            let later = (i + 1..4).find_map(|j| {
+                let need = out[j].0?;
+                let r = m.rate(stage, PLANNED[j]).filter(|r| r.rate > 0.0)?;
+                Some(need / r.rate)
+            });
+            match later {
+                Some(n) => (Some(n), None),
+                None => (
+                    None,
+                    Some(format!("no measured rate from {stage} to a later stage")),
+                ),
+            }
+        };
+    }
+    out
+}
+
+fn stage_plans(m: &Measured, needs: &[(Option<f64>, Option<String>); 4]) -> Vec<StagePlan> {
+    PLANNED
+        .into_iter()
+        .zip(needs)
+        .map(|(stage, (need, why))| {
+            let needed = need.map(up);
+            let run_rate = m.run_rate_of(stage);
+            StagePlan {
+                stage,
+                needed,
+                run_rate,
+                gap: needed.zip(run_rate).map(|(n, r)| n as f64 - r),
+                unknown_because: why.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The median MQL→`to` lag, in days.
+fn lag(m: &Measured, to: Stage) -> Option<f64> {
+    m.rate(Stage::Mql, to).and_then(|r| r.median_days)
+}
+
+fn warning(m: &Measured, now: ThisMonth, needed: f64) -> Option<PipelineGapWarning> {
+    let month = first_of_month(now.as_of.date_naive());
+    let start = month.and_hms_opt(0, 0, 0)?.and_utc();
+    let elapsed = ((now.as_of - start).num_seconds() as f64 / 86_400.0).max(1.0);
+    let length = ((month + Months::new(1)) - month).num_days() as f64;
+    let projected = (now.mqls as f64 * length / elapsed).floor() as u64;
+    let shortfall = up(needed).checked_sub(projected).filter(|s| *s > 0)?;
+    let shows_as = [Stage::Sql, Stage::Won]
+        .into_iter()
+        .find(|s| m.rate(Stage::Mql, *s).is_some())?;
+    let rate = m.rate(Stage::Mql, shows_as)?;
+    let days = rate.median_days.unwrap_or(0.0).max(0.0);
     Some(PipelineGapWarning {
-        month: first,
+        month,
+        mqls_so_far: now.mqls,
+        mqls_projected: projected,
         mql_shortfall: shortfall,
-        missing_sqls: shortfall as f64 * mql_to_sql,
-        from: shift(first)?,
-        to: shift(first + Months::new(1))?,
+        shows_as,
+        missing: shortfall as f64 * rate.rate,
+        from: shift(month, days)?,
+        to: shift(month + Months::new(1), days)?,
     })
+}
+
+/// `day` moved by `days` (fractions of a day round to the second).
+fn shift(day: NaiveDate, days: f64) -> Option<NaiveDate> {
+    let moved = Duration::seconds((days * 86_400.0).round() as i64);
+    Some((day.and_hms_opt(0, 0, 0)? + moved).date())
 }
 
 /// Rounds up, forgiving the last bits of floating-point error (a need of exactly 200 computed
 /// as 200.00000000001 is still 200).
 fn up(x: f64) -> u64 {
     (x - 1e-9).ceil().max(0.0) as u64
-}
-
-fn gap(needed: Volumes, run: Volumes) -> Gap {
-    let diff = |a: u64, b: u64| a as i64 - b as i64;
-    Gap {
-        mqls: diff(needed.mqls, run.mqls),
-        sals: diff(needed.sals, run.sals),
-        sqls: diff(needed.sqls, run.sqls),
-    }
 }
 
 fn first_of_month(d: NaiveDate) -> NaiveDate {
@@ -245,129 +445,4 @@ fn rate(what: &'static str, v: Option<f64>) -> Result<f64, PlanError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
-
-    fn input() -> PlanInput {
-        PlanInput {
-            target_revenue: 1_200_000.0,
-            start: date(2025, 3, 15),
-            months: 12,
-            deal_size: Estimate::Given { value: 10_000.0 },
-            win_rate: Estimate::Measured {
-                part: 25.0,
-                whole: 100.0,
-            },
-            mql_to_sal: 0.4,
-            sal_to_sql: 0.5,
-            mql_to_sql_days: 20.0,
-            run_rate: Volumes {
-                mqls: 150,
-                sals: 70,
-                sqls: 42,
-            },
-            this_month: Some((date(2025, 3, 10), 150)),
-        }
-    }
-
-    #[test]
-    fn the_funnel_runs_backwards_from_revenue_to_mqls() {
-        let p = plan(&input()).unwrap();
-
-        // 1.2 M / 12 = 100 k a month; / 10 k = 10 deals; / 0.25 = 40 SQLs; / 0.5 = 80 SALs;
-        // / 0.4 = 200 MQLs. Run rate 150 / 70 / 42.
-        assert_eq!(p.months.len(), 12);
-        let m = &p.months[0];
-        assert_eq!(m.month, date(2025, 3, 1));
-        assert_eq!(p.months[11].month, date(2026, 2, 1));
-        assert_eq!(m.deals, 10);
-        assert_eq!(
-            m.needed,
-            Volumes {
-                mqls: 200,
-                sals: 80,
-                sqls: 40
-            }
-        );
-        assert_eq!(
-            m.gap,
-            Gap {
-                mqls: 50,
-                sals: 10,
-                sqls: -2
-            }
-        );
-        assert_eq!(p.win_rate, 0.25);
-    }
-
-    #[test]
-    fn figures_are_rounded_up_once_not_at_every_step() {
-        let mut i = input();
-        i.target_revenue = 100_000.0;
-        i.months = 1;
-        i.deal_size = Estimate::Given { value: 30_000.0 };
-        i.win_rate = Estimate::Given { value: 0.3 };
-        i.sal_to_sql = 0.7;
-        i.mql_to_sal = 0.35;
-
-        let m = &plan(&i).unwrap().months[0];
-
-        // 3.33… deals → 4; SQLs 3.33…/0.3 = 11.11… → 12; SALs 11.11…/0.7 = 15.87… → 16;
-        // MQLs 15.87…/0.35 = 45.35… → 46 (step-wise rounding would give 4/0.3 → 14 SQLs, 20
-        // SALs, 58 MQLs).
-        assert_eq!(m.deals, 4);
-        assert_eq!(
-            m.needed,
-            Volumes {
-                mqls: 46,
-                sals: 16,
-                sqls: 12
-            }
-        );
-    }
-
-    #[test]
-    fn an_mql_shortfall_warns_when_the_sqls_will_be_missing() {
-        let w = plan(&input()).unwrap().warning.unwrap();
-
-        // Needed 200, had 150: 50 short × (0.4 × 0.5) = 10 SQLs, 20 days later.
-        assert_eq!(w.month, date(2025, 3, 1));
-        assert_eq!(w.mql_shortfall, 50);
-        assert!((w.missing_sqls - 10.0).abs() < 1e-9);
-        assert_eq!((w.from, w.to), (date(2025, 3, 21), date(2025, 4, 21)));
-    }
-
-    #[test]
-    fn no_warning_when_the_month_has_enough_mqls() {
-        let mut i = input();
-        i.this_month = Some((date(2025, 3, 10), 200));
-
-        assert_eq!(plan(&i).unwrap().warning, None);
-    }
-
-    #[test]
-    fn impossible_inputs_are_refused_with_the_field_named() {
-        let mut i = input();
-        i.win_rate = Estimate::Measured {
-            part: 3.0,
-            whole: 0.0,
-        };
-        assert_eq!(plan(&i), Err(PlanError::NotPositive("win_rate")));
-
-        let mut i = input();
-        i.mql_to_sal = 1.5;
-        assert_eq!(plan(&i), Err(PlanError::AboveOne("mql_to_sal")));
-
-        let mut i = input();
-        i.months = 0;
-        assert_eq!(plan(&i), Err(PlanError::NoMonths));
-
-        let mut i = input();
-        i.deal_size = Estimate::Given { value: f64::NAN };
-        assert_eq!(plan(&i), Err(PlanError::NotPositive("deal_size")));
-    }
-}
+mod tests;

@@ -121,6 +121,7 @@ pub async fn run_all(s: &Subject) {
     transitions_recorded_in_a_window_come_in_pages(s).await;
     transitions_effective_in_a_window_come_in_pages(s).await;
     windows_cut_to_the_nanosecond(s).await;
+    the_extent_spans_every_committed_transition(s).await;
     leads_come_newest_first_in_pages(s).await;
     a_reps_open_leads_come_least_recently_updated_first_in_pages(s).await;
     counters_add_up(s).await;
@@ -573,6 +574,37 @@ pub async fn windows_cut_to_the_nanosecond(s: &Subject) {
             assert_eq!(seqs, want, "{which} in [t0 + {from} ns, t0 + {to} ns)");
         }
     }
+}
+
+/// `extent` spans every committed transition: recorded no earlier than its first recorded day,
+/// effective between its first and last effective day (it may be wider, never narrower).
+pub async fn the_extent_spans_every_committed_transition(s: &Subject) {
+    let id = s.lead_id("extent");
+    let recorded = at(86_400 * 500);
+    let mut early = transition(&id, 1, Stage::New, recorded);
+    early.effective_at = at(-86_400 * 20_000);
+    let mut late = transition(&id, 2, Stage::Mql, recorded + Duration::days(3));
+    late.effective_at = at(86_400 * 30_000);
+    committed(
+        s,
+        appending(vec![early.clone(), late.clone()]),
+        "extent transitions",
+    )
+    .await;
+
+    let e = s
+        .journey
+        .extent()
+        .await
+        .unwrap()
+        .expect("a store with transitions has an extent");
+
+    assert!(e.first_recorded <= recorded.date_naive(), "{e:?}");
+    assert!(
+        e.first_effective <= early.effective_at.date_naive(),
+        "{e:?}"
+    );
+    assert!(e.last_effective >= late.effective_at.date_naive(), "{e:?}");
 }
 
 /// `transitions_effective` returns the transitions that took effect in `[from, to)`, whenever

@@ -29,4 +29,4 @@ pub use error::{QueueError, StoreError};
 pub use events::JourneyEvent;
 pub use notify::{Notifier, NotifyError};
 pub use queue::{Delivery, Message, Queue, QueueConsumer, Topic};
-pub use store::{open_owner, DocumentStore, JourneyStore};
+pub use store::{open_owner, DocumentStore, Extent, JourneyStore};

@@ -16,9 +16,11 @@ use crate::{
     error::StoreError,
 };
 use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use lifecycle::{
     funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, RepId, Stage, Timestamp, Transition,
 };
+use serde::{Deserialize, Serialize};
 
 /// The rep whose open leads include `lead` ([`JourneyStore::open_leads_of`]): its owner while
 /// it is an MQL, a SAL or an SQL. A won, disqualified or recycled lead is no longer on its
@@ -26,6 +28,62 @@ use lifecycle::{
 pub fn open_owner(lead: &Lead) -> Option<&RepId> {
     let open = matches!(lead.stage(), Stage::Mql | Stage::Sal | Stage::Sql);
     lead.owner.as_ref().filter(|_| open)
+}
+
+/// The UTC days a store's transitions span: where day-by-day walks over the transitions start
+/// and end, instead of at 1970 and at the end of time.
+///
+/// An adapter may answer wider than the truth (a day noted for a commit that then failed),
+/// never narrower: every stored transition was recorded on or after `first_recorded` and took
+/// effect between `first_effective` and `last_effective`, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extent {
+    /// The first day a transition was recorded.
+    pub first_recorded: NaiveDate,
+    /// The first day a transition took effect.
+    pub first_effective: NaiveDate,
+    /// The last day a transition took effect.
+    pub last_effective: NaiveDate,
+}
+
+impl Extent {
+    /// The extent of `transitions` (`None` for none).
+    pub fn of<'a>(transitions: impl IntoIterator<Item = &'a Transition>) -> Option<Self> {
+        transitions.into_iter().fold(None, |acc, t| {
+            let (rec, eff) = (t.recorded_at.date_naive(), t.effective_at.date_naive());
+            Some(match acc {
+                None => Extent {
+                    first_recorded: rec,
+                    first_effective: eff,
+                    last_effective: eff,
+                },
+                Some(e) => Extent {
+                    first_recorded: e.first_recorded.min(rec),
+                    first_effective: e.first_effective.min(eff),
+                    last_effective: e.last_effective.max(eff),
+                },
+            })
+        })
+    }
+
+    /// The extent covering both.
+    fn of_both(a: Extent, b: Extent) -> Option<Extent> {
+        Some(Extent {
+            first_recorded: a.first_recorded.min(b.first_recorded),
+            first_effective: a.first_effective.min(b.first_effective),
+            last_effective: a.last_effective.max(b.last_effective),
+        })
+    }
+
+    /// Midnight (UTC) starting `day`.
+    pub fn midnight(day: NaiveDate) -> Timestamp {
+        Utc.from_utc_datetime(&day.and_time(chrono::NaiveTime::MIN))
+    }
+
+    /// The instant just after the last effective day.
+    pub fn effective_end(&self) -> Timestamp {
+        Self::midnight(self.last_effective) + chrono::Duration::days(1)
+    }
 }
 
 /// Leads, their history, and atomic commits.
@@ -65,6 +123,34 @@ pub trait JourneyStore: Send + Sync {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<Page<Transition>, StoreError>;
+
+    /// The days the stored transitions span, or `None` when there are none.
+    ///
+    /// The default reads every transition (fine for a small store or a test double); adapters
+    /// answer from an index or a few marker items instead.
+    async fn extent(&self) -> Result<Option<Extent>, StoreError> {
+        let from = DateTime::<Utc>::UNIX_EPOCH;
+        let to = Utc
+            .with_ymd_and_hms(9999, 12, 31, 0, 0, 0)
+            .single()
+            .unwrap_or(from);
+        let mut found: Option<Extent> = None;
+        let mut cursor = None;
+        loop {
+            let page = self
+                .transitions_recorded(from, to, cursor, crate::MAX_PAGE)
+                .await?;
+            let more = Extent::of(&page.items);
+            found = match (found, more) {
+                (Some(a), Some(b)) => Extent::of_both(a, b),
+                (a, b) => a.or(b),
+            };
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(found),
+            }
+        }
+    }
 
     /// Leads, newest first, a page at a time.
     async fn leads(&self, cursor: Option<String>, limit: usize) -> Result<Page<Lead>, StoreError>;

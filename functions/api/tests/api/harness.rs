@@ -92,6 +92,7 @@ impl Reply {
 pub(crate) struct Call {
     builder: lambda_http::http::request::Builder,
     body: Option<Value>,
+    raw: Option<String>,
 }
 
 impl Call {
@@ -113,10 +114,17 @@ impl Call {
         self
     }
 
+    /// A body sent as it is (a CSV file, say); set its content type with `header`.
+    pub(crate) fn raw(mut self, text: &str) -> Self {
+        self.raw = Some(text.to_owned());
+        self
+    }
+
     pub(crate) async fn send(self, api: &Api) -> Reply {
-        let body = match self.body {
-            Some(v) => Body::Text(v.to_string()),
-            None => Body::Empty,
+        let body = match (self.raw, self.body) {
+            (Some(text), _) => Body::Text(text),
+            (None, Some(v)) => Body::Text(v.to_string()),
+            (None, None) => Body::Empty,
         };
         let req: Request = self.builder.body(body).unwrap();
         let resp = api::handle(req, &api.deps).await;
@@ -163,6 +171,7 @@ impl Api {
         Call {
             builder,
             body: None,
+            raw: None,
         }
     }
 

@@ -8,5 +8,6 @@ mod failures;
 mod harness;
 mod jwt;
 mod reads;
+mod reports;
 mod roles;
 mod score;

@@ -253,22 +253,43 @@ async fn the_plan_runs_the_measured_funnel_backwards() {
         .await;
 
     let plan = api
-        .call("GET", "/reports/plan?target_revenue=100000&deal_size=10000&win_rate=0.25&from=2030-01-01&to=2030-01-31", Who::ManagerEmea)
+        .call(
+            "GET",
+            "/reports/plan?target_revenue=100000&months=1&start=2030-02&deal_size=10000\
+             &win_rate=0.25&from=2030-01-01&to=2030-01-31",
+            Who::ManagerEmea,
+        )
         .send(&api)
         .await
         .json();
 
-    // 4 MQLs, 2 accepted, 1 qualified: MQL→SAL 0.5, SAL→SQL 0.5. 100000 / (10000 × 0.25) =
-    // 40 SQLs a month, so 80 SALs and 160 MQLs.
-    assert_eq!(plan["mql_to_sal"], 0.5);
-    assert_eq!(plan["sal_to_sql"], 0.5);
+    // 4 MQLs, 2 accepted, 1 qualified: MQL→SAL 0.5, SAL→SQL 0.5. 100000 / 10000 = 10 deals
+    // / 0.25 = 40 SQLs a month, so 80 SALs and 160 MQLs; nobody won, so no won stage.
+    assert_eq!(plan["tracked"], json!(["mql", "sal", "sql"]));
+    let month = &plan["months"][0];
+    assert_eq!(month["month"], "2030-02-01");
+    let needed: Vec<Value> = month["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| json!([s["stage"], s["needed"]]))
+        .collect();
     assert_eq!(
-        plan["needed_per_month"],
-        json!({ "mql": 160.0, "sal": 80.0, "sql": 40.0 })
+        needed,
+        [
+            json!(["mql", 160]),
+            json!(["sal", 80]),
+            json!(["sql", 40]),
+            json!(["won", 10])
+        ]
     );
     let months = 30.0 / 30.4375;
-    let mql_rate = plan["run_rate_per_month"]["mql"].as_f64().unwrap();
+    let mql_rate = month["stages"][0]["run_rate"].as_f64().unwrap();
     assert!((mql_rate - 4.0 / months).abs() < 1e-9, "{mql_rate}");
+    assert_eq!(
+        plan["win_rate"],
+        json!({ "value": 0.25, "source": "given" })
+    );
 }
 
 #[tokio::test]

@@ -124,9 +124,35 @@ fn matrix() -> Vec<Row> {
         ),
         row(
             "GET",
+            "/reports/funnel.html",
+            "/reports/funnel.html?from=2030-01-01&to=2030-02-01",
+            staff,
+        ),
+        row(
+            "GET",
             "/reports/plan",
             "/reports/plan?target_revenue=100000&deal_size=10000&win_rate=0.25",
             staff,
+        ),
+        row(
+            "GET",
+            "/reports/roi",
+            "/reports/roi?from=2030-01&to=2030-02",
+            staff,
+        ),
+        row(
+            "GET",
+            "/reports/costs",
+            "/reports/costs?from=2030-01&to=2030-02",
+            staff,
+        ),
+        write(
+            "POST",
+            "/reports/costs",
+            "/reports/costs",
+            0,
+            json!({ "costs": [{ "campaign": "spring", "month": "2030-01", "amount": 100 }] }),
+            [200, 200, 403, 403, 403, 403, 401],
         ),
         // No report stored: staff get past the role check to a 404.
         row(

@@ -30,6 +30,20 @@ pub enum Mode {
     Update,
 }
 
+/// What to do with a stage dated before a stage the lead entered earlier along the funnel (or
+/// after one it entered later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OutOfOrder {
+    /// Refuse the row, naming the columns (or the lead's stage) it contradicts.
+    #[default]
+    Reject,
+    /// Import the row with the stage moved to the nearest date that keeps the history in order
+    /// (the earlier stage's date), and list the row as adjusted. For exports known to hold a
+    /// few such rows (Olist's closed deals hold one deal won two days before first contact).
+    Clamp,
+}
+
 /// Columns holding lead fields. Only `lead_id` is required.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +90,9 @@ pub struct Mapping {
     /// `chrono` formats tried in order after RFC 3339.
     #[serde(default = "default_formats")]
     pub date_formats: Vec<String>,
+    /// Stage dates that go backwards: rejected (the default) or clamped.
+    #[serde(default)]
+    pub dates_out_of_order: OutOfOrder,
     /// Lead fields.
     pub columns: Columns,
     /// For each stage, the column with the date it was entered.

@@ -5,8 +5,18 @@
 //! imported lead is indistinguishable from one that came through the webhooks. Rows that cannot
 //! be read are reported with their line number and the reason; the rest are imported. Importing
 //! the same batch twice changes nothing: each lead's commit claims `import:<batch>:<lead id>`.
+//!
+//! Stage dates must not go backwards, within a row and against what the lead already has (in
+//! update mode, the "became X at" times of leads imported before): such a row is refused, or,
+//! with `dates_out_of_order = "clamp"`, imported with the date moved into order and listed as
+//! adjusted ([`order`]).
+//!
+//! Each lead's transitions are stamped `recorded_at` with the clock's time when its commit is
+//! made, not when the import started: an import that runs longer than the rollup's settling
+//! time must not write transitions below a watermark the rollup has already passed.
 
 pub mod mapping;
+pub mod order;
 pub mod rows;
 
 use lifecycle::{
@@ -15,9 +25,12 @@ use lifecycle::{
     transition::Actor,
     CauseId, Lead, LeadId, Reason, RepId, Stage, Timestamp, Transition,
 };
-use mapping::{Mapping, Mode};
-use ports::{commit::Identity, Commit, CommitOutcome, Expect, JourneyStore, LeadWrite, StoreError};
-use rows::{Problem, Row, RowError};
+use mapping::{Mapping, Mode, OutOfOrder};
+use order::Adjusted;
+use ports::{
+    commit::Identity, Clock, Commit, CommitOutcome, Expect, JourneyStore, LeadWrite, StoreError,
+};
+use rows::{Problem, Row, RowError, StageDate};
 use std::io::Read;
 
 /// What an import did.
@@ -33,6 +46,8 @@ pub struct Summary {
     pub unchanged: u64,
     /// Rows not imported, with their line numbers.
     pub errors: Vec<RowError>,
+    /// Rows imported with a stage date moved into order (`dates_out_of_order = "clamp"`).
+    pub adjusted: Vec<Adjusted>,
 }
 
 /// The import as a whole failed (the file or the store, not a row).
@@ -46,12 +61,13 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
-/// Reads `input` with `mapping` and writes every readable row to `store`.
+/// Reads `input` with `mapping` and writes every readable row to `store`, stamping each lead's
+/// commit with `clock`'s time.
 pub async fn import(
     store: &dyn JourneyStore,
     input: impl Read,
     mapping: &Mapping,
-    now: Timestamp,
+    clock: &dyn Clock,
 ) -> Result<Summary, ImportError> {
     let parsed = rows::parse(input, mapping)?;
     let mut summary = Summary {
@@ -62,15 +78,23 @@ pub async fn import(
 
     for row in &parsed.rows {
         let result = match mapping.mode {
-            Mode::Create => create(store, row, mapping, now).await?,
-            Mode::Update => update(store, row, mapping, now).await?,
+            Mode::Create => create(store, row, mapping, clock).await?,
+            Mode::Update => update(store, row, mapping, clock).await?,
         };
         match result {
-            Ok(Written::Created) => summary.created += 1,
-            Ok(Written::Updated) => summary.updated += 1,
-            Ok(Written::Unchanged) => summary.unchanged += 1,
+            Ok((written, adjusted)) => {
+                match written {
+                    Written::Created => summary.created += 1,
+                    Written::Updated => summary.updated += 1,
+                    Written::Unchanged => summary.unchanged += 1,
+                }
+                if !matches!(written, Written::Unchanged) {
+                    summary.adjusted.extend(adjusted);
+                }
+            }
             Err(problem) => summary.errors.push(RowError {
                 line: row.line,
+                last_line: row.last_line,
                 lead_id: Some(row.lead_id.clone()),
                 problem,
             }),
@@ -79,6 +103,9 @@ pub async fn import(
     summary.errors.sort_by_key(|e| e.line);
     Ok(summary)
 }
+
+/// A row written (or found written before), with the dates moved into order.
+type Outcome = Result<(Written, Vec<Adjusted>), Problem>;
 
 enum Written {
     Created,
@@ -90,19 +117,21 @@ async fn create(
     store: &dyn JourneyStore,
     row: &Row,
     mapping: &Mapping,
-    now: Timestamp,
-) -> Result<Result<Written, Problem>, StoreError> {
-    let Some(created_at) = row
-        .created_at
-        .or_else(|| row.stages.first().map(|(_, at)| *at))
-    else {
+    clock: &dyn Clock,
+) -> Result<Outcome, StoreError> {
+    let Some(created_at) = row.created_at.or_else(|| row.stages.first().map(|d| d.at)) else {
         return Ok(Err(Problem::MissingDate("created_at".to_owned())));
     };
+    let now = clock.now();
     let mut lead = new_lead(row, created_at, now);
-    let mut events = vec![(Stage::New, created_at)];
-    events.extend(row.stages.iter().copied());
+    let mut events = vec![StageDate {
+        stage: Stage::New,
+        at: created_at,
+        column: mapping.columns.created_at.clone().unwrap_or_default(),
+    }];
+    events.extend(row.stages.iter().cloned());
 
-    let transitions = match advance(&mut lead, &events, row, mapping, now) {
+    let (transitions, adjusted) = match advance(&mut lead, &events, row, mapping, now) {
         Ok(t) => t,
         Err(problem) => return Ok(Err(problem)),
     };
@@ -116,8 +145,8 @@ async fn create(
     let commit = commit(mapping, row, lead, Expect::Absent, identities, transitions);
 
     match store.commit(commit).await? {
-        CommitOutcome::Committed => Ok(Ok(Written::Created)),
-        CommitOutcome::Duplicate { .. } => Ok(Ok(Written::Unchanged)),
+        CommitOutcome::Committed => Ok(Ok((Written::Created, adjusted))),
+        CommitOutcome::Duplicate { .. } => Ok(Ok((Written::Unchanged, adjusted))),
         CommitOutcome::Conflict { .. } => Ok(Err(conflict_reason(store, &row.lead_id).await?)),
     }
 }
@@ -135,18 +164,19 @@ async fn update(
     store: &dyn JourneyStore,
     row: &Row,
     mapping: &Mapping,
-    now: Timestamp,
-) -> Result<Result<Written, Problem>, StoreError> {
+    clock: &dyn Clock,
+) -> Result<Outcome, StoreError> {
     const ATTEMPTS: usize = 5;
     for _ in 0..ATTEMPTS {
         let Some(mut lead) = store.lead(&LeadId::new(&row.lead_id)).await? else {
             return Ok(Err(Problem::UnknownLead));
         };
+        let now = clock.now();
         let expected = lead.version;
         if let Some(owner) = row.field("owner") {
             lead.owner = Some(RepId::new(owner));
         }
-        let transitions = match advance(&mut lead, &row.stages, row, mapping, now) {
+        let (transitions, adjusted) = match advance(&mut lead, &row.stages, row, mapping, now) {
             Ok(t) => t,
             Err(problem) => return Ok(Err(problem)),
         };
@@ -164,8 +194,8 @@ async fn update(
             ))
             .await?
         {
-            CommitOutcome::Committed => return Ok(Ok(Written::Updated)),
-            CommitOutcome::Duplicate { .. } => return Ok(Ok(Written::Unchanged)),
+            CommitOutcome::Committed => return Ok(Ok((Written::Updated, adjusted))),
+            CommitOutcome::Duplicate { .. } => return Ok(Ok((Written::Unchanged, adjusted))),
             CommitOutcome::Conflict { .. } => continue,
         }
     }
@@ -189,16 +219,33 @@ fn new_lead(row: &Row, created_at: Timestamp, now: Timestamp) -> Lead {
     lead
 }
 
-/// Applies the row's stage events to the lead's journey and returns the new transitions.
+/// Applies the row's stage events to the lead's journey and returns the new transitions, with
+/// the dates that were moved into order. Each date is checked against the lead's "became X
+/// at" times first ([`order::check`]).
 fn advance(
     lead: &mut Lead,
-    events: &[(Stage, Timestamp)],
+    events: &[StageDate],
     row: &Row,
     mapping: &Mapping,
     now: Timestamp,
-) -> Result<Vec<Transition>, Problem> {
+) -> Result<(Vec<Transition>, Vec<Adjusted>), Problem> {
     let mut out = Vec::new();
-    for (stage, at) in events {
+    let mut adjusted = Vec::new();
+    for date in events {
+        let (stage, at) = (
+            &date.stage,
+            match order::check(&lead.journey, date.stage, date.at) {
+                Ok(()) => date.at,
+                Err(conflict) if mapping.dates_out_of_order == OutOfOrder::Clamp => {
+                    let into = conflict
+                        .clamp(date.at)
+                        .ok_or_else(|| conflict.problem(date))?;
+                    adjusted.push(Adjusted::new(row, date, &conflict, into));
+                    into
+                }
+                Err(conflict) => return Err(conflict.problem(date)),
+            },
+        );
         let event = StageEvent {
             to: *stage,
             cause: CauseId::new(format!(
@@ -214,7 +261,7 @@ fn advance(
                         .unwrap_or_else(|| "imported_without_reason".to_owned()),
                 )
             }),
-            effective_at: *at,
+            effective_at: at,
             recorded_at: now,
             dims: lead.dimensions(),
         };
@@ -224,7 +271,7 @@ fn advance(
             Err(e) => return Err(Problem::Rejected(e.to_string())),
         }
     }
-    Ok(out)
+    Ok((out, adjusted))
 }
 
 fn commit(

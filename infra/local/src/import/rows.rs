@@ -1,8 +1,9 @@
 //! Reading a CSV export into rows of lead facts, with a line-numbered reason for every row that
 //! cannot be read. Nothing here touches the store.
 
-use super::mapping::{Mapping, MappingError, Mode};
+use super::mapping::{Mapping, MappingError, Mode, OutOfOrder};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use funnel_rollup::csv_lines::Lines;
 use lifecycle::{Email, Stage, Timestamp};
 use std::{collections::HashMap, fmt, io::Read};
 
@@ -11,6 +12,8 @@ use std::{collections::HashMap, fmt, io::Read};
 pub struct Row {
     /// 1-based line number of the record in the file (the header is line 1).
     pub line: u64,
+    /// The line it ends on (later than `line` when a quoted field holds line breaks).
+    pub last_line: u64,
     /// The lead id.
     pub lead_id: String,
     /// Normalised e-mail.
@@ -19,8 +22,19 @@ pub struct Row {
     pub created_at: Option<Timestamp>,
     /// Optional text fields by mapping name (`source`, `campaign`, `owner`, …).
     pub fields: HashMap<&'static str, String>,
-    /// Stages entered, with their dates, in funnel order.
-    pub stages: Vec<(Stage, Timestamp)>,
+    /// Stages entered, with their dates and the columns they came from, oldest first.
+    pub stages: Vec<StageDate>,
+}
+
+/// A stage a row says the lead entered, when, and the column that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageDate {
+    /// The stage.
+    pub stage: Stage,
+    /// When it was entered.
+    pub at: Timestamp,
+    /// The column the date came from.
+    pub column: String,
 }
 
 impl Row {
@@ -37,6 +51,13 @@ pub enum Problem {
     Unreadable(String),
     /// The lead id is blank.
     MissingLeadId,
+    /// A mapped column holds a value longer than any real one (the value is not repeated).
+    TooLong {
+        /// The column.
+        column: String,
+        /// The most bytes it may hold.
+        max: usize,
+    },
     /// A date the row needs is blank.
     MissingDate(String),
     /// A date could not be parsed with any configured format.
@@ -69,6 +90,16 @@ pub enum Problem {
         /// The column with the earlier stage's date it precedes.
         before: String,
     },
+    /// A stage's date precedes the date the lead (as imported before, or as this row has it so
+    /// far) entered an earlier stage of the same cycle, or follows its entry into a later one.
+    OutOfOrderWithLead {
+        /// The column with the stage's date.
+        column: String,
+        /// The stage it contradicts.
+        stage: Stage,
+        /// When the lead entered that stage.
+        entered_at: Timestamp,
+    },
     /// Two columns give the same stage different dates.
     ConflictingDates {
         /// The stage-date column of the `stage` column's stage.
@@ -83,6 +114,12 @@ impl fmt::Display for Problem {
         match self {
             Problem::Unreadable(why) => write!(f, "unreadable record: {why}"),
             Problem::MissingLeadId => f.write_str("missing lead id"),
+            Problem::TooLong { column, max } => {
+                write!(
+                    f,
+                    "the value in column {column:?} is longer than {max} bytes"
+                )
+            }
             Problem::MissingDate(column) => write!(f, "missing date in column {column:?}"),
             Problem::BadDate { column, value } => {
                 write!(f, "unparseable date {value:?} in column {column:?}")
@@ -100,6 +137,16 @@ impl fmt::Display for Problem {
                 "stage dates go backwards: the date in column {column:?} is before the date in \
                  column {before:?}"
             ),
+            Problem::OutOfOrderWithLead {
+                column,
+                stage,
+                entered_at,
+            } => write!(
+                f,
+                "stage dates go backwards: the date in column {column:?} contradicts the lead's \
+                 {stage} date ({})",
+                entered_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
             Problem::ConflictingDates { column, other } => write!(
                 f,
                 "columns {column:?} and {other:?} give the same stage different dates"
@@ -111,8 +158,11 @@ impl fmt::Display for Problem {
 /// A row that was not imported, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
-    /// 1-based line number.
+    /// 1-based line number where the record starts.
     pub line: u64,
+    /// Where it ends: the same line, unless a quoted field holds line breaks (or a quote is
+    /// never closed and the record runs on).
+    pub last_line: u64,
     /// The lead id, when it could be read.
     pub lead_id: Option<String>,
     /// Why.
@@ -121,9 +171,13 @@ pub struct RowError {
 
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.last_line {
+            last if last > self.line => write!(f, "lines {}–{last}", self.line)?,
+            _ => write!(f, "line {}", self.line)?,
+        }
         match &self.lead_id {
-            Some(id) => write!(f, "line {} (lead {id}): {}", self.line, self.problem),
-            None => write!(f, "line {}: {}", self.line, self.problem),
+            Some(id) => write!(f, " (lead {id}): {}", self.problem),
+            None => write!(f, ": {}", self.problem),
         }
     }
 }
@@ -139,6 +193,8 @@ pub struct Parsed {
 
 /// Column positions resolved against the header.
 struct Layout {
+    /// Every mapped column: its name, position and longest value taken.
+    limits: Vec<(String, usize, usize)>,
     lead_id: usize,
     email: Option<usize>,
     created_at: Option<(String, usize)>,
@@ -148,39 +204,83 @@ struct Layout {
     stage_dates: Vec<(Stage, String, usize)>,
 }
 
+/// The longest lead id taken, in bytes: ids are copied into every transition and key.
+pub const MAX_ID_BYTES: usize = 256;
+/// The longest value taken from any other mapped column, in bytes. Longer values are not a
+/// source, a campaign or a date; they are refused rather than copied into every transition.
+pub const MAX_FIELD_BYTES: usize = 1024;
+
 /// Reads every record of `input` under `mapping`.
-pub fn parse(input: impl Read, mapping: &Mapping) -> Result<Parsed, ParseError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
+///
+/// Line numbers count `\n`, `\r\n` and bare `\r` line ends alike (the csv crate's own count
+/// is wrong for the last two, see [`funnel_rollup::csv_lines`]); a record spanning lines names
+/// its first and last line, so a quote that is never closed, which swallows every line after
+/// it into one record, names all the lines it swallowed.
+pub fn parse(mut input: impl Read, mapping: &Mapping) -> Result<Parsed, ParseError> {
+    let mut bytes = Vec::new();
+    input.read_to_end(&mut bytes).map_err(ParseError::Read)?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
+    let lines = Lines::new(bytes);
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
     let header = reader
         .headers()
-        .map_err(|e| ParseError::Header(e.to_string()))?
+        .map_err(|e| ParseError::Header(e.kind_summary()))?
         .clone();
     let layout = layout(&header, mapping)?;
 
     let mut parsed = Parsed::default();
     let mut seen: HashMap<String, u64> = HashMap::new();
-    for record in reader.records() {
-        match record {
-            Ok(rec) => {
-                let line = rec.position().map_or(0, |p| p.line());
-                match read_row(&rec, line, &layout, mapping, &mut seen) {
-                    Ok(row) => parsed.rows.push(row),
-                    Err(e) => parsed.errors.push(e),
-                }
-            }
-            Err(e) => parsed.errors.push(RowError {
-                line: e.position().map_or(0, |p| p.line()),
-                lead_id: None,
-                problem: Problem::Unreadable(e.kind_summary()),
-            }),
+    let mut record = csv::StringRecord::new();
+    loop {
+        let before = reader.position().byte() as usize;
+        let read = reader.read_record(&mut record);
+        let after = reader.position().byte() as usize;
+        let start = match &read {
+            Ok(_) => record.position().map_or(before, |p| p.byte() as usize),
+            Err(e) => e.position().map_or(before, |p| p.byte() as usize),
+        };
+        let (line, last_line) = lines.span(start, after);
+        let unreadable = |problem| RowError {
+            line,
+            last_line,
+            lead_id: None,
+            problem,
+        };
+        if matches!(read, Ok(false)) {
+            return Ok(parsed);
+        }
+        if lines.has_unclosed_quote(start, after) {
+            let problem = Problem::Unreadable(UNCLOSED_QUOTE.to_owned());
+            parsed.errors.push(unreadable(problem));
+            continue;
+        }
+        match read {
+            Ok(_) => match read_row(&record, (line, last_line), &layout, mapping, &mut seen) {
+                Ok(row) => parsed.rows.push(row),
+                Err(e) => parsed.errors.push(e),
+            },
+            Err(e) => parsed
+                .errors
+                .push(unreadable(Problem::Unreadable(e.kind_summary()))),
         }
     }
-    Ok(parsed)
 }
+
+const UNCLOSED_QUOTE: &str = "a quote is opened and never closed, so every line after it was \
+                              read as part of this record";
 
 /// The file as a whole cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
+    /// The file could not be read.
+    #[error("cannot read the file")]
+    Read(#[source] std::io::Error),
+    /// The file holds nothing (not even a header).
+    #[error("the file is empty")]
+    Empty,
     /// The header row is missing or broken.
     #[error("cannot read the CSV header: {0}")]
     Header(String),
@@ -218,9 +318,17 @@ fn layout(header: &csv::StringRecord, mapping: &Mapping) -> Result<Layout, Mappi
                 column: column.to_owned(),
             })
     };
-    for (field, column) in mapping.named_columns() {
-        find(&field, column)?;
-    }
+    let limits = mapping
+        .named_columns()
+        .into_iter()
+        .map(|(field, column)| {
+            let max = match field.as_str() {
+                "lead_id" => MAX_ID_BYTES,
+                _ => MAX_FIELD_BYTES,
+            };
+            Ok((column.to_owned(), find(&field, column)?, max))
+        })
+        .collect::<Result<Vec<_>, MappingError>>()?;
 
     let c = &mapping.columns;
     let opt = |field: &str, column: &Option<String>| {
@@ -250,6 +358,7 @@ fn layout(header: &csv::StringRecord, mapping: &Mapping) -> Result<Layout, Mappi
         .collect::<Result<Vec<_>, MappingError>>()?;
 
     Ok(Layout {
+        limits,
         lead_id: find("lead_id", &c.lead_id)?,
         email: opt("email", &c.email)?,
         created_at: c
@@ -268,22 +377,35 @@ fn layout(header: &csv::StringRecord, mapping: &Mapping) -> Result<Layout, Mappi
     })
 }
 
+/// The first mapped column whose value is longer than it may be, with its limit.
+fn oversized(rec: &csv::StringRecord, layout: &Layout) -> Option<(String, usize)> {
+    layout
+        .limits
+        .iter()
+        .find(|(_, i, max)| rec.get(*i).is_some_and(|v| v.trim().len() > *max))
+        .map(|(column, _, max)| (column.clone(), *max))
+}
+
 fn cell(rec: &csv::StringRecord, i: usize) -> Option<&str> {
     rec.get(i).map(str::trim).filter(|v| !v.is_empty())
 }
 
 fn read_row(
     rec: &csv::StringRecord,
-    line: u64,
+    (line, last_line): (u64, u64),
     layout: &Layout,
     mapping: &Mapping,
     seen: &mut HashMap<String, u64>,
 ) -> Result<Row, RowError> {
     let fail = |lead_id: Option<&str>, problem| RowError {
         line,
+        last_line,
         lead_id: lead_id.map(String::from),
         problem,
     };
+    if let Some((column, max)) = oversized(rec, layout) {
+        return Err(fail(None, Problem::TooLong { column, max }));
+    }
     let lead_id = cell(rec, layout.lead_id).ok_or_else(|| fail(None, Problem::MissingLeadId))?;
     let err = |problem| fail(Some(lead_id), problem);
 
@@ -331,9 +453,14 @@ fn read_row(
         return Err(err(Problem::MissingDate("created_at".to_owned())));
     }
     let created = created_at.zip(layout.created_at.as_ref().map(|(c, _)| c.clone()));
-    check_order(created, &dated).map_err(err)?;
-    let mut stages: Vec<(Stage, Timestamp)> = dated.into_iter().map(|(s, at, _)| (s, at)).collect();
-    stages.sort_by_key(|(s, at)| (*at, *s));
+    if mapping.dates_out_of_order == OutOfOrder::Reject {
+        check_order(created, &dated).map_err(err)?;
+    }
+    let mut stages: Vec<StageDate> = dated
+        .into_iter()
+        .map(|(stage, at, column)| StageDate { stage, at, column })
+        .collect();
+    stages.sort_by_key(|d| (d.at, d.stage));
 
     let fields = layout
         .text
@@ -343,6 +470,7 @@ fn read_row(
     seen.insert(lead_id.to_owned(), line);
     Ok(Row {
         line,
+        last_line,
         lead_id: lead_id.to_owned(),
         email,
         created_at,

@@ -85,12 +85,12 @@ pub struct Spread {
 }
 
 impl Spread {
-    fn of(mut days: Vec<f64>) -> Self {
-        days.sort_by(f64::total_cmp);
+    /// The spread of sorted days.
+    pub(crate) fn of_sorted(days: &[f64]) -> Self {
         Self {
             count: days.len() as u64,
-            median_days: median(&days),
-            p90_days: nearest_rank(&days, 0.9),
+            median_days: median(days),
+            p90_days: nearest_rank(days, 0.9),
         }
     }
 }
@@ -125,7 +125,7 @@ pub struct SlaCompliance {
     pub rate: Option<f64>,
 }
 
-fn ratio(part: u64, whole: u64) -> Option<f64> {
+pub(crate) fn ratio(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
@@ -142,12 +142,15 @@ pub(super) struct Extra {
 }
 
 impl Extra {
-    /// Fills `row`'s outcome figures.
-    pub(super) fn finish(self, mut row: GroupRow) -> GroupRow {
-        row.time_in_stage = self
-            .stays
-            .into_iter()
-            .map(|(stage, days)| (stage, Spread::of(days)))
+    /// Fills `row`'s outcome figures; also returns each stage's sorted stays.
+    pub(super) fn finish(self, mut row: GroupRow) -> (GroupRow, BTreeMap<Stage, Vec<f64>>) {
+        let mut stays = self.stays;
+        for days in stays.values_mut() {
+            days.sort_by(f64::total_cmp);
+        }
+        row.time_in_stage = stays
+            .iter()
+            .map(|(stage, days)| (*stage, Spread::of_sorted(days)))
             .collect();
         row.disqualified_reasons = self.reasons;
         row.recycling = Recycling {
@@ -167,7 +170,7 @@ impl Extra {
                 (kind, SlaCompliance { due, met, rate })
             })
             .collect();
-        row
+        (row, stays)
     }
 }
 

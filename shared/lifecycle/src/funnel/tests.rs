@@ -427,7 +427,9 @@ fn in_campaign(mut ts: Vec<Transition>, campaign: &str) -> Vec<Transition> {
 }
 
 #[test]
-fn campaign_returns_divide_cost_by_the_cohort_and_flag_young_cohorts() {
+fn campaign_returns_divide_each_months_cost_by_its_cohort_and_flag_each_young_cohort() {
+    let month = |m: u32| NaiveDate::from_ymd_opt(2025, m, 1).unwrap();
+    let at = |m: u32, d: u32| Utc.with_ymd_and_hms(2025, m, d, 12, 0, 0).unwrap();
     let mut all = in_campaign(
         history(
             "a",
@@ -454,36 +456,178 @@ fn campaign_returns_divide_cost_by_the_cohort_and_flag_young_cohorts() {
         "spring",
     ));
     all.extend(history("d", "google", &[(Stage::New, 1), (Stage::Mql, 2)]));
-    let costs = BTreeMap::from([("spring".to_owned(), 900.0), ("fall".to_owned(), 200.0)]);
-    let feb_20 = Utc.with_ymd_and_hms(2025, 2, 20, 0, 0, 0).unwrap();
+    // A February MQL of spring, recorded in February.
+    let mut e = in_campaign(
+        history("e", "google", &[(Stage::New, 1), (Stage::Mql, 2)]),
+        "spring",
+    );
+    for (t, d) in e.iter_mut().zip([1, 2]) {
+        t.effective_at = at(2, d);
+        t.recorded_at = at(2, d);
+    }
+    all.extend(e);
+    let costs = BTreeMap::from([
+        (("spring".to_owned(), month(1)), 900.0),
+        (("spring".to_owned(), month(2)), 100.0),
+        (("fall".to_owned(), month(1)), 200.0),
+    ]);
+    let february = Period {
+        from: january().to,
+        to: Utc.with_ymd_and_hms(2025, 3, 1, 0, 0, 0).unwrap(),
+    };
+    let as_of = at(3, 5); // 36.5 days after January, 4.5 after February.
+    let jan = report(&all, january(), Dimension::Campaign, as_of);
+    let feb = report(&all, february, Dimension::Campaign, as_of);
 
-    let late = report(&all, january(), Dimension::Campaign, feb_20);
-    let rows = campaign_returns(&late, &costs, 10.0);
+    let rows = campaign_returns(&[(month(1), &jan), (month(2), &feb)], &costs, 10.0, as_of);
 
     let names: Vec<&str> = rows.iter().map(|r| r.campaign.as_str()).collect();
-    assert_eq!(names, [NONE, "fall", "spring"]);
-    // spring: MQLs a, b, c = 3; SAL a and b (b skipped it) = 2; SQL a, b = 2. 900 / 3, / 2, / 2.
-    let spring = &rows[2];
-    assert_eq!((spring.mqls, spring.sals, spring.sqls), (3, 2, 2));
-    assert_eq!(spring.cost_per_mql, Some(300.0));
-    assert_eq!(spring.cost_per_sal, Some(450.0));
-    assert_eq!(spring.cost_per_sql, Some(450.0));
-    assert!(!spring.too_young, "19 days since the period ended ≥ 10");
     assert_eq!(
-        (rows[1].cost, rows[1].cost_per_mql),
+        names,
+        ["fall", "spring"],
+        "leads without a campaign have no cost"
+    );
+    // spring, January: MQLs a, b, c = 3; SAL a and b (b skipped it) = 2; SQL a, b = 2.
+    let spring = &rows[1];
+    let january_cohort = &spring.cohorts[0].figures;
+    assert_eq!(
+        (
+            january_cohort.mqls,
+            january_cohort.sals,
+            january_cohort.sqls
+        ),
+        (3, 2, 2)
+    );
+    assert_eq!(
+        (january_cohort.cost_per_mql, january_cohort.cost_per_sql),
+        (Some(300.0), Some(450.0))
+    );
+    assert!(
+        !january_cohort.too_young,
+        "36.5 days since January ended ≥ 10"
+    );
+    // February: e alone, 100; only 4.5 days old.
+    let february_cohort = &spring.cohorts[1].figures;
+    assert_eq!(
+        (february_cohort.mqls, february_cohort.cost_per_mql),
+        (1, Some(100.0))
+    );
+    assert!(february_cohort.too_young);
+    assert_eq!(
+        spring.cohorts[1].judge_from,
+        february.to + chrono::Duration::days(10)
+    );
+    // The campaign adds up both, and is too young while one cohort is.
+    assert_eq!((spring.total.cost, spring.total.mqls), (1000.0, 4));
+    assert_eq!(spring.total.cost_per_mql, Some(250.0));
+    assert!(spring.total.too_young);
+    let fall = &rows[0];
+    assert_eq!(
+        (fall.total.cost, fall.total.cost_per_mql),
         (200.0, None),
-        "fall: no MQLs"
+        "no MQLs"
     );
-    assert_eq!(
-        (rows[0].mqls, rows[0].cost_per_mql),
-        (1, Some(0.0)),
-        "no cost known"
-    );
+    assert_eq!(fall.cohorts.len(), 1, "only the month with a cost");
+}
 
-    let early = report(&all, january(), Dimension::Campaign, day(31));
-    assert!(campaign_returns(&early, &costs, 10.0)
-        .iter()
-        .all(|r| r.too_young));
-    let by_source = report(&all, january(), Dimension::Source, day(31));
-    assert!(campaign_returns(&by_source, &costs, 10.0).is_empty());
+#[test]
+fn maturity_is_the_p90_to_sql_or_to_won_without_sqls() {
+    let mut all = history(
+        "a",
+        "google",
+        &[(Stage::New, 1), (Stage::Mql, 2), (Stage::Sql, 12)],
+    );
+    all.extend(history(
+        "b",
+        "google",
+        &[(Stage::New, 1), (Stage::Mql, 2), (Stage::Sql, 4)],
+    ));
+    let with_sqls = report(&all, january(), Dimension::All, day(31));
+    assert_eq!(maturity_days(&with_sqls), Some(10.0));
+
+    let deals = history(
+        "c",
+        "x",
+        &[(Stage::New, 1), (Stage::Mql, 2), (Stage::Won, 9)],
+    );
+    let without = report(&deals, january(), Dimension::All, day(31));
+    assert_eq!(maturity_days(&without), Some(7.0));
+}
+
+/// The day of `d` as a period.
+fn one_day(d: u32) -> Period {
+    let from = Utc.with_ymd_and_hms(2025, 1, d, 0, 0, 0).unwrap();
+    Period {
+        from,
+        to: from + chrono::Duration::days(1),
+    }
+}
+
+#[test]
+fn merged_daily_reports_equal_the_report_of_the_whole_period() {
+    let mut all = Vec::new();
+    all.extend(history(
+        "a",
+        "google",
+        &[
+            (Stage::New, 1),
+            (Stage::Mql, 2),
+            (Stage::Sal, 4),
+            (Stage::Sql, 10),
+        ],
+    ));
+    all.extend(history(
+        "b",
+        "google",
+        &[
+            (Stage::New, 1),
+            (Stage::Mql, 3),
+            (Stage::Disqualified, 5),
+            (Stage::Recycled, 6),
+            (Stage::Mql, 8),
+        ],
+    ));
+    all.extend(history(
+        "c",
+        "linkedin",
+        &[(Stage::New, 2), (Stage::Mql, 2), (Stage::Won, 9)],
+    ));
+    all.extend(history(
+        "d",
+        "",
+        &[(Stage::New, 3), (Stage::Mql, 7), (Stage::Sal, 7)],
+    ));
+    let clocks = [ClockOutcome {
+        clock: "a:1:routing:0".into(),
+        lead: LeadId::new("a"),
+        kind: ClockKind::Routing,
+        due_at: day(2),
+        met: true,
+        recorded_at: day(2),
+        dims: Dimensions {
+            source: Some("google".into()),
+            ..Dimensions::default()
+        },
+    }];
+    let period = Period {
+        from: one_day(1).from,
+        to: one_day(11).from,
+    };
+    let as_of = day(20);
+
+    for group_by in [Dimension::All, Dimension::Source] {
+        let days: Vec<(FunnelReport, ReportSamples)> = (1..11)
+            .map(|d| report_with_samples(&all, &clocks, one_day(d), group_by, as_of))
+            .collect();
+        let parts: Vec<(&FunnelReport, &ReportSamples)> =
+            days.iter().map(|(r, s)| (r, s)).collect();
+
+        let merged = merge(&parts, period, group_by, as_of);
+
+        assert_eq!(
+            merged,
+            report_with_clocks(&all, &clocks, period, group_by, as_of),
+            "{group_by:?}"
+        );
+    }
 }
