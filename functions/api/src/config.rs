@@ -26,7 +26,8 @@
 use crate::{
     auth::{Principal, Role},
     error::{ApiError, ApiResult, FieldError},
-    http, Deps,
+    http::{self, pointer},
+    Deps,
 };
 use funnel_rollup::schedule::ReportSchedules;
 use lambda_http::{Body, Request, Response};
@@ -511,15 +512,6 @@ fn decode<T: DeserializeOwned>(body: Value) -> Result<T, Vec<FieldError>> {
         let field = pointer(&e.path().to_string());
         vec![FieldError::new(field, e.into_inner().to_string())]
     })
-}
-
-/// `pools[0].members[1].rep` (serde's and the core's way of naming a field) as the JSON
-/// pointer `/pools/0/members/1/rep`; `.` (the root) as the empty pointer.
-fn pointer(path: &str) -> String {
-    path.split(['.', '['])
-        .filter(|s| !s.is_empty())
-        .map(|s| format!("/{}", s.trim_end_matches(']')))
-        .collect()
 }
 
 /// The body as `value` serialises, so the stored document is exactly what its consumer's type

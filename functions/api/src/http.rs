@@ -99,6 +99,10 @@ pub fn etag(version: u64) -> String {
 }
 
 /// The body parsed as JSON into `T` (an empty body reads as `{}`).
+///
+/// Bytes that are not JSON are a 400; JSON that does not fit `T` (a missing or unknown field,
+/// a wrong type, a month that does not exist) is a 422 naming the field as a JSON pointer, as
+/// axum answers a `JsonSyntaxError` and a `JsonDataError`.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
     let bytes: &[u8] = match req.body() {
         Body::Empty => b"{}",
@@ -110,10 +114,33 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
     } else {
         bytes
     };
-    // serde_json's message names the line, column and field, never the value.
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::BadRequest(format!("the body is not valid JSON for this request: {e}"))
-    })
+
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = pointer(&e.path().to_string());
+        body_error(field, e.into_inner())
+    })?;
+    de.end().map_err(|e| body_error(String::new(), e))?;
+    Ok(value)
+}
+
+/// A body that failed to decode, as a 400 (not JSON) or a 422 (JSON of the wrong shape).
+///
+/// serde_json's message names the line, column and expected type, never the value.
+fn body_error(field: String, e: serde_json::Error) -> ApiError {
+    match e.classify() {
+        serde_json::error::Category::Data => ApiError::invalid(field, e.to_string()),
+        _ => ApiError::BadRequest(format!("the body is not valid JSON for this request: {e}")),
+    }
+}
+
+/// `pools[0].members[1].rep` (serde's and the core's way of naming a field) as the JSON
+/// pointer `/pools/0/members/1/rep`; `.` (the root) as the empty pointer.
+pub fn pointer(path: &str) -> String {
+    path.split(['.', '['])
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("/{}", s.trim_end_matches(']')))
+        .collect()
 }
 
 /// A JSON response.

@@ -176,10 +176,27 @@ fn month_param(q: &BTreeMap<String, String>, name: &str) -> ApiResult<Option<Nai
     let Some(raw) = q.get(name).map(|s| s.trim()) else {
         return Ok(None);
     };
-    NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(raw, "%Y-%m-%d"))
-        .map(|d| Some(d.with_day(1).unwrap_or(d)))
-        .map_err(|_| ApiError::BadRequest(format!("query parameter `{name}` must be YYYY-MM")))
+    let parsed = NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(raw, "%Y-%m-%d"));
+    match parsed {
+        Ok(d) => Ok(Some(d.with_day(1).unwrap_or(d))),
+        // `2030-13` has the shape and names no month: the value is wrong, not the syntax.
+        Err(_) if month_shaped(raw) => Err(ApiError::invalid(name, "names no calendar month")),
+        Err(_) => Err(ApiError::BadRequest(format!(
+            "query parameter `{name}` must be YYYY-MM"
+        ))),
+    }
+}
+
+/// Whether `raw` is `NNNN-NN` or `NNNN-NN-NN`, digits where the pattern has them.
+fn month_shaped(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    match b.len() {
+        7 => digits(0..4) && b[4] == b'-' && digits(5..7),
+        10 => digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10),
+        _ => false,
+    }
 }
 
 /// `GET /reports/plan?target_revenue=&months=&start=&deal_size=|won_revenue=&win_rate=&from=&to=`

@@ -324,7 +324,15 @@ async fn an_action_body_with_an_unknown_field_or_a_future_time_is_refused() {
         .send(&api)
         .await;
 
-    assert_eq!(unknown.status, 400);
+    assert_eq!(
+        unknown.status, 422,
+        "JSON of the wrong shape: {}",
+        unknown.text
+    );
+    assert!(unknown.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown field `stage`"));
     assert_eq!(future.status, 422);
     assert_eq!(future.json()["errors"][0]["field"], "/effective_at");
 }

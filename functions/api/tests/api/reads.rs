@@ -322,7 +322,12 @@ async fn a_rep_capacity_may_be_written_as_a_whole_float_but_not_a_fraction() {
     let fraction = put(json!({ "capacity": 2.5 })).await;
     let whole = put(json!({ "capacity": 25.0 })).await;
 
-    assert_eq!(fraction.status, 400);
+    assert_eq!(
+        fraction.status, 422,
+        "JSON of the wrong type: {}",
+        fraction.text
+    );
+    assert_eq!(fraction.json()["errors"][0]["field"], "/capacity");
     assert_eq!(
         (whole.status, whole.json()["capacity"].as_u64()),
         (200, Some(25))

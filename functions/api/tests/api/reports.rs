@@ -315,7 +315,8 @@ async fn costs_without_a_good_row_or_with_a_bad_item_are_a_422_naming_them() {
     assert_eq!(fields, ["line 2", "lines 3–4"]);
     assert_eq!(json_body.status, 422);
     assert_eq!(json_body.json()["errors"][0]["field"], "/costs/1");
-    assert_eq!(bad_month.status, 400, "{}", bad_month.text);
+    assert_eq!(bad_month.status, 422, "{}", bad_month.text);
+    assert_eq!(bad_month.json()["errors"][0]["field"], "/costs/0/month");
     let listed = api
         .call("GET", "/reports/costs?from=2030-01&to=2030-02", Who::Admin)
         .send(&api)
@@ -418,4 +419,49 @@ async fn the_funnel_page_refuses_a_period_of_more_than_ten_years() {
 
     assert_eq!(r.status, 422, "{}", r.text);
     assert!(r.text.contains("120 months"), "{}", r.text);
+}
+
+/// Regression: schemathesis sent `from=0000-00&to=0000-00` and `start=0000-00`, which have the
+/// documented `YYYY-MM` shape and name no month; they were 400s, as if the syntax were wrong.
+/// The document now allows months 01 to 12 only, and a value of the right shape that is still
+/// no date (`2030-02-30`) is a 422 naming the parameter.
+#[tokio::test]
+async fn a_month_of_the_right_shape_that_does_not_exist_is_a_422() {
+    let api = Api::new().await;
+
+    let answers = [
+        "/reports/costs?from=0000-00&to=2030-01",
+        "/reports/roi?from=2030-01&to=2030-13",
+        "/reports/plan?target_revenue=1000&start=2030-02-30",
+    ];
+    let mut got = Vec::new();
+    for path in answers {
+        got.push(api.call("GET", path, Who::Admin).send(&api).await);
+    }
+    let syntax = api
+        .call("GET", "/reports/costs?from=May&to=2030-01", Who::Admin)
+        .send(&api)
+        .await;
+
+    let fields: Vec<(u16, String)> = got
+        .iter()
+        .map(|r| {
+            (
+                r.status,
+                r.json()["errors"][0]["field"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (422, "from".to_owned()),
+            (422, "to".to_owned()),
+            (422, "start".to_owned())
+        ]
+    );
+    assert_eq!(syntax.status, 400, "{}", syntax.text);
 }
