@@ -260,6 +260,10 @@ fn months(q: &BTreeMap<String, String>, now: Timestamp) -> ApiResult<(NaiveDate,
     Ok((from, to))
 }
 
+/// The longest maturity a campaign cohort may be given: ten years. A cohort that needs longer
+/// to be judged is never judged; the bound keeps every judging day a date people can read.
+const MAX_MATURITY_DAYS: f64 = 3650.0;
+
 /// `GET /reports/roi?from=YYYY-MM&to=YYYY-MM&maturity_days=`
 pub async fn roi(req: &Request, deps: &Deps, who: &Principal) -> ApiResult<Response<Body>> {
     who.require(READERS, "read campaign returns")?;
@@ -267,8 +271,11 @@ pub async fn roi(req: &Request, deps: &Deps, who: &Principal) -> ApiResult<Respo
     let now = deps.clock.now();
     let span = months(&q, now)?;
     let maturity = match http::param::<f64>(&q, "maturity_days")? {
-        Some(d) if !d.is_finite() || d < 0.0 => {
-            return Err(ApiError::invalid("maturity_days", "must be a number ≥ 0"))
+        Some(d) if !(0.0..=MAX_MATURITY_DAYS).contains(&d) => {
+            return Err(ApiError::invalid(
+                "maturity_days",
+                format!("must be a number from 0 to {MAX_MATURITY_DAYS}"),
+            ))
         }
         other => other,
     };

@@ -417,8 +417,8 @@ fn warning(m: &Measured, now: ThisMonth, needed: f64) -> Option<PipelineGapWarni
 
 /// `day` moved by `days` (fractions of a day round to the second).
 fn shift(day: NaiveDate, days: f64) -> Option<NaiveDate> {
-    let moved = Duration::seconds((days * 86_400.0).round() as i64);
-    Some((day.and_hms_opt(0, 0, 0)? + moved).date())
+    let moved = Duration::try_seconds((days * 86_400.0).round() as i64)?;
+    Some(day.and_hms_opt(0, 0, 0)?.checked_add_signed(moved)?.date())
 }
 
 /// Rounds up, forgiving the last bits of floating-point error (a need of exactly 200 computed

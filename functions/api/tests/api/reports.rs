@@ -465,3 +465,28 @@ async fn a_month_of_the_right_shape_that_does_not_exist_is_a_422() {
     );
     assert_eq!(syntax.status, 400, "{}", syntax.text);
 }
+
+/// Regression: schemathesis sent `maturity_days=106751991168.0`, a number the document
+/// allowed, and the server panicked in chrono and closed the connection. Ten years is the
+/// longest maturity now, in the document and in the handler.
+#[tokio::test]
+async fn a_maturity_beyond_ten_years_is_a_422_not_a_crash() {
+    let api = Api::new().await;
+
+    let huge = api
+        .call(
+            "GET",
+            "/reports/roi?maturity_days=106751991168.0",
+            Who::Admin,
+        )
+        .send(&api)
+        .await;
+    let ten_years = api
+        .call("GET", "/reports/roi?maturity_days=3650", Who::Admin)
+        .send(&api)
+        .await;
+
+    assert_eq!(huge.status, 422, "{}", huge.text);
+    assert_eq!(huge.json()["errors"][0]["field"], "maturity_days");
+    assert_eq!(ten_years.status, 200, "{}", ten_years.text);
+}

@@ -121,7 +121,11 @@ pub fn campaign_returns(
         names.extend(report.groups.iter().map(|g| g.group.as_str()));
     }
     names.remove(NONE);
-    let maturity = chrono::Duration::seconds((maturity_days.max(0.0) * 86_400.0).round() as i64);
+    // Any f64 is taken: one beyond chrono's range (`maturity_days=1e11`) saturates at the
+    // longest duration, and a judging day past the calendar's end never comes.
+    let maturity =
+        chrono::Duration::try_seconds((maturity_days.max(0.0) * 86_400.0).round() as i64)
+            .unwrap_or(chrono::Duration::MAX);
 
     names
         .into_iter()
@@ -135,7 +139,11 @@ pub fn campaign_returns(
                     if cost.is_none() && counts.0 == 0 {
                         return None;
                     }
-                    let judge_from = report.period.to + maturity;
+                    let judge_from = report
+                        .period
+                        .to
+                        .checked_add_signed(maturity)
+                        .unwrap_or(Timestamp::MAX_UTC);
                     Some(CohortReturn {
                         month: *month,
                         figures: Return::new(cost, counts, as_of < judge_from),

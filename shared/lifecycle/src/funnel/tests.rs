@@ -530,6 +530,27 @@ fn campaign_returns_divide_each_months_cost_by_its_cohort_and_flag_each_young_co
     assert_eq!(fall.cohorts.len(), 1, "only the month with a cost");
 }
 
+/// Regression: `GET /reports/roi?maturity_days=106751991168` (found by schemathesis) panicked
+/// in chrono: the maturity was beyond its range, and the judging day beyond its calendar.
+#[test]
+fn a_maturity_beyond_the_calendar_keeps_every_cohort_young() {
+    let all = in_campaign(
+        history("a", "google", &[(Stage::New, 1), (Stage::Mql, 2)]),
+        "spring",
+    );
+    let as_of = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+    let jan = report(&all, january(), Dimension::Campaign, as_of);
+    let month = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+
+    for days in [106_751_991_168.0, 1e300, f64::INFINITY] {
+        let rows = campaign_returns(&[(month, &jan)], &BTreeMap::new(), days, as_of);
+
+        let cohort = &rows[0].cohorts[0];
+        assert!(cohort.figures.too_young, "{days}");
+        assert_eq!(cohort.judge_from, crate::Timestamp::MAX_UTC, "{days}");
+    }
+}
+
 #[test]
 fn maturity_is_the_p90_to_sql_or_to_won_without_sqls() {
     let mut all = history(
