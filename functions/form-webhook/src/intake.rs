@@ -6,8 +6,10 @@
 //! or `DemoBooked`, with its hand-raiser flag), the answers kept as a `form_submission`
 //! document, and an outbox message to [`Topic::Activities`] carrying ids only. If the claim is
 //! taken the store writes nothing and answers `Duplicate`; its recorded outbox is sent again
-//! (consumers are idempotent) in case the first attempt died between commit and send. A
-//! `Conflict` (someone else wrote the lead) is retried from a fresh read.
+//! (consumers are idempotent) in case the first attempt died between commit and send. The
+//! claim is also read beside the lead lookup ([`JourneyStore::held_claim`]), so that a
+//! redelivery is recognised before any commit is tried. A `Conflict` (someone else wrote the
+//! lead) is retried from a fresh read.
 //!
 //! An existing lead is only filled in: a value it already has is never replaced, so a second
 //! person's submission can never overwrite the first person's data, and a phone only
@@ -20,6 +22,7 @@ use crate::{
     provider::{FetchRequest, Item, Provider},
     Timestamp,
 };
+use futures_util::future::join;
 use lifecycle::{
     funnel::counter_deltas, Activity, Actor, CauseId, JourneyState, Lead, LeadId, Stage,
     StageEvent, StageOutcome,
@@ -114,8 +117,20 @@ impl Intake {
         claim: &str,
         now: Timestamp,
     ) -> Result<ItemOutcome, WebhookError> {
+        // The claim is read beside the lead, not before it: a redelivery is answered after
+        // one round trip, and a new delivery still takes two (these reads, then the commit).
+        let (held, found) = join(self.store.held_claim(claim), self.find(s)).await;
+        if let Some(outbox) = held? {
+            self.resend(&outbox).await?;
+            return Ok(ItemOutcome::Duplicate);
+        }
+
+        let mut found = Some(found?);
         for _ in 0..MAX_ATTEMPTS {
-            let existing = self.find(s).await?;
+            let existing = match found.take() {
+                Some(first) => first,
+                None => self.find(s).await?,
+            };
             let created = existing.is_none();
             let commit = build_commit(s, existing, claim, now);
             let lead_id = commit.lead_id().cloned();
@@ -141,11 +156,18 @@ impl Intake {
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, WebhookError> {
         let outcome = self.store.commit(commit).await?;
         if let CommitOutcome::Duplicate { outbox, .. } = &outcome {
-            if !outbox.is_empty() {
-                self.queue.send(outbox).await?;
-            }
+            self.resend(outbox).await?;
         }
         Ok(outcome)
+    }
+
+    /// Sends a duplicate's stored messages again: the first delivery may have stopped after
+    /// its commit and before its messages left (consumers drop what they have seen).
+    async fn resend(&self, outbox: &[Message]) -> Result<(), WebhookError> {
+        if !outbox.is_empty() {
+            self.queue.send(outbox).await?;
+        }
+        Ok(())
     }
 
     async fn queue_fetch(
@@ -169,17 +191,28 @@ impl Intake {
 
     /// The lead this submission belongs to: by e-mail, else by phone. A lead found by phone
     /// that already has another e-mail is another person.
+    ///
+    /// Both lookups go out together: a phone only decides when the e-mail finds nobody, but
+    /// asking for it at once keeps a new lead with both at one round trip of reads.
     async fn find(&self, s: &Submission) -> Result<Option<Lead>, WebhookError> {
-        if let Some(email) = &s.email {
-            if let Some(lead) = self.store.lead_by_email(email).await? {
-                return Ok(Some(lead));
+        let by_email = async {
+            match &s.email {
+                Some(email) => self.store.lead_by_email(email).await,
+                None => Ok(None),
             }
-        }
-        let Some(phone) = &s.phone else {
-            return Ok(None);
         };
-        let lead = self.store.lead_by_phone(phone).await?;
-        Ok(lead.filter(|l| l.email.is_none() || l.email == s.email))
+        let by_phone = async {
+            match &s.phone {
+                Some(phone) => self.store.lead_by_phone(phone).await,
+                None => Ok(None),
+            }
+        };
+        let (by_email, by_phone) = join(by_email, by_phone).await;
+
+        if let Some(lead) = by_email? {
+            return Ok(Some(lead));
+        }
+        Ok(by_phone?.filter(|l| l.email.is_none() || l.email == s.email))
     }
 }
 

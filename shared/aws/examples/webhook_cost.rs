@@ -5,10 +5,11 @@
 //! infra/scripts/moto.sh -- cargo run -p journey-aws --example webhook_cost
 //! ```
 //!
-//! The path is the one the form-webhook follows: find the lead by e-mail, then apply one
-//! commit (claim, lead, identity, transition, six counters, activity, one outbox message).
-//! Round trips are counted by an SDK interceptor on the DynamoDB client, so retries would show;
-//! write units are computed from the item sizes DynamoDB bills (moto's consumed-capacity
+//! The path is the one the form-webhook's intake follows: read the delivery's claim and find
+//! the lead by e-mail, together; answer a held claim as a duplicate; otherwise apply one commit
+//! (claim, lead, identity, transition, six counters, activity, one outbox message). Requests
+//! and round trips are counted by an SDK interceptor on the DynamoDB client, so retries would
+//! show; write units are computed from the item sizes DynamoDB bills (moto's consumed-capacity
 //! figures are not real, so they are not used).
 
 use aws_adapters::{
@@ -40,15 +41,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     setup::create_table(&dynamodb, &table).await?;
     let topics = setup::create_queues(&sqs, &table, 5).await?;
     let store = DynamoStore::new(dynamodb, &table, Arc::new(SqsQueue::new(sqs, topics)));
-    counter.take();
+    counter.take_all();
 
     let email = Email::parse("bench@example.com")?;
     let first = webhook(&store, &email, "webhook:typeform:e1").await?;
-    report("new delivery, new lead", &counter.take(), &first.0);
+    report("new delivery, new lead", counter.take_all(), &first.0);
     let second = webhook(&store, &email, "webhook:typeform:e2").await?;
-    report("new delivery, known lead", &counter.take(), &second.0);
+    report("new delivery, known lead", counter.take_all(), &second.0);
     let dup = webhook(&store, &email, "webhook:typeform:e2").await?;
-    report("duplicate delivery", &counter.take(), &dup.0);
+    report("duplicate delivery", counter.take_all(), &dup.0);
     assert!(matches!(dup.0, CommitOutcome::Duplicate { .. }));
 
     write_units("new lead", &first.1);
@@ -88,8 +89,17 @@ async fn webhook(
     claim: &str,
 ) -> Result<(CommitOutcome, Vec<(&'static str, usize)>), Box<dyn std::error::Error>> {
     let now = chrono::Utc::now();
-    let found = store.lead_by_email(email).await?;
-    let commit = match found {
+    let (held, found) = tokio::join!(store.held_claim(claim), store.lead_by_email(email));
+    if let Some(outbox) = held? {
+        return Ok((
+            CommitOutcome::Duplicate {
+                key: claim.to_owned(),
+                outbox,
+            },
+            Vec::new(),
+        ));
+    }
+    let commit = match found? {
         Some(lead) => activity_commit(lead, claim, now),
         None => new_lead_commit(email, claim, now),
     };
@@ -180,12 +190,18 @@ fn outbox(lead: &LeadId, claim: &str) -> Message {
     }
 }
 
-fn report(what: &str, requests: &BTreeMap<String, usize>, outcome: &CommitOutcome) {
+fn report(
+    what: &str,
+    (requests, round_trips): (BTreeMap<String, usize>, usize),
+    outcome: &CommitOutcome,
+) {
     let total: usize = requests.values().sum();
     let kind = match outcome {
         CommitOutcome::Committed => "committed",
         CommitOutcome::Duplicate { .. } => "duplicate",
         CommitOutcome::Conflict { .. } => "conflict",
     };
-    println!("{what:<26} {total} DynamoDB round trips {requests:?} -> {kind}");
+    println!(
+        "{what:<26} {round_trips} DynamoDB round trips, {total} requests {requests:?} -> {kind}"
+    );
 }

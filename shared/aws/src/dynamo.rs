@@ -24,7 +24,7 @@ use lifecycle::{
 };
 use ports::{
     commit::Identity, Clock, Commit, CommitOutcome, Document, DocumentStore, Extent, JourneyStore,
-    Page, Queue, StoreError, SystemClock, MAX_PAGE,
+    Message, Page, Queue, StoreError, SystemClock, MAX_PAGE,
 };
 use std::{collections::HashMap, sync::Arc};
 
@@ -321,6 +321,23 @@ impl JourneyStore for DynamoStore {
                 .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         }
         Ok(outcome)
+    }
+
+    /// One strongly consistent GetItem. TTL deletes an expired claim only eventually, so the
+    /// expiry is checked here, as the commit's condition checks it.
+    async fn held_claim(&self, key: &str) -> Result<Option<Vec<Message>>, StoreError> {
+        let Some(found) = self.get_item(item::claim_key(key)).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now().timestamp();
+        let expired = match found.get(item::TTL) {
+            Some(_) => item::num_attr(&found, item::TTL)? <= now,
+            None => false,
+        };
+        if expired {
+            return Ok(None);
+        }
+        item::outbox(&found).map(Some)
     }
 }
 

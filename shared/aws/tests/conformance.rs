@@ -48,6 +48,7 @@ conformance_cases!(
     conditional_update_wins_and_stale_version_conflicts,
     commit_is_all_or_nothing,
     duplicate_claim_changes_nothing_and_returns_the_stored_outbox,
+    a_held_claim_is_read_with_its_outbox,
     every_committed_transition_is_published_once,
     identity_taken_by_another_lead_conflicts,
     transitions_are_append_only_and_read_in_seq_order,

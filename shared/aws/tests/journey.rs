@@ -464,3 +464,32 @@ async fn a_redelivered_webhook_and_a_redelivered_mql_change_nothing_on_dynamodb(
     assert_eq!(leads["items"].as_array().unwrap().len(), 1, "{leads}");
     assert_eq!(leads["items"][0]["version"], lead["version"]);
 }
+
+/// The webhook's storage cost on DynamoDB, counted on the wire: a new delivery reads the
+/// claim, the lead by e-mail and the phone's identity together and then commits (two round
+/// trips); its redelivery is answered from the claim after the first and commits nothing.
+/// Messages to SQS are not counted (another client).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run infra/scripts/test-aws.sh"]
+async fn a_new_webhook_takes_two_dynamodb_round_trips_and_its_redelivery_one() {
+    let f = Functions::new(t("2025-03-04T10:15:30Z")).await;
+    f.env.dynamodb_requests.take_all();
+
+    assert_eq!(f.deliver("calendly/invitee_created_normal").await, 200);
+    let (first, first_trips) = f.env.dynamodb_requests.take_all();
+    assert_eq!(f.deliver("calendly/invitee_created_normal").await, 200);
+    let (again, again_trips) = f.env.dynamodb_requests.take_all();
+
+    // The booking carries an e-mail and a phone (the fixture README): the claim and the
+    // phone's identity are GetItems, the e-mail a Query on `by_email`.
+    let ops = |m: &std::collections::BTreeMap<String, usize>| -> Vec<(String, usize)> {
+        m.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    };
+    let reads = [("GetItem".to_owned(), 2), ("Query".to_owned(), 1)];
+    assert_eq!(first_trips, 2, "{first:?}");
+    let mut written = reads.to_vec();
+    written.push(("TransactWriteItems".to_owned(), 1));
+    assert_eq!(ops(&first), written);
+    assert_eq!(again_trips, 1, "{again:?}");
+    assert_eq!(ops(&again), reads);
+}

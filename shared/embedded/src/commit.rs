@@ -114,6 +114,10 @@ fn write_all(tx: &Connection, commit: &Commit, now: Timestamp) -> Result<(), Sto
     Ok(())
 }
 
+/// The outbox of a claim that is held: taken, and not expired by `?2`.
+pub(crate) const HELD_CLAIM: &str =
+    "SELECT outbox FROM claims WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)";
+
 /// Takes every claim, or answers `Duplicate` for the first one already held.
 fn claim(
     tx: &Connection,
@@ -124,10 +128,7 @@ fn claim(
     let now = time(now);
     for claim in claims {
         let held: Option<String> = tx
-            .prepare_cached(
-                "SELECT outbox FROM claims WHERE key = ?1 \
-                 AND (expires_at IS NULL OR expires_at > ?2)",
-            )?
+            .prepare_cached(HELD_CLAIM)?
             .query_row(params![claim.key, now], |row| row.get(0))
             .optional()?;
         if let Some(stored) = held {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use lifecycle::{
     funnel::CounterKey, Activity, Email, Lead, LeadId, Phone, RepId, Timestamp, Transition,
 };
-use ports::{Commit, CommitOutcome, Extent, JourneyStore, Page, StoreError};
+use ports::{Commit, CommitOutcome, Extent, JourneyStore, Message, Page, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use tracing::Instrument;
 
@@ -146,6 +146,20 @@ impl JourneyStore for EmbeddedStore {
             .instrument(span)
             .await?;
         Ok(outcome)
+    }
+
+    async fn held_claim(&self, key: &str) -> Result<Option<Vec<Message>>, StoreError> {
+        let key = key.to_owned();
+        let held = self
+            .run(move |conn, now| {
+                let stored: Option<String> = conn
+                    .prepare_cached(commit::HELD_CLAIM)?
+                    .query_row(params![key, time(now)], |row| row.get(0))
+                    .optional()?;
+                Ok(stored.map(|body| from_json(&key, &body)).transpose()?)
+            })
+            .await?;
+        Ok(held)
     }
 }
 

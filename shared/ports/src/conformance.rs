@@ -115,6 +115,7 @@ pub async fn run_all(s: &Subject) {
     conditional_update_wins_and_stale_version_conflicts(s).await;
     commit_is_all_or_nothing(s).await;
     duplicate_claim_changes_nothing_and_returns_the_stored_outbox(s).await;
+    a_held_claim_is_read_with_its_outbox(s).await;
     every_committed_transition_is_published_once(s).await;
     identity_taken_by_another_lead_conflicts(s).await;
     transitions_are_append_only_and_read_in_seq_order(s).await;
@@ -364,6 +365,35 @@ pub async fn duplicate_claim_changes_nothing_and_returns_the_stored_outbox(s: &S
     assert!(matches!(&outcome, CommitOutcome::Duplicate { key: k, .. } if *k == key));
     let fresh = Commit::claiming(s.name("dup-fresh"), None);
     committed(s, fresh, "the free claim of a refused commit").await;
+}
+
+/// A held claim is read with the outbox its commit stored; a free or expired one reads as
+/// not held. (A store may keep the port's default, which never reads a claim as held; both
+/// stores here answer.)
+pub async fn a_held_claim_is_read_with_its_outbox(s: &Subject) {
+    let key = s.name("held-claim");
+    let expired = s.name("held-claim-expired");
+    let mut first = Commit::claiming(&key, Some(at(86_400 * 365 * 20)));
+    first
+        .outbox
+        .push(message(Topic::Activities, &s.name("held-m1")));
+    let before = s.journey.held_claim(&key).await.unwrap();
+
+    committed(s, first.clone(), "a claim with an outbox").await;
+    committed(
+        s,
+        Commit::claiming(&expired, Some(at(-86_400 * 365 * 10))),
+        "an already expired claim",
+    )
+    .await;
+    drain(s, Topic::Activities).await;
+
+    assert_eq!(before, None, "not taken yet");
+    assert_eq!(
+        s.journey.held_claim(&key).await.unwrap(),
+        Some(first.with_journey_events().outbox)
+    );
+    assert_eq!(s.journey.held_claim(&expired).await.unwrap(), None);
 }
 
 /// Each transition of a commit that holds is published once on `journey_events`, with the

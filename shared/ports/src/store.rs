@@ -14,6 +14,7 @@ use crate::{
     commit::{Commit, CommitOutcome},
     document::{Document, Page},
     error::StoreError,
+    queue::Message,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -170,6 +171,19 @@ pub trait JourneyStore: Send + Sync {
 
     /// Applies a commit all or nothing.
     async fn commit(&self, commit: Commit) -> Result<CommitOutcome, StoreError>;
+
+    /// The outbox of the commit that took the claim `key`, if the claim is still held now;
+    /// `None` if it is free or has expired.
+    ///
+    /// A read for a handler that would otherwise read other things before committing (the
+    /// form webhook looks the lead up first): asked beside those reads, it lets a redelivery be
+    /// answered after one round trip instead of after the reads and a refused commit. It
+    /// decides nothing: the commit's own claim is what makes an event count once, and a store
+    /// that cannot answer cheaply may keep this default, which says "not held".
+    async fn held_claim(&self, key: &str) -> Result<Option<Vec<Message>>, StoreError> {
+        let _ = key;
+        Ok(None)
+    }
 }
 
 /// Versioned documents.
