@@ -24,6 +24,9 @@ use subtle::ConstantTimeEq;
 pub const MAX_EVENTS: usize = 500;
 /// How far in the future an event's time may be (clock skew of the sender).
 const MAX_SKEW_SECONDS: i64 = 300;
+/// How old an event may be. Tracking is for what people do now; a three-year-old page view is
+/// a backfill (import it) or a sender's bug (`0001-01-01`), and either would be scored as news.
+const MAX_AGE_DAYS: i64 = 3 * 365;
 const MAX_ATTRIBUTES: usize = 20;
 const MAX_ID_LEN: usize = 128;
 const MAX_VALUE_LEN: usize = 512;
@@ -257,16 +260,17 @@ fn problem(e: &TrackError) -> serde_json::Value {
     if e.status() >= 500 {
         tracing::error!(error = %e, "tracking batch failed");
     }
-    let kind = match e {
-        TrackError::Unauthorized => "unauthorized",
-        TrackError::Malformed { .. } => "malformed-body",
-        TrackError::TooMany => "too-many-events",
-        TrackError::Store(_) => "unavailable",
+    let (kind, title) = match e {
+        TrackError::Unauthorized => ("unauthorized", "No valid API key"),
+        TrackError::Malformed { .. } => ("malformed-body", "The batch cannot be read"),
+        TrackError::TooMany => ("too-many-events", "Too many events in one batch"),
+        TrackError::Store(_) => ("unavailable", "Temporarily unavailable"),
     };
     serde_json::json!({
         "type": format!("https://lead-journey.dev/problems/{kind}"),
-        "title": e.public_message(),
+        "title": title,
         "status": e.status(),
+        "detail": e.public_message(),
     })
 }
 
@@ -281,6 +285,11 @@ fn parse_event(raw: serde_json::Value, now: Timestamp) -> Result<TrackedEvent, S
     }
     if (event.occurred_at - now).num_seconds() > MAX_SKEW_SECONDS {
         return Err("occurred_at is in the future".to_owned());
+    }
+    if (now - event.occurred_at).num_days() > MAX_AGE_DAYS {
+        return Err(format!(
+            "occurred_at is more than {MAX_AGE_DAYS} days ago (history comes in by import)"
+        ));
     }
     check_attributes(&event.attributes)?;
     Ok(event)

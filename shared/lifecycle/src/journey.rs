@@ -256,6 +256,23 @@ impl JourneyState {
         StageOutcome::Applied(t)
     }
 
+    /// `at`, or the moment the current cycle opened if `at` is earlier.
+    ///
+    /// A stage is not entered before the cycle it belongs to began: an activity dated before
+    /// the lead existed (a tracking call's `occurred_at` of year 1) would otherwise put an MQL
+    /// before its `New`, and a negative lag in every report. The bound is the first cycle's
+    /// `New`, or the transition that closed the cycle before; both arrive before anything
+    /// else of their cycle, so the bound, and the outcome, do not depend on the order in
+    /// which the cycle's other events arrive.
+    fn no_earlier_than_the_cycle(&self, at: Timestamp) -> Timestamp {
+        let opened = match self.cycles.as_slice() {
+            [.., before, _] => before.closed_by.and_then(|s| before.entered_at(s)),
+            [first] => first.entered_at(Stage::New),
+            [] => None,
+        };
+        opened.map_or(at, |opened| at.max(opened))
+    }
+
     fn disqualify(
         &self,
         lead: &LeadId,
@@ -315,7 +332,7 @@ impl JourneyState {
             cycle,
             from,
             to: event.to,
-            effective_at: event.effective_at,
+            effective_at: self.no_earlier_than_the_cycle(event.effective_at),
             recorded_at: event.recorded_at,
             actor: event.actor.clone(),
             reason: event.reason.clone(),

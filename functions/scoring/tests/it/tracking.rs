@@ -149,3 +149,30 @@ async fn tracked_events_are_scored_like_form_activities() {
     // The pricing view is worth 25 under the test rules; the unsubscribe nothing.
     assert_eq!(lead(&env, "l1").await.score, Some(25.0));
 }
+
+/// Regression: an event dated `0001-01-01` was accepted and made an MQL dated year 1, before
+/// the lead's `New`; the funnel showed a negative median lag. Events older than three years
+/// are refused by index now (history comes in by import), and the rest of the batch is kept.
+#[tokio::test]
+async fn an_ancient_event_is_refused_and_the_rest_of_the_batch_kept() {
+    let env = env();
+    new_lead(&env, "l1", Some("ann@corp.example")).await;
+    let batch = r#"{ "events": [
+      { "id": "old", "lead_id": "l1", "type": "page_viewed", "occurred_at": "0001-01-01T00:00:00Z" },
+      { "id": "ok", "lead_id": "l1", "type": "page_viewed", "occurred_at": "2026-03-02T09:30:00Z" },
+      { "id": "4y", "lead_id": "l1", "type": "page_viewed", "occurred_at": "2022-03-01T00:00:00Z" }
+    ] }"#;
+
+    let response = tracker(&env)
+        .track(Some("key-web"), batch.as_bytes(), hours(1))
+        .await
+        .unwrap();
+
+    let refused: Vec<(usize, bool)> = response
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.reason.contains("days ago")))
+        .collect();
+    assert_eq!(refused, [(0, true), (2, true)], "{response:?}");
+    assert_eq!(response.accepted, 1);
+}

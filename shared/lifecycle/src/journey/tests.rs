@@ -223,7 +223,55 @@ fn any_events() -> impl Strategy<Value = Vec<StageEvent>> {
     })
 }
 
+/// Regression: a tracking event dated year 1 made an MQL before the lead's `New`, and the
+/// funnel report a negative median lag. A stage now takes effect no earlier than its cycle
+/// opened: the first cycle's `New`, or the close of the cycle before.
+#[test]
+fn nothing_takes_effect_before_its_cycle_opened() {
+    let (_, first) = run(&[
+        event(Stage::New, "c0", 0),
+        event(Stage::Mql, "ancient", -1_000_000),
+        event(Stage::Sal, "c2", 5),
+        event(Stage::Recycled, "c3", 10),
+        event(Stage::Mql, "c4", 20),
+        event(Stage::Sal, "before-the-recycle", 8),
+    ]);
+
+    let effective: Vec<(Stage, u32, Timestamp)> =
+        first.iter().map(|t| (t.to, t.cycle, t.effective_at)).collect();
+    assert_eq!(
+        effective,
+        [
+            (Stage::New, 1, at(0)),
+            (Stage::Mql, 1, at(0)),
+            (Stage::Sal, 1, at(5)),
+            (Stage::Recycled, 1, at(10)),
+            (Stage::Mql, 2, at(20)),
+            // A move forward of the open cycle 2, dated before cycle 2 opened at the recycle.
+            (Stage::Sal, 2, at(10)),
+        ]
+    );
+
+    let (_, late) = run(&[
+        event(Stage::New, "c0", 0),
+        event(Stage::Sal, "c1", 5),
+        event(Stage::Mql, "late-and-ancient", -1_000_000),
+    ]);
+    assert_eq!((late[2].late, late[2].effective_at), (true, at(0)));
+}
+
 proptest! {
+    /// No transition takes effect before the lead entered the journey.
+    #[test]
+    fn nothing_takes_effect_before_new(events in any_events()) {
+        let (_, log) = run(&events);
+        if let Some(new) = log.first() {
+            for t in &log {
+                prop_assert!(t.effective_at >= new.effective_at, "{t:?} before {new:?}");
+            }
+        }
+    }
+
     /// Within a cycle, the lead's funnel position never moves backward.
     #[test]
     fn stages_never_move_backward_within_a_cycle(events in any_events()) {
