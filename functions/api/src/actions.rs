@@ -120,7 +120,7 @@ pub async fn act(
     not_before_current_stage(&lead, body.effective_at)?;
     let cause = CauseId::new(format!("api:{key}"));
     if lead.journey.causes.contains(&cause) {
-        return replay(&lead);
+        return replay(deps, &lead, &cause, action.stage()).await;
     }
     let expected = http::if_match(req)?;
     if expected != lead.version {
@@ -148,7 +148,12 @@ pub async fn act(
         commit
             .documents
             .extend(clock_stops(deps, &lead, now).await?);
-        if let Some(resp) = finish(deps, &lead, expected, &cause, commit).await? {
+        let sent = Sent {
+            expected,
+            cause: &cause,
+            stage: action.stage(),
+        };
+        if let Some(resp) = finish(deps, &lead, sent, commit).await? {
             return Ok(resp);
         }
     }
@@ -395,10 +400,14 @@ fn opportunity(t: &Transition, amount: f64) -> DocumentWrite {
 async fn finish(
     deps: &Deps,
     lead: &Lead,
-    expected: u64,
-    cause: &CauseId,
+    sent: Sent<'_>,
     commit: Commit,
 ) -> ApiResult<Option<Response<Body>>> {
+    let Sent {
+        expected,
+        cause,
+        stage,
+    } = sent;
     let next = commit.lead.as_ref().map(|w| w.lead.clone());
     match deps.journey.commit(commit).await? {
         CommitOutcome::Committed => {
@@ -410,17 +419,14 @@ async fn finish(
             deps.queue.send(&outbox).await?;
             let now = reload(deps, lead).await?;
             if now.journey.causes.contains(cause) {
-                return replay(&now).map(Some);
+                return replay(deps, &now, cause, stage).await.map(Some);
             }
-            Err(ApiError::invalid(
-                "Idempotency-Key",
-                "this key was already used for another request",
-            ))
+            Err(key_reused())
         }
         CommitOutcome::Conflict { .. } => {
             let now = reload(deps, lead).await?;
             if now.journey.causes.contains(cause) {
-                return replay(&now).map(Some);
+                return replay(deps, &now, cause, stage).await.map(Some);
             }
             if now.version == expected {
                 return Ok(None);
@@ -441,7 +447,39 @@ async fn reload(deps: &Deps, lead: &Lead) -> ApiResult<Lead> {
 }
 
 /// The answer to a request already applied: the lead as it is now.
-fn replay(lead: &Lead) -> ApiResult<Response<Body>> {
+/// What the client sent that decides how a commit's outcome is answered.
+#[derive(Clone, Copy)]
+struct Sent<'a> {
+    /// The `If-Match` version.
+    expected: u64,
+    /// `api:<Idempotency-Key>`.
+    cause: &'a CauseId,
+    /// Where the action takes the lead.
+    stage: Stage,
+}
+
+fn key_reused() -> ApiError {
+    ApiError::invalid(
+        "Idempotency-Key",
+        "this key was already used for another request",
+    )
+}
+
+/// The answer to a request whose key (`cause`) the lead already applied: the lead as it is,
+/// when that key's transition went where this request goes; a 422 when the key was used for
+/// another action (an accept's key sent again with a qualify must not answer "done").
+async fn replay(
+    deps: &Deps,
+    lead: &Lead,
+    cause: &CauseId,
+    stage: Stage,
+) -> ApiResult<Response<Body>> {
+    let history = deps.journey.transitions(&lead.id).await?;
+    let first = history.iter().find(|t| t.cause == *cause);
+    if first.is_some_and(|t| t.to != stage) {
+        return Err(key_reused());
+    }
+
     let mut resp = http::json_tagged(200, &LeadView::from(lead), lead.version)?;
     resp.headers_mut().insert(
         "idempotent-replayed",

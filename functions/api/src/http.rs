@@ -115,6 +115,15 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
         bytes
     };
 
+    // serde reads a struct from an array too (by position): every body here is an object.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => Err(ApiError::invalid("", "the body must be a JSON object")),
+            Err(e) => Err(body_error(String::new(), e)),
+        };
+    }
+
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = pointer(&e.path().to_string());

@@ -129,6 +129,64 @@ async fn a_retried_request_changes_nothing_and_answers_like_the_first() {
     );
 }
 
+/// Regression: an accept's Idempotency-Key sent again with a qualify (and the right If-Match)
+/// answered 200 with the accept's result, and the qualify was silently dropped.
+#[tokio::test]
+async fn a_key_used_for_another_action_on_the_same_lead_is_a_422() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+
+    let accept = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("same")
+        .if_match(1)
+        .send(&api)
+        .await;
+    let qualify = api
+        .call("POST", "/leads/L1/qualify", Who::RepAna)
+        .key("same")
+        .if_match(2)
+        .send(&api)
+        .await;
+
+    assert_eq!(accept.status, 200, "{}", accept.text);
+    assert_eq!(qualify.status, 422, "{}", qualify.text);
+    assert_eq!(qualify.json()["errors"][0]["field"], "Idempotency-Key");
+    let ts = api.store.transitions(&LeadId::new("L1")).await.unwrap();
+    assert!(ts.iter().all(|t| t.to != Stage::Sql), "nothing qualified");
+}
+
+/// Regression: `[]` as an action body qualified the lead (serde reads a struct from an array,
+/// by position).
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_refused() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+
+    let mut answers = Vec::new();
+    for body in [
+        "[]",
+        "[[\"2030-01-01T00:00:00Z\"]]",
+        "3",
+        "\"accept\"",
+        "null",
+    ] {
+        let r = api
+            .call("POST", "/leads/L1/accept", Who::RepAna)
+            .key(body)
+            .if_match(1)
+            .header("content-type", "application/json")
+            .raw(body)
+            .send(&api)
+            .await;
+        answers.push((body, r.status));
+    }
+
+    assert!(answers.iter().all(|(_, s)| *s == 422), "{answers:?}");
+    let ts = api.store.transitions(&LeadId::new("L1")).await.unwrap();
+    assert!(ts.iter().all(|t| t.to != Stage::Sal), "nothing accepted");
+}
+
 #[tokio::test]
 async fn if_match_is_required_and_a_stale_one_names_the_current_version() {
     let api = Api::new().await;

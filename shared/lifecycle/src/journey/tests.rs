@@ -237,8 +237,10 @@ fn nothing_takes_effect_before_its_cycle_opened() {
         event(Stage::Sal, "before-the-recycle", 8),
     ]);
 
-    let effective: Vec<(Stage, u32, Timestamp)> =
-        first.iter().map(|t| (t.to, t.cycle, t.effective_at)).collect();
+    let effective: Vec<(Stage, u32, Timestamp)> = first
+        .iter()
+        .map(|t| (t.to, t.cycle, t.effective_at))
+        .collect();
     assert_eq!(
         effective,
         [
