@@ -25,7 +25,7 @@ use lifecycle::{
     funnel::{Dimension, Period},
     Timestamp,
 };
-use ports::CommitOutcome;
+use ports::{CommitOutcome, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -345,10 +345,12 @@ pub async fn put_costs(req: &Request, deps: &Deps, who: &Principal) -> ApiResult
     }
     match costs::store(deps.journey.as_ref(), deps.documents.as_ref(), &parsed).await? {
         CommitOutcome::Committed | CommitOutcome::Duplicate { .. } => {}
+        // Only uploads that keep racing others on the same costs get here: the caller may
+        // send it again.
         CommitOutcome::Conflict { .. } => {
-            return Err(ApiError::StageConflict(
-                "another upload changed the same costs meanwhile; send it again".into(),
-            ))
+            return Err(ApiError::Unavailable(StoreError::Throttled(
+                "other uploads kept changing the same costs".into(),
+            )))
         }
     }
     let stored = parsed.len();

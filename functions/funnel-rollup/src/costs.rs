@@ -14,7 +14,10 @@ use ports::{
     StoreError, MAX_PAGE,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{
+    hash_map::{Entry, HashMap},
+    BTreeMap,
+};
 
 /// The document collection of campaign costs.
 pub const COLLECTION: &str = "campaign_cost";
@@ -81,6 +84,7 @@ pub fn parse_csv(input: &[u8]) -> CostImport {
         .from_reader(input);
     let mut out = CostImport::default();
     let mut record = csv::StringRecord::new();
+    let mut first_line: HashMap<String, u64> = HashMap::new();
     loop {
         let before = reader.position().byte() as usize;
         let read = reader.read_record(&mut record);
@@ -96,10 +100,14 @@ pub fn parse_csv(input: &[u8]) -> CostImport {
                 "a quote is opened and never closed".to_owned()
             }
             Ok(_) => match row(&record) {
-                Ok(cost) => {
-                    out.costs.push(cost);
-                    continue;
-                }
+                Ok(cost) => match first_line.entry(key(&cost)) {
+                    Entry::Vacant(free) => {
+                        free.insert(line);
+                        out.costs.push(cost);
+                        continue;
+                    }
+                    Entry::Occupied(taken) => repeated(*taken.get()),
+                },
                 Err(problem) => problem,
             },
             Err(_) => "not readable as CSV (not UTF-8, or broken quoting)".to_owned(),
@@ -110,6 +118,12 @@ pub fn parse_csv(input: &[u8]) -> CostImport {
             problem,
         });
     }
+}
+
+/// The problem of a cost given twice in one upload: which of the two would be meant is not
+/// ours to guess, so the first stays and the second is refused.
+fn repeated(first: u64) -> String {
+    format!("the same campaign and month as line {first}")
 }
 
 fn row(r: &csv::StringRecord) -> Result<CampaignCost, String> {
@@ -145,14 +159,31 @@ pub fn key(cost: &CampaignCost) -> String {
     format!("{}/{}", cost.month.format("%Y-%m"), cost.campaign)
 }
 
-/// Stores `costs` in one commit, each replacing what was stored for its month and campaign
-/// (conditionally on the version read, so a concurrent import answers `Conflict`, not a lost
-/// write).
+/// Stores `costs` in one commit, each replacing what was stored for its month and campaign.
+///
+/// Each write is conditional on the version read, so an upload that races another is not a
+/// lost write: it is read and committed again, a few times, and only then answered
+/// `Conflict`. `costs` must not name a campaign and month twice ([`check`] and [`parse_csv`]
+/// refuse that), or the two writes of one document would conflict with each other.
 pub async fn store(
     journey: &dyn JourneyStore,
     docs: &dyn DocumentStore,
     costs: &[CampaignCost],
 ) -> Result<CommitOutcome, StoreError> {
+    let mut outcome = CommitOutcome::Committed;
+    for _ in 0..STORE_ATTEMPTS {
+        outcome = journey.commit(commit_of(docs, costs).await?).await?;
+        if !matches!(outcome, CommitOutcome::Conflict { .. }) {
+            break;
+        }
+    }
+    Ok(outcome)
+}
+
+/// How many times [`store`] reads and commits before it answers a conflict.
+const STORE_ATTEMPTS: usize = 3;
+
+async fn commit_of(docs: &dyn DocumentStore, costs: &[CampaignCost]) -> Result<Commit, StoreError> {
     let mut commit = Commit::default();
     for cost in costs {
         let stored = docs.get(COLLECTION, &key(cost)).await?.map(|d| d.version);
@@ -168,7 +199,7 @@ pub async fn store(
             expect: stored.map_or(Expect::Absent, Expect::Version),
         });
     }
-    journey.commit(commit).await
+    Ok(commit)
 }
 
 /// Each (campaign, month)'s cost over `months` (first days), from the stored costs.
@@ -213,20 +244,24 @@ pub async fn stored(
 /// Checks costs given as JSON (by the API): the same rules as a CSV row. Returns the problems
 /// by position in the list.
 pub fn check(costs: &[CampaignCost]) -> Vec<(usize, String)> {
+    let mut first: HashMap<String, usize> = HashMap::new();
     costs
         .iter()
         .enumerate()
         .filter_map(|(i, c)| {
             let problem = if c.campaign.trim().is_empty() {
-                "campaign is empty"
+                "campaign is empty".to_owned()
             } else if c.campaign.len() > MAX_CAMPAIGN_BYTES {
-                "campaign is longer than 256 bytes"
+                "campaign is longer than 256 bytes".to_owned()
             } else if !c.amount.is_finite() || c.amount < 0.0 {
-                "amount is not a non-negative number"
+                "amount is not a non-negative number".to_owned()
+            } else if let Some(at) = first.get(&key(c)) {
+                format!("the same campaign and month as /costs/{at}")
             } else {
+                first.insert(key(c), i);
                 return None;
             };
-            Some((i, problem.to_owned()))
+            Some((i, problem))
         })
         .collect()
 }

@@ -109,3 +109,41 @@ async fn stored_costs_are_summed_per_campaign_and_a_reimport_replaces() {
     assert_eq!(totals["fall"], 7.0);
     assert_eq!((march["spring"], march.get("fall")), (120.0, None));
 }
+
+/// Regression: a campaign and month given twice in one CSV made the upload's commit conflict
+/// with itself, and nothing was stored, the good rows neither. The second row is refused now,
+/// naming the first, and the rest stored.
+#[tokio::test]
+async fn a_cost_given_twice_is_refused_by_line_and_the_rest_stored() {
+    let store = EmbeddedStore::in_memory().unwrap();
+    let file = "campaign,month,amount\nd1,2025-06,10\nd1,2025-06,20\nd2,2025-06,30\n";
+
+    let parsed = costs::parse_csv(file.as_bytes());
+    let outcome = costs::store(&store, &store, &parsed.costs).await.unwrap();
+
+    let refused: Vec<(u64, &str)> = parsed
+        .errors
+        .iter()
+        .map(|e| (e.line, e.problem.as_str()))
+        .collect();
+    assert_eq!(refused, [(3, "the same campaign and month as line 2")]);
+    assert_eq!(outcome, CommitOutcome::Committed);
+    let june = costs::totals(&store, &[month(2025, 6)]).await.unwrap();
+    assert_eq!((june["d1"], june["d2"]), (10.0, 30.0));
+}
+
+#[test]
+fn a_cost_given_twice_in_json_names_both_places() {
+    let cost = |campaign: &str, amount: f64| CampaignCost {
+        campaign: campaign.into(),
+        month: month(2025, 6),
+        amount,
+    };
+
+    let problems = costs::check(&[cost("d1", 10.0), cost("d2", 1.0), cost("d1", 20.0)]);
+
+    assert_eq!(
+        problems,
+        [(2, "the same campaign and month as /costs/0".to_owned())]
+    );
+}

@@ -16,7 +16,7 @@ use funnel_rollup::{
     query::{self, Prefer, Request},
 };
 use lifecycle::funnel::{Dimension, Period};
-use ports::{Extent, JourneyStore, SystemClock};
+use ports::{CommitOutcome, Extent, JourneyStore, SystemClock};
 use std::{io::Write, path::PathBuf, sync::Arc};
 
 /// Lead journey, on this machine: every function in one process on one SQLite file.
@@ -252,9 +252,14 @@ async fn store_costs(
     err: &mut dyn Write,
 ) -> Result<usize> {
     let parsed = costs::parse_csv(bytes);
-    costs::store(store, store, &parsed.costs)
+    let outcome = costs::store(store, store, &parsed.costs)
         .await
         .context("failed to store the costs")?;
+    if let CommitOutcome::Conflict { .. } = outcome {
+        anyhow::bail!(
+            "other writers kept changing the same costs; nothing was stored, run it again"
+        );
+    }
     writeln!(
         err,
         "{name}: {} costs stored, {} rows rejected",
