@@ -12,6 +12,7 @@
 //! | SQS `activities` → scoring | [`Stack::drain`] → [`scoring::Scorer::poll_once`] |
 //! | SQS `mqls` → routing | [`Stack::drain`] → [`routing::Router::handle_batch`] |
 //! | `rate(1 minute)` → sla-timers | [`Stack::run_schedules`] → [`sla_timers::Sweeper::sweep`] |
+//! | `rate(1 minute)` → scoring-sweep | [`Stack::run_schedules`] → [`scoring::scheduled::sweep`] |
 //! | `cron(15 2 * * ? *)` → funnel-rollup | [`Stack::run_schedules`] → [`funnel_rollup::handle`] |
 //!
 //! Nothing here reads the wall clock: "now" is the injected [`Clock`], which is also the
@@ -150,6 +151,8 @@ pub struct Drained {
 pub struct Ticked {
     /// The SLA sweep.
     pub sweep: sla_timers::SweepReport,
+    /// The scoring sweep: wake-ups and the rescore after a rule change.
+    pub scoring: scoring::scheduled::SweepReport,
     /// The nightly rollup, when it was due.
     pub rollup: Option<funnel_rollup::RunSummary>,
     /// The scheduled reports generated and delivered.
@@ -427,6 +430,9 @@ impl Stack {
             .sweep(now)
             .await
             .context("the SLA sweep failed")?;
+        let scoring = scoring::scheduled::sweep(&self.scorer, now)
+            .await
+            .context("the scoring sweep failed")?;
         let previous = self
             .last_tick
             .lock()
@@ -444,6 +450,7 @@ impl Stack {
                 .context("the scheduled reports failed")?;
         Ok(Ticked {
             sweep,
+            scoring,
             rollup,
             reports,
         })
