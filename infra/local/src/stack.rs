@@ -422,8 +422,9 @@ impl Stack {
         })
     }
 
-    /// The schedules at `now`: the SLA sweep (the template runs it every minute, so call this
-    /// once a minute), and the funnel rollup when [`NIGHTLY_AT`] fell since the previous call.
+    /// The schedules at `now`: the SLA sweep and the scoring sweep (the template runs both every
+    /// minute, so call this once a minute), and the funnel rollup when [`NIGHTLY_AT`] fell since
+    /// the previous call.
     pub async fn run_schedules(&self, now: Timestamp) -> anyhow::Result<Ticked> {
         let sweep = self
             .sweeper
