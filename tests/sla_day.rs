@@ -9,8 +9,11 @@
 //!   MQL within 4 business hours, routing within 5).
 //! * **Traffic**: signed form deliveries on `POST /webhooks/generic/sim` at seeded random
 //!   seconds over one day. Four in ten are demo requests (hand raisers); the rest come from a
-//!   referral, which the shipped scoring rules make an MQL at once. Scoring, routing and the
-//!   notifier run from the queues after each request ([`Stack::drain`]), as `serve`'s pump does.
+//!   referral, which the shipped scoring rules make an MQL at once for a lead of grade A: every
+//!   lead is a chief marketing officer at a business address in Germany or the US (fit points
+//!   30, 10, 5 and 5: 50), and a referral's form is worth 55 (5 and 50), so the MQL score is
+//!   105 against a threshold of 100. Scoring, routing and the notifier run from the queues
+//!   after each request ([`Stack::drain`]), as `serve`'s pump does.
 //! * **Assignment waits** twice a day, so that routing-latency clocks breach too: every `emea`
 //!   rep is out of office for an hour (a team offsite, in business hours), and every `amer` rep
 //!   has a daily cap that the day's traffic exceeds in the evening. Leads nobody can take wait
@@ -449,7 +452,8 @@ impl Sim {
                 "first_name": "Sam",
                 "last_name": format!("Lead {n}"),
                 "company": format!("Firm {n}"),
-                "job_title": "VP Marketing",
+                // A vice president (fit 40, grade B) with a referral scores 95: no MQL.
+                "job_title": "Chief Marketing Officer",
                 "country": if europe { "DE" } else { "US" },
             },
             "attribution": {

@@ -344,3 +344,56 @@ async fn a_meta_lead_is_fetched_after_the_webhook_and_stored_once() {
         .count();
     assert_eq!(activities, 1, "one form activity: {}", timeline.json);
 }
+
+/// A rule whose 60 points count an hour after the form; the MQL needs 50.
+const DELAYED_RULES: &str = r#"{ "version": 2, "scores": [{ "name": "mql" }], "mql_score": "mql",
+    "rules": [{ "id": "returning", "kinds": ["form_submitted"], "points": 60, "delay_seconds": 3600 }],
+    "grade": { "rules": [], "bands": { "a": 0, "b": 0, "c": 0, "d": 0, "e": 0 } },
+    "mql": { "min_grade": "B", "min_score": 50, "hand_raiser_floor": "D" } }"#;
+
+/// `serve` runs the scoring sweep with the other schedules every minute: a lead whose points
+/// count an hour after its form becomes an MQL on the first tick after that hour, with nothing
+/// else arriving, and is routed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_minute_schedule_makes_an_mql_of_a_lead_whose_delayed_points_came_due() {
+    let submitted = t("2025-06-02T10:00:00Z");
+    let (stack, clock, addr) = start(submitted).await;
+    let put = api("PUT", "/config/scoring_rules")
+        .header("if-match", "\"0\"")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(DELAYED_RULES.as_bytes())))
+        .unwrap();
+    let saved = send(addr, put).await;
+    assert_eq!(saved.status, 200, "{}", saved.json);
+
+    let form = serde_json::json!({
+        "event_id": "e2e-delayed-1",
+        "form_name": "Pricing guide",
+        "submitted_at": "2025-06-02T10:00:00Z",
+        "lead": { "email": "kim@firm.example", "first_name": "Kim", "last_name": "Lee" },
+    });
+    let req = Request::builder()
+        .method("POST")
+        .uri("/webhooks/generic/e2e")
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .header("x-webhook-token", "test-secret")
+        .body(Full::new(Bytes::from(form.to_string())))
+        .unwrap();
+    assert_eq!(send(addr, req).await.status, 200);
+    assert_eq!(stack.drain().await.unwrap().scored, 1);
+    let stage = |leads: &Value| leads["items"][0]["stage"].clone();
+    let leads = send(addr, api("GET", "/leads").body(empty()).unwrap()).await;
+    assert_eq!(stage(&leads.json), "new", "the points do not count yet");
+
+    // A tick just before the hour changes nothing; the first one after it decides.
+    clock.set(t("2025-06-02T10:59:00Z"));
+    let early = stack.run_schedules(clock.now()).await.unwrap().scoring;
+    assert_eq!((early.wakes.due, early.wakes.mqls), (0, 0));
+    clock.set(t("2025-06-02T11:00:00Z"));
+    let due = stack.run_schedules(clock.now()).await.unwrap().scoring;
+    assert_eq!((due.wakes.due, due.wakes.mqls), (1, 1));
+    assert_eq!(stack.drain().await.unwrap().routed, 1);
+    let leads = send(addr, api("GET", "/leads").body(empty()).unwrap()).await;
+    assert_eq!(stage(&leads.json), "mql");
+}

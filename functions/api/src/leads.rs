@@ -45,9 +45,12 @@ pub struct LeadView {
     /// Fit grade.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grade: Option<String>,
-    /// Behaviour score.
+    /// The MQL score as of `score_as_of` (scores decay: `GET /leads/{id}/score` folds it now).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
+    /// When `score` was folded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_as_of: Option<Timestamp>,
     /// Current stage.
     pub stage: Stage,
     /// Current cycle (0 before the lead entered the journey).
@@ -71,6 +74,7 @@ impl From<&Lead> for LeadView {
             owner: l.owner.clone(),
             grade: l.grade.clone(),
             score: l.score,
+            score_as_of: l.score_as_of,
             stage: l.stage(),
             cycle: l.journey.cycle(),
             created_at: l.created_at,
@@ -414,20 +418,33 @@ async fn notes_of(
 /// The explanation is the scoring function's own reading of the lead's stored ledger
 /// ([`scoring::explain::explain_lead`]): every entry with its rule, rule version and the decay
 /// applied now, the scores they fold to, the grade's rules, the rescores and the MQL traces.
-/// Until scoring has run it is `null`.
+/// `score` is the MQL score folded from that same ledger at `as_of` (now), so the two never
+/// disagree; the lead record's `score` is the fold at its own `score_as_of`, which decay has
+/// since moved. Until scoring has run both are `null`.
 pub async fn score(deps: &Deps, who: &Principal, id: &str) -> ApiResult<Response<Body>> {
     let lead = load_visible(deps, who, id).await?;
-    let explanation =
-        scoring::explain::explain_lead(deps.documents.as_ref(), &lead.id, deps.clock.now())
-            .await
-            .map_err(|e| match e {
-                scoring::ScoringError::Store(e) => ApiError::from(e),
-                other => ApiError::Internal(other.into()),
-            })?;
+    let now = deps.clock.now();
+    let scoring_error = |e| match e {
+        scoring::ScoringError::Store(e) => ApiError::from(e),
+        other => ApiError::Internal(other.into()),
+    };
+    let explanation = scoring::explain::explain_lead(deps.documents.as_ref(), &lead.id, now)
+        .await
+        .map_err(scoring_error)?;
+    let score = match &explanation {
+        None => None,
+        Some(e) => {
+            let rules = scoring::documents::load_rules(deps.documents.as_ref())
+                .await
+                .map_err(scoring_error)?;
+            Some(e.scores.get(&rules.mql_score).copied().unwrap_or(0.0))
+        }
+    };
     let body = serde_json::json!({
         "lead_id": lead.id,
         "grade": lead.grade,
-        "score": lead.score,
+        "score": score,
+        "as_of": now,
         "explanation": explanation,
     });
     http::json(200, &body)

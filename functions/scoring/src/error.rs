@@ -12,8 +12,9 @@ pub enum ScoringError {
     /// The lead is not (yet) visible; the write that sent the message may still be settling.
     #[error("lead {0} not found")]
     LeadMissing(LeadId),
-    /// The activity is not (yet) among the lead's activities.
-    #[error("activity {activity} of lead {lead} not found")]
+    /// The activity is not (yet) among the lead's activities. (Shown by a digest of its id,
+    /// which a tracking caller chooses.)
+    #[error("activity {} of lead {lead} not found", digest(.activity))]
     ActivityMissing {
         /// The lead.
         lead: LeadId,
@@ -78,4 +79,13 @@ impl ScoringError {
             ScoringError::Queue(_) => "queue",
         }
     }
+}
+
+/// A short digest of an id chosen outside the system (a tracking event's id), for logs: the
+/// first 12 hex digits of its SHA-256. Equal ids give equal digests, so a log can still follow
+/// one activity, but whatever a caller put in the id does not reach the log.
+pub fn digest(id: &str) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(id.as_bytes());
+    hash.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }

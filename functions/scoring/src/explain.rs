@@ -1,7 +1,7 @@
 //! Explain: a lead's ledger as the API shows it. Each entry with its rule, rule version, the
-//! decay applied and what it is worth at the time asked about; the scores that fold to; the
-//! grade with the rules that gave it; the rescores; and the trace of every MQL decision that
-//! changed its verdict.
+//! decay applied and what it is worth at the time asked about (fit points and carried lines
+//! included); the scores that fold to; the grade with the rules that gave it; what compaction
+//! dropped; the rescores; and the trace of every MQL decision that changed its verdict.
 
 use crate::{documents, error::ScoringError};
 use lifecycle::{
@@ -37,8 +37,17 @@ pub struct Explanation {
     pub scores: BTreeMap<String, f64>,
     /// The grade and the rules that gave it.
     pub grade: Option<Grade>,
-    /// Every entry, earlier versions and their reversals first.
+    /// Every entry: earlier versions and their reversals, fit points, carried lines, then the
+    /// entries of the version in force.
     pub entries: Vec<ExplainedEntry>,
+    /// The values are exact from this time on (a compacted ledger's carried lines); `None`:
+    /// at every time.
+    pub exact_from: Option<Timestamp>,
+    /// Entries dropped when they were carried, being worth nothing for ever (capped to zero,
+    /// expired).
+    pub dropped_entries: u64,
+    /// Old-version entries and their reversals dropped in pairs (each pair is worth nothing).
+    pub dropped_history_pairs: u64,
     /// Rule-version changes.
     pub rescores: Vec<Rescore>,
     /// Why the lead did (or did not yet) become an MQL.
@@ -50,6 +59,8 @@ pub fn explain(ledger: &ScoreLedger, at: Timestamp) -> Explanation {
     let entries: Vec<ExplainedEntry> = ledger
         .history
         .iter()
+        .chain(&ledger.fit)
+        .chain(&ledger.carried)
         .chain(&ledger.entries)
         .map(|e| {
             let age = (at - e.effective_at).num_seconds();
@@ -79,6 +90,9 @@ pub fn explain(ledger: &ScoreLedger, at: Timestamp) -> Explanation {
             .collect(),
         grade: ledger.grade.clone(),
         entries,
+        exact_from: ledger.derivation.carried_from,
+        dropped_entries: ledger.derivation.dropped,
+        dropped_history_pairs: ledger.history_dropped,
         rescores: ledger.rescores.clone(),
         mql_traces: ledger.mql_traces.clone(),
     }

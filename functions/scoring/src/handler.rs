@@ -1,6 +1,6 @@
 //! The queue handler: one activity message in, one atomic commit out.
 
-use crate::{documents, error::ScoringError};
+use crate::{documents, error::ScoringError, wake};
 use lifecycle::{
     funnel::counter_deltas,
     routing::RouteRequest,
@@ -136,7 +136,7 @@ impl Scorer {
             message_id = %delivery.id,
             receive_count = delivery.receive_count,
             lead_id = Empty,
-            activity_id = Empty,
+            activity = Empty,
         );
         let result = self.score(rules, delivery).instrument(span.clone()).await;
         let _entered = span.enter();
@@ -163,7 +163,12 @@ impl Scorer {
             serde_json::from_str(&delivery.body).map_err(ScoringError::Malformed)?;
         let span = tracing::Span::current();
         span.record("lead_id", message.lead_id.as_str());
-        span.record("activity_id", message.activity_id.as_str());
+        // Activity ids can be chosen by whoever posts to the tracking endpoint, so only a digest
+        // of one reaches the log.
+        span.record(
+            "activity",
+            crate::error::digest(&message.activity_id).as_str(),
+        );
 
         for _ in 0..MAX_ATTEMPTS {
             let (commit, mql) = self.decide(rules, &message, self.clock.now()).await?;
@@ -205,18 +210,23 @@ impl Scorer {
             .clone();
         let (mut ledger, ledger_version) =
             documents::load_ledger(self.docs.as_ref(), &lead.id, rules.version).await?;
+        let woke = ledger.wake_at;
 
         let trigger = Trigger::activity(&trigger);
         let eval = evaluate(rules, &lead, &activities, &mut ledger, &trigger, now);
         let mql = eval.decision.transition.is_some();
         let claim = format!("scoring:{}", message.activity_id);
+        let wake = wake::wake_write(&lead.id, woke, eval.wake_at);
         let ledger = documents::put_ledger(&ledger, ledger_version);
-        Ok((build_commit(claim, lead, eval, ledger, now), mql))
+        let mut commit = build_commit(claim, lead, eval, ledger, now);
+        commit.documents.extend(wake);
+        Ok((commit, mql))
     }
 }
 
-/// The commit of one evaluation: the claim, the lead's new grade and score (and journey), the
-/// ledger, and for an MQL the transition, its counters and the message to routing.
+/// The commit of one evaluation: the claim, the lead's new grade and score as of `now` (and
+/// journey), the ledger, and for an MQL the transition, its counters and the message to
+/// routing. (The caller adds the wake document when the ledger's `wake_at` moved.)
 pub(crate) fn build_commit(
     claim: String,
     mut lead: Lead,
@@ -234,6 +244,7 @@ pub(crate) fn build_commit(
     let read_version = lead.version;
     lead.grade = Some(eval.grade.letter.to_string());
     lead.score = Some(eval.mql_score);
+    lead.score_as_of = Some(now);
     lead.updated_at = now;
     lead.version = read_version + 1;
 

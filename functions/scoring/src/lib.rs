@@ -9,8 +9,10 @@
 //!
 //! Beside the queue handler this crate holds the tracking endpoint ([`tracking`]), which turns
 //! page views, e-mail events and the like into activities; the explain view of a lead's ledger
-//! ([`explain`]); the rescore batch job ([`rescore`]); and the X Education import that measures
-//! how well a rule set ranks real leads ([`xeducation`]).
+//! ([`explain`]); the rescore batch job ([`rescore`]); the per-minute sweep ([`scheduled`]) that
+//! wakes leads whose delayed points start to count ([`wake`]) and runs a rescore after a rule
+//! change; and the X Education import that measures how well a rule set ranks real leads
+//! ([`xeducation`]).
 
 pub mod auc;
 pub mod documents;
@@ -18,8 +20,10 @@ pub mod error;
 pub mod explain;
 pub mod handler;
 pub mod rescore;
+pub mod scheduled;
 pub mod sqs;
 pub mod tracking;
+pub mod wake;
 pub mod wiring;
 pub mod xeducation;
 

@@ -342,11 +342,20 @@ fn activity_commit(activity: Activity) -> Commit {
     let mut commit = Commit::claiming(format!("tracking:{}", activity.id), None);
     commit.outbox.push(Message {
         topic: Topic::Activities,
-        id: activity.id.clone(),
+        // Not the activity id: its event part is the caller's, and message ids are logged.
+        id: message_id(&activity.id),
         // Two ids: serialising cannot fail.
         body: serde_json::to_string(&message).unwrap_or_default(),
         delay_seconds: 0,
     });
     commit.activities.push(activity);
     commit
+}
+
+/// The queue message id of a tracked activity: `activity:` and the SHA-256 of its id, unique as
+/// the id is, and free of whatever the caller put in it.
+fn message_id(activity_id: &str) -> String {
+    let digest = Sha256::digest(activity_id.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("activity:{hex}")
 }

@@ -20,8 +20,10 @@
 //!   opened, e-mail or view-in-browser link clicked, page visited, form submitted, e-mail
 //!   bounced, unsubscribed, a trade-show booth visit (an event attended). Things the sales
 //!   team did (SMS sent, phone conversation, chat, "unreachable") are not lead behaviour and
-//!   are left out. `Do Not Email` = Yes is an unsubscribe; the free copy of "Mastering The
-//!   Interview" is a content download.
+//!   are left out. `Do Not Email` = Yes (the lead opted out of e-mail on the form) is an
+//!   unsubscribe. `A free copy of Mastering The Interview` is, by the data dictionary, whether
+//!   the lead *wants* a free copy: a box ticked on the form, not a download that happened, so
+//!   it is an attribute of the form activity (`offer`), not an activity of its own.
 //! * Fit: occupation is taken as the job title, specialisation as the industry, and the
 //!   country as given. The value `Select` means "not answered".
 //! * `Tags`, `Lead Quality` and `Last Notable Activity` are filled in after sales contact and
@@ -30,10 +32,11 @@
 use crate::auc::roc_auc;
 use chrono::{TimeDelta, TimeZone, Utc};
 use lifecycle::{
-    scoring::{derive, score_at, FitFacts, RuleSet},
+    scoring::{score_at, FitFacts, RuleSet, ScoreLedger},
     Activity, ActivityKind, Lead, LeadId, Timestamp,
 };
 use serde::Deserialize;
+use sha2::Digest;
 use std::{collections::BTreeMap, path::Path};
 
 /// The time every lead is scored at.
@@ -125,7 +128,7 @@ fn answered(value: &str) -> Option<String> {
 fn import(row: Row) -> ImportedLead {
     let as_of = AS_OF();
     let id = LeadId::new(row.id.clone());
-    let mut lead = Lead::new(id.clone(), as_of);
+    let mut lead = Lead::new(id.clone(), as_of - VISIT_SPAN);
     lead.profile.title = answered(&row.occupation);
     lead.profile.industry = answered(&row.specialization);
     lead.profile.country = answered(&row.country);
@@ -145,26 +148,18 @@ fn import(row: Row) -> ImportedLead {
         activities.push(a);
     };
     if let Some(form) = form_of(&row.origin) {
-        add(
-            1,
-            ActivityKind::FormSubmitted,
-            120,
-            &[("form", form), ("source", &source_of(&row.source))],
-        );
+        let source = source_of(&row.source);
+        let mut attrs = vec![("form", form), ("source", source.as_str())];
+        if row.free_copy == "Yes" {
+            attrs.push(("offer", "mastering-the-interview"));
+        }
+        add(1, ActivityKind::FormSubmitted, 120, &attrs);
     }
     if let Some(kind) = last_activity(&row.last_activity) {
         add(2, kind, 30, &[]);
     }
     if row.do_not_email == "Yes" && row.last_activity != "Unsubscribed" {
         add(3, ActivityKind::Unsubscribed, 20, &[]);
-    }
-    if row.free_copy == "Yes" {
-        add(
-            4,
-            ActivityKind::ContentDownloaded,
-            100,
-            &[("content_id", "mastering-the-interview")],
-        );
     }
 
     ImportedLead {
@@ -241,6 +236,41 @@ fn last_activity(value: &str) -> Option<ActivityKind> {
     })
 }
 
+/// Which half of the seeded split a lead falls in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    /// The half the shipped rules' points were chosen on.
+    Tune,
+    /// The half kept out of that choice, to measure it on.
+    Holdout,
+}
+
+/// The seed of the split: changing it draws another split.
+pub const SPLIT_SEED: &str = "x-education-split-1";
+
+/// The half a lead id falls in: the first byte of SHA-256 of `"<SPLIT_SEED>:<id>"`, even for
+/// [`Half::Tune`]. Depends on nothing but the id, so the halves are the same on every run and
+/// in every order.
+pub fn half_of(id: &LeadId) -> Half {
+    let digest = sha2::Sha256::digest(format!("{SPLIT_SEED}:{id}").as_bytes());
+    if digest[0] % 2 == 0 {
+        Half::Tune
+    } else {
+        Half::Holdout
+    }
+}
+
+/// ROC AUC of one ranking on all leads and on each half.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Aucs {
+    /// All leads.
+    pub all: f64,
+    /// The tuning half.
+    pub tune: f64,
+    /// The held-out half.
+    pub holdout: f64,
+}
+
 /// How well a rule set ranks the imported leads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AucReport {
@@ -248,40 +278,66 @@ pub struct AucReport {
     pub leads: usize,
     /// Of which converted.
     pub converted: usize,
+    /// Leads in the held-out half.
+    pub holdout_leads: usize,
     /// Activities derived from the file.
     pub activities: usize,
-    /// ROC AUC of the MQL score against `Converted`.
-    pub score_auc: f64,
+    /// ROC AUC of the MQL score (the fold of the lead's ledger at [`AS_OF`]: behaviour points,
+    /// plus fit points when the MQL score counts them) against `Converted`. This is the score
+    /// the MQL decision compares with its threshold.
+    pub mql: Aucs,
+    /// ROC AUC of the behaviour points alone.
+    pub behaviour: Aucs,
     /// ROC AUC of the fit points alone.
-    pub grade_auc: f64,
-    /// ROC AUC of score plus fit points.
-    pub combined_auc: f64,
+    pub fit: Aucs,
 }
 
-/// Scores every lead under `rules` at [`AS_OF`] and measures the rankings.
+/// Scores every lead under `rules` at [`AS_OF`], through the same ledger the scoring function
+/// keeps, and measures the rankings.
 pub fn measure(rules: &RuleSet, leads: &[ImportedLead]) -> AucReport {
     let as_of = AS_OF();
-    let labels: Vec<bool> = leads.iter().map(|l| l.converted).collect();
-    let mut scores = Vec::with_capacity(leads.len());
+    let mut mql = Vec::with_capacity(leads.len());
+    let mut behaviour = Vec::with_capacity(leads.len());
     let mut fits = Vec::with_capacity(leads.len());
     for l in leads {
-        let ledger = derive(rules, &l.activities, None);
-        scores.push(score_at(&ledger, &rules.mql_score, as_of));
-        fits.push(
-            rules
-                .grade
-                .grade(&FitFacts::of(&l.lead), rules.version)
-                .points,
-        );
+        let grade = rules.grade.grade(&FitFacts::of(&l.lead), rules.version);
+        let mut ledger = ScoreLedger::new(l.lead.id.clone(), rules.version);
+        ledger.update(rules, &l.activities, None, as_of);
+        ledger.refit(rules, &grade, l.lead.created_at);
+        mql.push(ledger.score_at(&rules.mql_score, as_of));
+        behaviour.push(score_at(&ledger.entries, &rules.mql_score, as_of));
+        fits.push(grade.points);
     }
-    let combined: Vec<f64> = scores.iter().zip(&fits).map(|(s, f)| s + f).collect();
 
+    let halves: Vec<Half> = leads.iter().map(|l| half_of(&l.lead.id)).collect();
+    let aucs = |scores: &[f64]| Aucs {
+        all: auc_where(scores, leads, &halves, |_| true),
+        tune: auc_where(scores, leads, &halves, |h| h == Half::Tune),
+        holdout: auc_where(scores, leads, &halves, |h| h == Half::Holdout),
+    };
     AucReport {
         leads: leads.len(),
-        converted: labels.iter().filter(|c| **c).count(),
+        converted: leads.iter().filter(|l| l.converted).count(),
+        holdout_leads: halves.iter().filter(|h| **h == Half::Holdout).count(),
         activities: leads.iter().map(|l| l.activities.len()).sum(),
-        score_auc: roc_auc(&scores, &labels).unwrap_or(f64::NAN),
-        grade_auc: roc_auc(&fits, &labels).unwrap_or(f64::NAN),
-        combined_auc: roc_auc(&combined, &labels).unwrap_or(f64::NAN),
+        mql: aucs(&mql),
+        behaviour: aucs(&behaviour),
+        fit: aucs(&fits),
     }
+}
+
+fn auc_where(
+    scores: &[f64],
+    leads: &[ImportedLead],
+    halves: &[Half],
+    keep: impl Fn(Half) -> bool,
+) -> f64 {
+    let (kept, labels): (Vec<f64>, Vec<bool>) = scores
+        .iter()
+        .zip(leads)
+        .zip(halves)
+        .filter(|(_, h)| keep(**h))
+        .map(|((s, l), _)| (*s, l.converted))
+        .unzip();
+    roc_auc(&kept, &labels).unwrap_or(f64::NAN)
 }

@@ -64,6 +64,14 @@ pub enum Command {
     /// Run every function in one process on 127.0.0.1: webhooks, tracking, the API, the queues
     /// and the schedules.
     Serve(ServeArgs),
+    /// Rescore every lead under the scoring rules in force (after a rule change): each ledger
+    /// records the change; a lead the new rules qualify becomes an MQL from now. Running it
+    /// again changes nothing. Exits with status 2 if any lead failed.
+    Rescore {
+        /// Leads read per page.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        page_size: u16,
+    },
 }
 
 /// Serve options. The functions' own environment variables apply too
@@ -241,6 +249,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i
             print_roi(&store, &args, now, out).await?;
             Ok(0)
         }
+        Command::Rescore { page_size } => {
+            rescore(&store, usize::from(page_size), now, out, err).await
+        }
     }
 }
 
@@ -336,6 +347,37 @@ async fn print_roi(
         _ => report::roi_table(&roi),
     };
     print(out, &text)
+}
+
+/// `journey rescore`: every lead under the rules in force, with what changed.
+async fn rescore(
+    store: &EmbeddedStore,
+    page_size: usize,
+    now: DateTime<Utc>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<i32> {
+    let rules = scoring::documents::load_rules(store)
+        .await
+        .context("failed to read the scoring rules")?;
+    let report = scoring::rescore::rescore_all(store, store, store, &rules, now, page_size)
+        .await
+        .context("the rescore failed")?;
+    writeln!(
+        out,
+        "scoring rules v{}: {} leads, {} rescored, {} already at v{}, {} new MQLs, {} failed",
+        rules.version,
+        report.leads,
+        report.rescored,
+        report.unchanged,
+        rules.version,
+        report.new_mqls,
+        report.failed.len()
+    )?;
+    for (lead, e) in &report.failed {
+        writeln!(err, "  lead {lead}: {e}")?;
+    }
+    Ok(if report.failed.is_empty() { 0 } else { 2 })
 }
 
 async fn run_serve(store: EmbeddedStore, args: &ServeArgs) -> Result<()> {
@@ -462,6 +504,30 @@ mod tests {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let result = run(cli, &mut out, &mut err).await;
         (result, out)
+    }
+
+    #[tokio::test]
+    async fn rescore_scores_every_lead_once_under_the_rules_in_force() {
+        let db = temp_db("rescore");
+        let db = db.to_str().unwrap();
+        let (demo, _) = run_args(&["journey", "--db", db, "demo"]).await;
+        assert_eq!(demo.unwrap(), 0);
+
+        let (first, out) = run_args(&["journey", "--db", db, "rescore", "--page-size", "50"]).await;
+        let (again, out_again) = run_args(&["journey", "--db", db, "rescore"]).await;
+
+        assert_eq!(first.unwrap(), 0);
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.starts_with("scoring rules v1: 238 leads, 238 rescored"),
+            "{out}"
+        );
+        assert_eq!(again.unwrap(), 0);
+        let out_again = String::from_utf8(out_again).unwrap();
+        assert!(
+            out_again.contains("0 rescored, 238 already at v1"),
+            "{out_again}"
+        );
     }
 
     #[tokio::test]

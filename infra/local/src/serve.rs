@@ -19,7 +19,7 @@ use tokio::{net::TcpListener, sync::Notify};
 
 /// How often the queues are drained.
 pub const PUMP_EVERY: Duration = Duration::from_millis(500);
-/// How often the schedules run (the SLA sweep's rate in the template).
+/// How often the schedules run (the rate of the SLA and scoring sweeps in the template).
 pub const TICK_EVERY: Duration = Duration::from_secs(60);
 /// The largest request body read: API Gateway's payload limit (each function checks its own,
 /// smaller, limit after that).

@@ -12,6 +12,7 @@
 //! | SQS `activities` → scoring | [`Stack::drain`] → [`scoring::Scorer::poll_once`] |
 //! | SQS `mqls` → routing | [`Stack::drain`] → [`routing::Router::handle_batch`] |
 //! | `rate(1 minute)` → sla-timers | [`Stack::run_schedules`] → [`sla_timers::Sweeper::sweep`] |
+//! | `rate(1 minute)` → scoring-sweep | [`Stack::run_schedules`] → [`scoring::scheduled::sweep`] |
 //! | `cron(15 2 * * ? *)` → funnel-rollup | [`Stack::run_schedules`] → [`funnel_rollup::handle`] |
 //!
 //! Nothing here reads the wall clock: "now" is the injected [`Clock`], which is also the
@@ -150,6 +151,8 @@ pub struct Drained {
 pub struct Ticked {
     /// The SLA sweep.
     pub sweep: sla_timers::SweepReport,
+    /// The scoring sweep: wake-ups and the rescore after a rule change.
+    pub scoring: scoring::scheduled::SweepReport,
     /// The nightly rollup, when it was due.
     pub rollup: Option<funnel_rollup::RunSummary>,
     /// The scheduled reports generated and delivered.
@@ -419,14 +422,18 @@ impl Stack {
         })
     }
 
-    /// The schedules at `now`: the SLA sweep (the template runs it every minute, so call this
-    /// once a minute), and the funnel rollup when [`NIGHTLY_AT`] fell since the previous call.
+    /// The schedules at `now`: the SLA sweep and the scoring sweep (the template runs both every
+    /// minute, so call this once a minute), and the funnel rollup when [`NIGHTLY_AT`] fell since
+    /// the previous call.
     pub async fn run_schedules(&self, now: Timestamp) -> anyhow::Result<Ticked> {
         let sweep = self
             .sweeper
             .sweep(now)
             .await
             .context("the SLA sweep failed")?;
+        let scoring = scoring::scheduled::sweep(&self.scorer, now)
+            .await
+            .context("the scoring sweep failed")?;
         let previous = self
             .last_tick
             .lock()
@@ -444,6 +451,7 @@ impl Stack {
                 .context("the scheduled reports failed")?;
         Ok(Ticked {
             sweep,
+            scoring,
             rollup,
             reports,
         })

@@ -5,7 +5,8 @@
 //!   JWT authorizer, and the webhook and tracking routes reach their functions without it;
 //! * every alarm can fire: a custom metric is published with the dimension values the alarm
 //!   filters on, and the errors alarm counts every function, quiet ones included;
-//! * every function's build (`sam build`) finds its binary.
+//! * every function's build (`sam build`) finds its binary, and every binary of a function
+//!   crate is deployed by a function.
 //!
 //! These read files only; no emulator is needed.
 
@@ -327,21 +328,60 @@ fn every_function_is_built_from_the_crate_that_has_its_binary() {
         .find(|v| !v.is_null())
         .map(shown)
         .unwrap_or_else(|| panic!("{function} has no CodeUri"));
-        let manifest = std::fs::read_to_string(format!("{root}/{code}/Cargo.toml"))
+        let bins = binaries(&format!("{root}/{code}"))
             .unwrap_or_else(|e| panic!("{function}: no Cargo.toml in {code}: {e}"));
-        let manifest: toml::Table = manifest.parse().unwrap();
-        let bins: BTreeSet<String> = manifest
-            .get("bin")
-            .and_then(|b| b.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|b| b.get("name")?.as_str().map(str::to_owned))
-            .collect();
         assert!(
             bins.contains(&binary),
             "{function}: {code} has no binary {binary} (it has {bins:?})"
         );
     }
+}
+
+#[test]
+fn every_binary_of_a_function_crate_is_deployed_by_a_function() {
+    let t = template();
+    let deployed: BTreeSet<(String, String)> = functions(&t)
+        .iter()
+        .map(|f| {
+            let r = &t["Resources"][f.as_str()];
+            let code = shown(&r["Properties"]["CodeUri"]);
+            let binary = shown(&r["Metadata"]["BuildProperties"]["Binary"]);
+            (code, binary)
+        })
+        .collect();
+
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(format!("{root}/functions")).unwrap() {
+        let dir = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let Ok(bins) = binaries(&format!("{root}/functions/{dir}")) else {
+            continue;
+        };
+        for bin in bins {
+            let code = format!("functions/{dir}");
+            assert!(
+                deployed.contains(&(code.clone(), bin.clone())),
+                "the binary {bin} of {code} is deployed by no function of template.yaml"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, deployed.len(), "a function deploys a binary twice");
+}
+
+/// The `[[bin]]` names of the crate in `dir` (every binary of a function crate is named in its
+/// manifest).
+fn binaries(dir: &str) -> std::io::Result<BTreeSet<String>> {
+    let manifest: toml::Table = std::fs::read_to_string(format!("{dir}/Cargo.toml"))?
+        .parse()
+        .unwrap();
+    Ok(manifest
+        .get("bin")
+        .and_then(|b| b.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.get("name")?.as_str().map(str::to_owned))
+        .collect())
 }
 
 #[test]

@@ -69,9 +69,13 @@ pub struct Lead {
     /// The current fit grade (`A`…`F`), once graded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grade: Option<String>,
-    /// The current MQL score, once scored.
+    /// The MQL score as of `score_as_of`, once scored. Scores decay, so this is the fold of the
+    /// lead's ledger at that time, not now; `GET /leads/{id}/score` folds it at the time asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
+    /// When `score` was folded (the scoring that stored it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_as_of: Option<Timestamp>,
     /// When the lead was first seen.
     pub created_at: Timestamp,
     /// When the record last changed.
@@ -96,6 +100,7 @@ impl Lead {
             owner: None,
             grade: None,
             score: None,
+            score_as_of: None,
             created_at: at,
             updated_at: at,
             journey: JourneyState::default(),

@@ -71,3 +71,40 @@ async fn the_score_explains_every_ledger_entry_with_its_rule() {
     assert_eq!(explained, stored);
     assert_eq!(reply["explanation"]["rule_version"], rules.version);
 }
+
+/// Regression: the body put the lead record's stored score (40, folded when scoring last ran)
+/// beside an explanation folded now (20, after a 30-day half-life), so one answer said two
+/// scores. Both now come from one fold at one time, which the body names.
+#[tokio::test]
+async fn the_score_and_its_explanation_are_one_fold_at_one_time() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+    let rules = lifecycle::scoring::RuleSet::from_json(
+        r#"{ "version": 1, "scores": [{ "name": "mql", "decay": { "kind": "half_life", "days": 30 } }],
+             "mql_score": "mql",
+             "rules": [{ "id": "webinar", "kinds": ["webinar_attended"], "points": 40 }],
+             "grade": { "rules": [], "bands": { "a": 0, "b": 0, "c": 0, "d": 0, "e": 0 } },
+             "mql": { "min_grade": "B", "min_score": 50, "hand_raiser_floor": "D" } }"#,
+    )
+    .unwrap();
+    let webinar = activity("act-1", ActivityKind::WebinarAttended, 30 * 24 * 60);
+    let mut ledger = ScoreLedger::new(LeadId::new("L1"), rules.version);
+    ledger.update(&rules, &[webinar], None, now());
+    api.commit(Commit {
+        documents: vec![scoring::documents::put_ledger(&ledger, 0)],
+        ..Commit::default()
+    })
+    .await;
+
+    let reply = api
+        .call("GET", "/leads/L1/score", Who::Marketing)
+        .send(&api)
+        .await
+        .json();
+
+    // 40 points, one half-life ago.
+    assert_eq!(reply["score"].as_f64(), Some(20.0));
+    assert_eq!(reply["explanation"]["scores"]["mql"], reply["score"]);
+    assert_eq!(reply["as_of"], reply["explanation"]["at"]);
+    assert_eq!(reply["as_of"], serde_json::json!(now()));
+}

@@ -3,5 +3,6 @@
 mod common;
 mod handler;
 mod rescore;
+mod sweep;
 mod tracking;
 mod xeducation;

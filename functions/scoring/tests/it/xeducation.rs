@@ -36,14 +36,51 @@ fn imports_every_lead_and_treats_select_as_unanswered() {
 }
 
 #[test]
-fn the_shipped_rules_rank_converted_leads_higher() {
+fn the_shipped_rules_reach_an_auc_of_0_80_on_all_leads_and_on_the_held_out_half() {
     let leads = read_leads(Path::new(LEADS)).unwrap();
 
     let report = measure(&default_rules(), &leads);
 
-    // Not a tuned threshold, a floor: the score must carry real signal.
-    assert!(report.score_auc > 0.7, "{report:?}");
-    assert!(report.combined_auc > report.grade_auc, "{report:?}");
+    // The issue asks a sensible points model to reach 0.80. The shipped points were chosen
+    // looking at the tuning half only; the held-out half must reach it too. (Measured: 0.808
+    // on all 9,240, 0.809 held out; see the README.)
+    assert!(report.mql.all >= 0.80, "{report:?}");
+    assert!(report.mql.holdout >= 0.80, "{report:?}");
+    // Fit points add to what behaviour alone ranks.
+    assert!(report.mql.all > report.behaviour.all, "{report:?}");
+    // Every lead is in exactly one half, and the split is near even.
+    assert!((4_400..4_840).contains(&report.holdout_leads), "{report:?}");
+}
+
+#[test]
+fn the_split_depends_on_the_lead_id_only() {
+    use lifecycle::LeadId;
+    use scoring::xeducation::{half_of, Half};
+    let leads = read_leads(Path::new(LEADS)).unwrap();
+    let first: Vec<Half> = leads.iter().map(|l| half_of(&l.lead.id)).collect();
+    let again: Vec<Half> = leads
+        .iter()
+        .rev()
+        .map(|l| half_of(&LeadId::new(l.lead.id.as_str())))
+        .collect();
+    assert!(first.iter().eq(again.iter().rev()));
+}
+
+#[test]
+fn the_shipped_grade_rules_use_no_words_of_the_dataset() {
+    // "Working Professional" and "Businessman" are X Education's occupation answers: grade
+    // rules that know them would be tuned on the data they are measured on.
+    let rules = serde_json::to_string(&default_rules().grade)
+        .unwrap()
+        .to_lowercase();
+    for word in [
+        "working professional",
+        "businessman",
+        "unemployed",
+        "housewife",
+    ] {
+        assert!(!rules.contains(word), "{word}");
+    }
 }
 
 #[test]

@@ -137,6 +137,12 @@ pub enum FitMatch {
         #[serde(default)]
         max: Option<f64>,
     },
+    /// The e-mail domain is a free webmail service (`gmail.com`, `yahoo.de`, `gmx.at`): see
+    /// the list in `pattern.rs`, whose reach and limits are stated there.
+    FreeMail,
+    /// The e-mail domain (or a domain above it) is a disposable, throwaway service, by the list
+    /// the `mailchecker` crate maintains.
+    DisposableMail,
     /// The fact is unknown (empty or not answered).
     Missing,
     /// The fact is known, whatever it is (after a group's more specific rules: "any other
@@ -287,6 +293,8 @@ impl GradeRule {
             (FitMatch::Missing, value) => value.is_none(),
             (FitMatch::Present, value) => value.is_some(),
             (_, None) => false,
+            (FitMatch::FreeMail, Some(v)) => pattern::is_free_mail_domain(v),
+            (FitMatch::DisposableMail, Some(v)) => pattern::is_disposable_domain(v),
             (FitMatch::Words { any }, Some(v)) => {
                 let text = pattern::words(v);
                 any.iter().any(|phrase| pattern::has_phrase(&text, phrase))

@@ -23,6 +23,10 @@ pub struct MqlFacts {
     pub grade: GradeLetter,
     /// The MQL score now.
     pub score: f64,
+    /// Whether the score crossed the threshold in the current cycle. In a new cycle (after a
+    /// recycle) it must rise to the threshold from below after the cycle began; a score that
+    /// stayed high does not qualify the lead again.
+    pub score_crossed: bool,
     /// Whether the triggering activity asks for sales.
     pub hand_raiser: bool,
     /// The lead has no e-mail yet.
@@ -52,6 +56,10 @@ pub enum Verdict {
     WaitingForEmail,
     /// Neither the thresholds nor the hand-raiser rule are met.
     NotQualified,
+    /// Grade and score are at their thresholds, but the score was there when the current
+    /// cycle began and has not crossed the threshold since: a recycled lead qualifies again
+    /// only by a new crossing.
+    NotCrossedInCycle,
     /// The lead is disqualified; only a recycle lets it qualify again.
     Disqualified,
     /// The lead has not entered the journey yet.
@@ -81,7 +89,8 @@ pub struct MqlTrace {
     pub hand_raiser: bool,
     /// The grade a hand raiser needs.
     pub hand_raiser_floor: GradeLetter,
-    /// Whether grade and score both met their thresholds.
+    /// Whether grade and score both met their thresholds (the score by crossing its threshold
+    /// in the current cycle).
     pub thresholds_met: bool,
     /// Whether the hand-raiser rule was met.
     pub hand_raiser_met: bool,
@@ -107,8 +116,9 @@ pub fn decide_mql(
     facts: &MqlFacts,
     thresholds: &MqlThresholds,
 ) -> MqlDecision {
-    let thresholds_met =
+    let at_thresholds =
         facts.grade.at_least(thresholds.min_grade) && facts.score >= thresholds.min_score;
+    let thresholds_met = at_thresholds && facts.score_crossed;
     let hand_raiser_met = facts.hand_raiser && facts.grade.at_least(thresholds.hand_raiser_floor);
     let mut trace = MqlTrace {
         at: facts.recorded_at,
@@ -128,9 +138,10 @@ pub fn decide_mql(
     };
 
     let (transition, verdict) = match journey.stage {
-        _ if !(thresholds_met || hand_raiser_met) => (None, Verdict::NotQualified),
+        _ if !(at_thresholds || hand_raiser_met) => (None, Verdict::NotQualified),
         None => (None, Verdict::NotStarted),
         Some(Stage::Disqualified) => (None, Verdict::Disqualified),
+        _ if !(thresholds_met || hand_raiser_met) => (None, Verdict::NotCrossedInCycle),
         _ if facts.incomplete => (None, Verdict::WaitingForEmail),
         Some(_) => fire(journey, lead, facts, hand_raiser_met && !thresholds_met),
     };

@@ -7,7 +7,7 @@
 
 use super::{
     grade::{GradeLetter, GradeRules},
-    pattern,
+    pattern::Glob,
 };
 use crate::{Activity, ActivityKind};
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,12 @@ pub struct ScoreDef {
     /// How its points lose value, unless a rule says otherwise.
     #[serde(default)]
     pub decay: Decay,
+    /// The lead's fit points (its grade's points) count toward this score too, as ledger
+    /// entries of kind `fit` ([`super::ScoreLedger::refit`]): a strong fit needs less
+    /// behaviour to reach the threshold, and a poor one more. The MQL's grade gate applies
+    /// either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fit: bool,
 }
 
 /// How points lose value with age (age counted from when they start to count).
@@ -118,10 +124,11 @@ pub struct ScoreRule {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Conditions {
-    /// Attribute name → `*` glob its value must match (e.g. `path`: `/careers*`,
-    /// `content_id`: `wp-42`, `campaign`: `spring-*`). A missing attribute fails.
+    /// Attribute name → glob its value must match, ignoring case (e.g. `path`: `/careers*`,
+    /// `content_id`: `wp-42`, `campaign`: `spring-*`); `*` is any run of characters and `?`
+    /// one character. A missing attribute fails.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub attributes: BTreeMap<String, String>,
+    pub attributes: BTreeMap<String, Glob>,
     /// Attribute name → the least numeric value it must have (e.g. `seconds`: 120).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub at_least: BTreeMap<String, f64>,
@@ -370,7 +377,7 @@ impl ScoreRule {
             activity
                 .attributes
                 .get(name)
-                .is_some_and(|value| pattern::glob(glob, value))
+                .is_some_and(|value| glob.matches(value))
         });
         globs
             && self

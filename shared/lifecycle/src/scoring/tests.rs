@@ -1,6 +1,7 @@
 //! Examples with hand-computed expectations. The property tests are in `proptests.rs`.
 
 use super::{rules::MqlThresholds, *};
+use crate::scoring::derive::ActivityKey;
 use crate::{
     transition::{Actor, Reason},
     Activity, ActivityKind, CauseId, Email, Lead, LeadId, Stage, StageEvent, Timestamp,
@@ -322,6 +323,7 @@ fn facts(grade: GradeLetter, score: f64, cause: &str, hours: i64) -> MqlFacts {
     MqlFacts {
         grade,
         score,
+        score_crossed: true,
         hand_raiser: false,
         incomplete: false,
         cause: CauseId::new(cause),
@@ -545,15 +547,15 @@ fn the_mql_takes_effect_when_the_score_first_reached_the_threshold() {
     assert_eq!(eval.decision.trace.effective_at, at(5));
 }
 
-#[test]
-fn after_a_recycle_the_mql_counts_from_the_recycle() {
-    let rules = rules(r#"[{ "id": "form", "kinds": ["form_submitted"], "points": 25 }]"#);
+/// A lead that became an MQL at hour 0 (a 25-point form, threshold 20) and was recycled at
+/// hour 10, its score still 25.
+fn recycled_lead(rules: &RuleSet) -> (Lead, ScoreLedger, Activity) {
     let mut lead = lead("CEO", "", "a@corp.example");
     lead.journey = entered("lead-1");
     let form = activity("f1", ActivityKind::FormSubmitted, at(0));
     let mut ledger = ScoreLedger::new(lead.id.clone(), 1);
     let first = evaluate(
-        &rules,
+        rules,
         &lead,
         std::slice::from_ref(&form),
         &mut ledger,
@@ -564,20 +566,398 @@ fn after_a_recycle_the_mql_counts_from_the_recycle() {
     let mut recycle = stage_event(Stage::Recycled, "recycle", Some(Reason::code("nurture")));
     recycle.effective_at = at(10);
     lead.journey.apply(&lead.id.clone(), &recycle).unwrap();
+    (lead, ledger, form)
+}
 
-    let view = activity("v1", ActivityKind::PageViewed, at(12));
-    let activities = [form, view.clone()];
+#[test]
+fn after_a_recycle_a_score_that_stayed_high_makes_no_new_mql() {
+    // The audit's case: after the recycle an unsubscribe (-1) leaves the score at 24, still at
+    // the threshold of 20. Before the fix this fired an MQL in cycle 2 dated at the recycle.
+    let rules = rules(
+        r#"[{ "id": "form", "kinds": ["form_submitted"], "points": 25 },
+            { "id": "unsub", "kinds": ["unsubscribed"], "points": -1 }]"#,
+    );
+    let (lead, mut ledger, form) = recycled_lead(&rules);
+
+    let unsubscribe = activity("u1", ActivityKind::Unsubscribed, at(12));
     let again = evaluate(
         &rules,
         &lead,
-        &activities,
+        &[form, unsubscribe.clone()],
         &mut ledger,
-        &Trigger::activity(&view),
+        &Trigger::activity(&unsubscribe),
         at(12),
     );
 
-    let t = again.decision.transition.unwrap();
-    assert_eq!((t.cycle, t.effective_at), (2, at(10)));
+    assert_eq!(again.mql_score, 24.0);
+    assert!(again.decision.transition.is_none());
+    assert_eq!(again.decision.trace.verdict, Verdict::NotCrossedInCycle);
+    assert!(!again.decision.trace.thresholds_met);
+}
+
+#[test]
+fn after_a_recycle_the_score_must_cross_again_from_below() {
+    let rules = rules(
+        r#"[{ "id": "form", "kinds": ["form_submitted"], "points": 25 },
+            { "id": "unsub", "kinds": ["unsubscribed"], "points": -10 }]"#,
+    );
+    let (lead, mut ledger, form) = recycled_lead(&rules);
+    let unsubscribe = activity("u1", ActivityKind::Unsubscribed, at(12));
+    let second_form = activity("f2", ActivityKind::FormSubmitted, at(14));
+    let all = [form, unsubscribe.clone(), second_form.clone()];
+
+    // 15 after the unsubscribe: below the threshold; 40 after the second form: crossed.
+    let below = evaluate(
+        &rules,
+        &lead,
+        &all[..2],
+        &mut ledger,
+        &Trigger::activity(&unsubscribe),
+        at(12),
+    );
+    assert_eq!(below.decision.trace.verdict, Verdict::NotQualified);
+    let crossed = evaluate(
+        &rules,
+        &lead,
+        &all,
+        &mut ledger,
+        &Trigger::activity(&second_form),
+        at(15),
+    );
+
+    let t = crossed.decision.transition.unwrap();
+    assert_eq!(
+        (t.cycle, t.effective_at, t.recorded_at),
+        (2, at(14), at(15))
+    );
+    assert_eq!(t.cause.as_str(), "scoring:f2");
+}
+
+#[test]
+fn after_a_recycle_a_score_that_decayed_below_and_rose_again_crosses() {
+    // The form's points expire after a day: the score falls to 0 with no activity at all
+    // (between two moments the ledger looks at), and a form on day 3 makes it cross again.
+    let rules = rules(
+        r#"[{ "id": "form", "kinds": ["form_submitted"], "points": 25,
+              "decay": { "kind": "expire", "days": 1 } }]"#,
+    );
+    let (lead, mut ledger, form) = recycled_lead(&rules);
+    let again = activity("f2", ActivityKind::FormSubmitted, at(72));
+
+    let eval = evaluate(
+        &rules,
+        &lead,
+        &[form, again.clone()],
+        &mut ledger,
+        &Trigger::activity(&again),
+        at(73),
+    );
+
+    let t = eval.decision.transition.unwrap();
+    assert_eq!((t.cycle, t.effective_at), (2, at(72)));
+}
+
+#[test]
+fn a_delayed_rule_makes_an_mql_when_its_points_start_to_count() {
+    // 60 points that count one hour after the view; the MQL needs 50.
+    let mut rules = rules(
+        r#"[{ "id": "returning", "kinds": ["page_viewed"], "points": 60, "delay_seconds": 3600 }]"#,
+    );
+    rules.mql.min_score = 50.0;
+    let mut lead = lead("CEO", "", "a@corp.example");
+    lead.journey = entered("lead-1");
+    let view = activity("v1", ActivityKind::PageViewed, at(0));
+    let mut ledger = ScoreLedger::new(lead.id.clone(), 1);
+
+    let first = evaluate(
+        &rules,
+        &lead,
+        std::slice::from_ref(&view),
+        &mut ledger,
+        &Trigger::activity(&view),
+        at(0),
+    );
+    assert!(first.decision.transition.is_none());
+    assert_eq!(first.mql_score, 0.0);
+    // The decision is due again when the points start to count.
+    assert_eq!(first.wake_at, Some(at(1)));
+
+    // Nothing else happens; the wake-up comes two hours late.
+    let woken = evaluate(
+        &rules,
+        &lead,
+        std::slice::from_ref(&view),
+        &mut ledger,
+        &Trigger::wake(&lead.id, at(1)),
+        at(3),
+    );
+    let t = woken.decision.transition.unwrap();
+    assert_eq!(
+        (t.to, t.effective_at, t.recorded_at),
+        (Stage::Mql, at(1), at(3))
+    );
+    assert_eq!(
+        t.cause.as_str(),
+        format!("wake:lead-1:{}", at(1).timestamp())
+    );
+    assert_eq!(woken.wake_at, None, "an MQL needs no more wake-ups");
+}
+
+#[test]
+fn a_rescore_never_dates_an_mql_before_the_rules_changed() {
+    // Under v1 the form's 10 points are below 20; v2 makes it 30, from hour 50 on.
+    let v1 = rules(r#"[{ "id": "form", "kinds": ["form_submitted"], "points": 10 }]"#);
+    let mut v2 = rules(r#"[{ "id": "form", "kinds": ["form_submitted"], "points": 30 }]"#);
+    v2.version = 2;
+    let mut lead = lead("CEO", "", "a@corp.example");
+    lead.journey = entered("lead-1");
+    let form = activity("f1", ActivityKind::FormSubmitted, at(0));
+    let mut ledger = ScoreLedger::new(lead.id.clone(), 1);
+    let before = evaluate(
+        &v1,
+        &lead,
+        std::slice::from_ref(&form),
+        &mut ledger,
+        &Trigger::activity(&form),
+        at(1),
+    );
+    assert!(before.decision.transition.is_none());
+
+    let rescored = evaluate(
+        &v2,
+        &lead,
+        std::slice::from_ref(&form),
+        &mut ledger,
+        &Trigger::rescore(&lead.id, 2, at(50)),
+        at(50),
+    );
+
+    // The new rules would have crossed at hour 0, but they did not exist then: the periods
+    // before hour 50 keep the counts they had.
+    let t = rescored.decision.transition.unwrap();
+    assert_eq!((t.effective_at, t.recorded_at), (at(50), at(50)));
+    assert_eq!(t.cause.as_str(), "rescore:lead-1:v2");
+    assert_eq!(ledger.rules_adopted_at(), Some(at(50)));
+}
+
+#[test]
+fn activities_in_order_are_appended_and_a_late_one_re_derives_from_its_place() {
+    let rules = rules(
+        r#"[{ "id": "view", "kinds": ["page_viewed"], "points": 1,
+              "cap": { "max_points": 2, "window": { "days": 1 } } },
+            { "id": "form", "kinds": ["form_submitted"], "points": 5 }]"#,
+    );
+    let all: Vec<Activity> = [(1, "v1"), (2, "v2"), (3, "f1"), (5, "v3"), (30, "v4")]
+        .iter()
+        .map(|(h, id)| {
+            let kind = if id.starts_with('f') {
+                ActivityKind::FormSubmitted
+            } else {
+                ActivityKind::PageViewed
+            };
+            activity(id, kind, at(*h))
+        })
+        .collect();
+    let mut ledger = ScoreLedger::new(LeadId::new("lead-1"), 1);
+    // Everything but v2 arrives, in order; each one is appended.
+    let mut stored: Vec<Activity> = Vec::new();
+    for a in all.iter().filter(|a| a.id != "v2") {
+        stored.push(a.clone());
+        ledger.record(&rules, &stored, Some(&ActivityKey::of(a)), None, at(40));
+    }
+    // v3 got the second view point of 2 March; v4 is on 3 March.
+    assert_eq!(ledger.score_at("mql", at(40)), 1.0 + 5.0 + 1.0 + 1.0);
+    assert_eq!(ledger.derivation.through, Some(ActivityKey::of(&all[4])));
+
+    // v2 arrives late: the day's cap now goes to v1 and v2, and v3 is capped to nothing.
+    stored.push(all[1].clone());
+    ledger.record(
+        &rules,
+        &stored,
+        Some(&ActivityKey::of(&all[1])),
+        None,
+        at(41),
+    );
+
+    assert_eq!(ledger.entries, derive(&rules, &all, None));
+    assert_eq!(ledger.score_at("mql", at(41)), 2.0 + 5.0 + 1.0);
+    let v3 = ledger
+        .entries
+        .iter()
+        .find(|e| e.activity_id == "v3")
+        .unwrap();
+    assert_eq!((v3.points, v3.capped_from), (0.0, Some(1.0)));
+    // Delivered again, it changes nothing.
+    let again = ledger.clone();
+    ledger.record(
+        &rules,
+        &stored,
+        Some(&ActivityKey::of(&all[1])),
+        None,
+        at(42),
+    );
+    assert_eq!(ledger, again);
+}
+
+/// Page views every `minutes`, `n` of them from `at(0)`, each with a path and 45 seconds.
+fn page_views(n: usize, minutes: i64) -> Vec<Activity> {
+    (0..n)
+        .map(|i| {
+            let a = activity(
+                &format!("view-{i:05}"),
+                ActivityKind::PageViewed,
+                at(0) + TimeDelta::minutes(minutes * i as i64),
+            );
+            with(with(a, "path", "/product"), "seconds", "45")
+        })
+        .collect()
+}
+
+#[test]
+fn ten_thousand_activities_keep_the_ledger_under_120_kb_and_equal_to_its_fold() {
+    // The audit's case: 1,000 page views made 540 KB of ledger, past DynamoDB's 400 KB item.
+    // Ten thousand, one every 15 minutes for 104 days, each appended as it arrives and the
+    // ledger compacted after each as the handler does, under the shipped rules.
+    let rules = default_rules();
+    let views = page_views(10_000, 15);
+    let mut ledger = ScoreLedger::new(LeadId::new("lead-1"), rules.version);
+    for view in &views {
+        assert!(ledger.append(&rules, view, Some("corp.example")));
+        ledger.compact(&rules, view.occurred_at);
+    }
+
+    let bytes = serde_json::to_vec(&ledger).unwrap().len();
+    assert!(bytes < 120_000, "{bytes} bytes");
+    assert!(ledger.entries.len() <= Bounds::DEFAULT.max_entries);
+    // The fold of the compacted ledger is the fold of every entry the rules give, from the
+    // time its carried lines are exact.
+    let full = derive(&rules, &views, Some("corp.example"));
+    let end = views.last().unwrap().occurred_at;
+    assert!(ledger.derivation.carried_from.unwrap() <= end);
+    for t in [end, end + TimeDelta::days(1), end + TimeDelta::days(200)] {
+        let (compacted, exact) = (ledger.score_at("mql", t), score_at(&full, "mql", t));
+        assert!(
+            (compacted - exact).abs() < 1e-9 * exact.abs().max(1.0),
+            "{compacted} vs {exact}"
+        );
+    }
+}
+
+#[test]
+fn a_late_activity_before_the_carried_entries_derives_the_ledger_again() {
+    let rules = default_rules();
+    let mut views = page_views(1_000, 10);
+    let late = views.remove(3);
+    let mut ledger = ScoreLedger::new(LeadId::new("lead-1"), rules.version);
+    let now = views.last().unwrap().occurred_at;
+    ledger.record(&rules, &views, None, None, now);
+    ledger.compact(&rules, now);
+    assert!(ledger.derivation.carried_through.is_some());
+
+    views.push(late.clone());
+    ledger.record(&rules, &views, Some(&ActivityKey::of(&late)), None, now);
+
+    // Derived again from scratch (not yet compacted again): exactly the clean derivation.
+    assert_eq!(ledger.entries, derive(&rules, &views, None));
+    assert!(ledger.carried.is_empty());
+}
+
+#[test]
+fn history_pairs_past_the_bound_are_dropped_without_changing_the_fold() {
+    let mut ledger = ScoreLedger::new(LeadId::new("lead-1"), 1);
+    let views = page_views(150, 60);
+    let first = rules(r#"[{ "id": "view", "kinds": ["page_viewed"], "points": 2 }]"#);
+    ledger.update(&first, &views, None, at(1));
+    let mut second = rules(r#"[{ "id": "view", "kinds": ["page_viewed"], "points": 3 }]"#);
+    second.version = 2;
+    ledger.update(&second, &views, None, at(2));
+    let t = at(24 * 30);
+    let before = ledger.score_at("mql", t);
+    assert_eq!(ledger.history.len(), 300);
+
+    ledger.compact(&second, at(2));
+
+    assert_eq!(ledger.history.len(), Bounds::DEFAULT.max_history);
+    assert_eq!(ledger.history_dropped, 50);
+    assert_eq!(ledger.score_at("mql", t), before);
+    assert_eq!(before, 450.0);
+}
+
+#[test]
+fn fit_points_count_toward_a_score_that_counts_them() {
+    // The shipped MQL score counts fit: a CEO (30) at a 5,000-person company (20) with a
+    // business address (5) starts at 55 with no behaviour at all, which is not enough for the
+    // MQL (100): fit lowers the bar, it does not replace behaviour.
+    let rules = default_rules();
+    let mut lead = lead("CEO", "5000", "a@corp.example");
+    lead.journey = entered("lead-1");
+    let mut ledger = ScoreLedger::new(lead.id.clone(), rules.version);
+    let view = activity("v1", ActivityKind::PageViewed, at(1));
+
+    let eval = evaluate(
+        &rules,
+        &lead,
+        std::slice::from_ref(&view),
+        &mut ledger,
+        &Trigger::activity(&view),
+        at(1),
+    );
+
+    assert_eq!(eval.grade.points, 55.0);
+    // 55 of fit and 1 for the page view (no seconds: no time-on-site points).
+    assert_eq!(eval.mql_score, 56.0);
+    assert!(eval.decision.transition.is_none());
+    assert_eq!(ledger.fit.len(), 1);
+    assert_eq!(ledger.fit[0].effective_at, lead.created_at);
+    assert_eq!(
+        ledger.score_at("content_interest", at(1)),
+        0.0,
+        "not a fit score"
+    );
+
+    // The company turns out to be small (5): the difference counts from now on only.
+    lead.profile.company_size = Some("12".into());
+    let later = activity("v2", ActivityKind::PageViewed, at(30));
+    evaluate(
+        &rules,
+        &lead,
+        &[view, later.clone()],
+        &mut ledger,
+        &Trigger::activity(&later),
+        at(30),
+    );
+    assert_eq!(ledger.fit.len(), 2);
+    assert_eq!(ledger.fit[1].points, -15.0);
+    assert_eq!(ledger.fit[1].effective_at, at(30));
+    let decayed = |h: i64| ledger.score_at("mql", at(h)) - score_at(&ledger.entries, "mql", at(h));
+    assert_eq!((decayed(29), decayed(30)), (55.0, 40.0));
+}
+
+#[test]
+fn free_and_disposable_addresses_grade_lower_than_business_ones() {
+    let rules = default_rules();
+    let points = |email: &str| {
+        let l = lead("VP, Marketing", "51-200", email);
+        rules.grade.grade(&FitFacts::of(&l), rules.version)
+    };
+    // 20 (director) + 10 (marketing) + 10 (51-200), then the address.
+    assert_eq!(points("a@corp.example").points, 45.0);
+    for free in [
+        "a@yahoo.de",
+        "a@hotmail.de",
+        "a@gmx.at",
+        "a@mail.com",
+        "a@126.com",
+    ] {
+        assert_eq!(points(free).points, 30.0, "{free}");
+        assert_eq!(points(free).rules_applied.last().unwrap().id, "free_mail");
+    }
+    let throwaway = points("a@mailinator.com");
+    assert_eq!(throwaway.points, 20.0);
+    assert_eq!(
+        throwaway.rules_applied.last().unwrap().id,
+        "disposable_mail"
+    );
 }
 
 #[test]
