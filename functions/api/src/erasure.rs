@@ -36,7 +36,11 @@
 //!   to the erased lead (with new attributes), and scoring still scores them; a marker on the
 //!   lead that tracking and scoring honour would close this.
 //! * the DynamoDB table's point-in-time recovery keeps earlier item versions for up to 35
-//!   days; the embedded file keeps freed pages until they are reused or the file is vacuumed.
+//!   days. The embedded file zeroes what it deletes (`secure_delete`), but its write-ahead log
+//!   keeps the pages as they were until the next checkpoint.
+//! * routing decisions keep the lead's company domain (the part of the e-mail after `@`), the
+//!   account it was matched on: it names the company, not the person, and the decision is the
+//!   audit trail of who got the lead and why.
 
 use crate::{
     actions::NOTE_COLLECTION,

@@ -140,6 +140,11 @@ impl EmbeddedStore {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
         conn.pragma_update(None, "synchronous", synchronous)?;
+        // Deleted and overwritten content is zeroed, not left in free pages: an erased
+        // person's form answers must not stay readable in the file (`strings journey.db`).
+        // Pages already in the write-ahead log keep their old bytes until the next checkpoint
+        // (SQLite's automatic one, every 1,000 pages, or a clean close).
+        conn.pragma_update(None, "secure_delete", "ON")?;
         Self::setup(conn)
     }
 

@@ -191,6 +191,52 @@ mod embedded_only {
         commit
     }
 
+    /// An erased person's answers are deleted documents; their bytes must not stay readable in
+    /// the file's free pages once the store is closed (`secure_delete`).
+    #[tokio::test]
+    async fn deleted_content_is_not_left_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journey.db");
+        let marker = "Zoë Østergaard-Núñez, +43155501234, answers in free text";
+        let mut answers = doc("form-1");
+        answers.collection = "form_submission".into();
+        answers.index = None;
+        answers.body = serde_json::json!({ "answers": marker.repeat(40) });
+        {
+            let store = EmbeddedStore::open(&path).unwrap();
+            let put = Commit {
+                documents: vec![DocumentWrite::Put {
+                    doc: answers,
+                    expect: Expect::Absent,
+                }],
+                ..Commit::default()
+            };
+            assert_eq!(store.commit(put).await.unwrap(), CommitOutcome::Committed);
+            let delete = Commit {
+                documents: vec![DocumentWrite::Delete {
+                    collection: "form_submission".into(),
+                    key: "form-1".into(),
+                    expect: Expect::Any,
+                }],
+                ..Commit::default()
+            };
+            assert_eq!(
+                store.commit(delete).await.unwrap(),
+                CommitOutcome::Committed
+            );
+        }
+
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Ok(wal) = std::fs::read(dir.path().join("journey.db-wal")) {
+            bytes.extend(wal);
+        }
+        let needle = "Østergaard".as_bytes();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "the deleted answers are still in the file"
+        );
+    }
+
     #[tokio::test]
     async fn a_reopened_file_keeps_everything() {
         let dir = tempfile::tempdir().unwrap();
