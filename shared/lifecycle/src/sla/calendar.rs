@@ -174,8 +174,10 @@ impl OpenInterval {
     }
 }
 
-/// Opening intervals per weekday. A day left out is closed.
+/// Opening intervals per weekday. A day left out is closed; a key that names no weekday
+/// (`funday`, `monday`) is refused rather than read as a closed day.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WeeklyHours {
     /// Monday.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -287,6 +289,7 @@ fn day_name(day: Weekday) -> &'static str {
 
 /// The editable form of a calendar, as stored and sent through the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CalendarSpec {
     /// The zone whose wall clock the hours and holidays are in.
     pub time_zone: Zone,

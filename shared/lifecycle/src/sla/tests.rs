@@ -254,6 +254,12 @@ fn calendar_documents_round_trip_and_bad_ones_are_refused_clearly() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("not a time of day"), "{err}");
+    // Regression: a day that is no weekday was dropped, and the calendar stored closed on it.
+    let bad_day = r#"{"time_zone":"UTC","weekly":{"funday":[{"from":"09:00","to":"17:00"}]}}"#;
+    let err = serde_json::from_str::<BusinessCalendar>(bad_day)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `funday`"), "{err}");
 
     let spec = |weekly| CalendarSpec {
         time_zone: Zone::parse("UTC").unwrap(),
