@@ -232,6 +232,7 @@ pub async fn plan(req: &Request, deps: &Deps, who: &Principal) -> ApiResult<Resp
     .map_err(|e| match e {
         PlanningError::Query(e) => ApiError::from(e),
         PlanningError::NoDealSize => ApiError::invalid("deal_size", e.to_string()),
+        PlanningError::NoDealsWon => ApiError::invalid("won_revenue", e.to_string()),
         PlanningError::Plan(p) => ApiError::invalid(field_of(&p), p.to_string()),
     })?;
     http::json(200, &answer)
@@ -242,6 +243,7 @@ fn field_of(e: &lifecycle::plan::PlanError) -> &'static str {
     match e {
         NotPositive(f) | AboveOne(f) => f,
         NoMonths => "months",
+        TooLarge => "target_revenue",
     }
 }
 

@@ -60,6 +60,13 @@ pub enum PlanningError {
         "give deal_size, or won_revenue (the revenue won in the measured period) to measure it"
     )]
     NoDealSize,
+    /// `won_revenue` was given to measure the deal size by, and no deal was won in the
+    /// measured period.
+    #[error(
+        "won_revenue measures the deal size by the deals won in the measured period, and none \
+         was won in it: give deal_size, or measure a period with won deals"
+    )]
+    NoDealsWon,
 }
 
 /// The plan `req` asks for, as of `now`.
@@ -73,6 +80,7 @@ pub async fn plan(
     let measurements = Measured::from_report(&measured.report);
     let deal_size = match (req.deal_size, req.won_revenue) {
         (Some(value), _) => Estimate::Given { value },
+        (None, Some(_)) if measurements.won == 0 => return Err(PlanningError::NoDealsWon),
         (None, Some(part)) => Estimate::Measured {
             part,
             whole: measurements.won as f64,

@@ -271,7 +271,14 @@ pub enum PlanError {
     /// The plan covers no month.
     #[error("a plan needs at least one month")]
     NoMonths,
+    /// A month would need more of a stage than [`MAX_NEED`]: the inputs are off by orders of
+    /// magnitude (a deal size of 1e-300), and the counts would not fit.
+    #[error("the plan needs more than a billion leads or deals of a stage in a month: check target_revenue, deal_size and win_rate")]
+    TooLarge,
 }
+
+/// The most of a stage a plan may need in one month.
+pub const MAX_NEED: f64 = 1e9;
 
 /// Runs the funnel backwards.
 pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
@@ -287,6 +294,10 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
 
     let deals = input.target_revenue / f64::from(input.months) / deal_size;
     let needs = needs(&input.measured, deals, win_rate.map(|(w, _)| w));
+    let too_large = |n: &f64| !n.is_finite() || *n > MAX_NEED;
+    if too_large(&deals) || needs.iter().filter_map(|(n, _)| n.as_ref()).any(too_large) {
+        return Err(PlanError::TooLarge);
+    }
     let first = first_of_month(input.start);
     let lag = lag(&input.measured, Stage::Won);
     let months = (0..input.months)

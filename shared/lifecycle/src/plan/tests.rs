@@ -252,6 +252,16 @@ fn impossible_inputs_are_refused_with_the_field_named() {
     let mut i = input(full());
     i.deal_size = Estimate::Given { value: f64::NAN };
     assert_eq!(plan(&i), Err(PlanError::NotPositive("deal_size")));
+
+    // Regression: a target of 1e300 with a deal size of 1e-300 answered 18446744073709551615
+    // deals a month (u64::MAX, a saturated cast).
+    let mut i = input(full());
+    i.target_revenue = 1e300;
+    i.deal_size = Estimate::Given { value: 1e-300 };
+    assert_eq!(plan(&i), Err(PlanError::TooLarge));
+    let mut i = input(full());
+    i.win_rate = Some(Estimate::Given { value: 5e-324 });
+    assert_eq!(plan(&i), Err(PlanError::TooLarge), "SQLs = deals / 5e-324");
 }
 
 #[test]
