@@ -95,6 +95,12 @@ pub struct ActionBody {
     pub effective_at: Option<Timestamp>,
 }
 
+/// The longest note or feedback kept with a reason: a few paragraphs. Unbounded text would
+/// reach DynamoDB's 400 KB item limit and fail the action after it was decided.
+const MAX_NOTE_CHARS: usize = 4000;
+/// The longest reason code (as the OpenAPI document says).
+const MAX_REASON_CHARS: usize = 100;
+
 /// How long an action's idempotency claim is kept. The transition's cause keeps a retried
 /// request idempotent for ever; the claim adds the resend of its journey event.
 const CLAIM_DAYS: i64 = 7;
@@ -234,6 +240,27 @@ async fn validate(
                 "must be a number ≥ 0",
             ));
         }
+    }
+    for (field, text) in [("/note", &body.note), ("/feedback", &body.feedback)] {
+        if text
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > MAX_NOTE_CHARS)
+        {
+            return Err(ApiError::invalid(
+                field,
+                format!("at most {MAX_NOTE_CHARS} characters"),
+            ));
+        }
+    }
+    if body
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+    {
+        return Err(ApiError::invalid(
+            "/reason",
+            format!("at most {MAX_REASON_CHARS} characters"),
+        ));
     }
     let note = match action {
         Action::Reject => body.feedback.clone().or_else(|| body.note.clone()),

@@ -222,6 +222,11 @@ fn valid_id(id: &str) -> ApiResult<()> {
     ))
 }
 
+/// The longest name, team or pool id of a rep.
+const MAX_TEXT: usize = 200;
+/// The most pools one rep is in.
+const MAX_POOLS: usize = 50;
+
 fn validate(rep: &Rep) -> ApiResult<()> {
     let mut errors: Vec<FieldError> = rep
         .availability
@@ -238,6 +243,29 @@ fn validate(rep: &Rep) -> ApiResult<()> {
         .collect();
     if let Some(Err(e)) = rep.notify.as_ref().map(NotifyTarget::validate) {
         errors.push(FieldError::new("/notify/url", e.to_string()));
+    }
+    let long = |t: &Option<String>| t.as_ref().is_some_and(|t| t.chars().count() > MAX_TEXT);
+    for (field, text) in [("/name", &rep.name), ("/team", &rep.team)] {
+        if long(text) {
+            errors.push(FieldError::new(
+                field,
+                format!("at most {MAX_TEXT} characters"),
+            ));
+        }
+    }
+    if rep.pools.len() > MAX_POOLS {
+        errors.push(FieldError::new(
+            "/pools",
+            format!("at most {MAX_POOLS} pools"),
+        ));
+    }
+    for (i, pool) in rep.pools.iter().enumerate() {
+        if pool.chars().count() > MAX_TEXT {
+            errors.push(FieldError::new(
+                format!("/pools/{i}"),
+                format!("at most {MAX_TEXT} characters"),
+            ));
+        }
     }
     if errors.is_empty() {
         return Ok(());

@@ -514,3 +514,30 @@ async fn accept_stops_the_reps_clock_in_its_commit_so_the_sweep_escalates_nothin
         .unwrap()
         .is_empty());
 }
+
+/// Regression: a 200 KB note was taken, and on DynamoDB would have failed the action after it
+/// was decided (an item holds 400 KB).
+#[tokio::test]
+async fn a_note_longer_than_four_thousand_characters_is_refused() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+
+    let long = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("long")
+        .if_match(1)
+        .body(json!({ "reason": "fit", "note": "é".repeat(4001) }))
+        .send(&api)
+        .await;
+    let fits = api
+        .call("POST", "/leads/L1/accept", Who::RepAna)
+        .key("fits")
+        .if_match(1)
+        .body(json!({ "reason": "fit", "note": "é".repeat(4000) }))
+        .send(&api)
+        .await;
+
+    assert_eq!(long.status, 422, "{}", long.text);
+    assert_eq!(long.json()["errors"][0]["field"], "/note");
+    assert_eq!(fits.status, 200, "{}", fits.text);
+}

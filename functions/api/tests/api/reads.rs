@@ -648,3 +648,26 @@ async fn a_cursor_of_one_reps_open_leads_is_refused_by_another_listing() {
         assert_eq!(refused.status, 400, "{other}: {}", refused.text);
     }
 }
+
+/// Regression: a rep named with 100,000 characters was stored.
+#[tokio::test]
+async fn a_rep_with_an_overlong_name_or_pool_is_refused_naming_the_field() {
+    let api = Api::new().await;
+
+    let r = api
+        .call("PUT", "/reps/rep-cy", Who::Admin)
+        .if_match(0)
+        .body(json!({ "name": "x".repeat(100_000), "pools": ["ok", "p".repeat(201)] }))
+        .send(&api)
+        .await;
+
+    assert_eq!(r.status, 422, "{}", r.text);
+    let answer = r.json();
+    let fields: Vec<&str> = answer["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["/name", "/pools/1"]);
+}
