@@ -11,7 +11,7 @@
 //! themselves, on a manual clock.
 
 use crate::stack::Stack;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::{body::Bytes, server::conn::http1, service::service_fn, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -102,9 +102,28 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES as u64) {
+        return too_large();
+    }
+    // A webhook over its own limit is answered from `Content-Length` alone, as the function
+    // answers it behind API Gateway: the body is never read (a client that announces 300 KB
+    // and sends 2 bytes is not left waiting).
+    let webhook = parts.uri.path().starts_with("/webhooks/");
+    if webhook && declared.is_some_and(|n| n > form_webhook::MAX_BODY_BYTES as u64) {
+        let resp = stack
+            .handle(hyper::Request::from_parts(parts, Vec::new()))
+            .await;
+        return resp.map(|b| Full::new(Bytes::from(b)));
+    }
+
     let bytes = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return too_large(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
+        Err(_) => return unreadable(),
     };
     let resp = stack
         .handle(hyper::Request::from_parts(parts, bytes.to_vec()))
@@ -112,18 +131,42 @@ where
     resp.map(|b| Full::new(Bytes::from(b)))
 }
 
+/// The 400 for a body the connection could not deliver (a broken chunked encoding).
+fn unreadable() -> hyper::Response<Full<Bytes>> {
+    problem(
+        StatusCode::BAD_REQUEST,
+        "bad-request",
+        "The request is malformed",
+        "the body could not be read (a broken chunked encoding?)".to_owned(),
+    )
+}
+
 /// The 413 for a body over [`MAX_REQUEST_BYTES`], as a problem document shaped like the API's
 /// (`api::error`), so a client reads every refusal the same way. No request id: the request
 /// never reached a function.
 fn too_large() -> hyper::Response<Full<Bytes>> {
+    problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        "The request body is too large",
+        format!("the body is over the {MAX_REQUEST_BYTES} byte limit"),
+    )
+}
+
+fn problem(
+    status: StatusCode,
+    kind: &str,
+    title: &str,
+    detail: String,
+) -> hyper::Response<Full<Bytes>> {
     let body = serde_json::json!({
-        "type": format!("{}payload-too-large", api::error::PROBLEM_BASE),
-        "title": "The request body is too large",
-        "status": StatusCode::PAYLOAD_TOO_LARGE.as_u16(),
-        "detail": format!("the body is over the {MAX_REQUEST_BYTES} byte limit"),
+        "type": format!("{}{kind}", api::error::PROBLEM_BASE),
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
     });
     let mut resp = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
-    *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    *resp.status_mut() = status;
     resp.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/problem+json"),
@@ -210,5 +253,59 @@ mod tests {
             doc["title"].is_string() && doc["detail"].is_string(),
             "{doc}"
         );
+    }
+
+    /// A body that never delivers a byte, or fails at once (a broken chunked encoding).
+    struct Stuck(bool);
+
+    impl hyper::body::Body for Stuck {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            match self.0 {
+                true => std::task::Poll::Ready(Some(Err(std::io::Error::other("bad chunk")))),
+                false => std::task::Poll::Pending,
+            }
+        }
+    }
+
+    fn stack() -> Stack {
+        let config = StackConfig::local(&Default::default(), "s").unwrap();
+        Stack::new(
+            EmbeddedStore::in_memory().unwrap(),
+            Arc::new(SystemClock),
+            config,
+        )
+    }
+
+    /// Regression: `Content-Length: 300000` with a body that never came left the client
+    /// waiting; the webhook's 413 is answered from the header alone.
+    #[tokio::test]
+    async fn a_webhook_announced_over_its_limit_is_refused_without_reading_the_body() {
+        let req = hyper::Request::post("/webhooks/generic")
+            .header("content-length", "300000")
+            .body(Stuck(false))
+            .unwrap();
+
+        let resp = tokio::time::timeout(Duration::from_secs(5), answer(&stack(), req)).await;
+
+        assert_eq!(resp.expect("answered at once").status(), 413);
+    }
+
+    /// Regression: a broken chunked body was answered 413 "over the limit".
+    #[tokio::test]
+    async fn a_body_the_connection_cannot_deliver_is_a_400() {
+        let req = hyper::Request::post("/leads/x/accept")
+            .body(Stuck(true))
+            .unwrap();
+
+        let resp = answer(&stack(), req).await;
+
+        assert_eq!(resp.status(), 400);
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
     }
 }
