@@ -33,10 +33,14 @@ async fn store() -> (DynamoStore, RequestCounter) {
             .interceptor(counter.clone())
             .build(),
     );
+    // Regression: named by the process and the microsecond, two tests of this binary that set
+    // up in the same microsecond asked for the same table ("Table already exists").
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let table = format!(
-        "funnel-{}-{}",
+        "funnel-{}-{}-{}",
         std::process::id(),
-        Utc::now().timestamp_micros()
+        Utc::now().timestamp_micros(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     setup::create_table(&client, &table).await.unwrap();
     // The commits here send no messages; the outbox is never used.
