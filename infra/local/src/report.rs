@@ -93,10 +93,11 @@ fn table(report: &FunnelReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Funnel by {}, {} to {} (as of {})",
+        "Funnel by {}, {} to {} inclusive (as of {})",
         report.group_by.as_str(),
         report.period.from.format("%Y-%m-%d"),
-        report.period.to.format("%Y-%m-%d"),
+        // The period ends before `to`: name the last instant's day in it, as people read dates.
+        (report.period.to - chrono::Duration::nanoseconds(1)).format("%Y-%m-%d"),
         report.as_of.format("%Y-%m-%d %H:%M UTC"),
     );
     let _ = writeln!(out, "entered = lead-cycles that entered the stage in the period; a→b = share of those entering a in the period that reached b (median days); SLA = clocks due in the period met (met/due)\n");
