@@ -121,7 +121,10 @@ fn table(report: &FunnelReport) -> String {
     }
     let _ = writeln!(out, "{header}");
 
-    for row in report.groups.iter().chain(std::iter::once(&report.total)) {
+    // Grouped by `all`, the one group is the total: print it once.
+    let total = (report.groups.len() != 1 || report.groups[0].group != report.total.group)
+        .then_some(&report.total);
+    for row in report.groups.iter().chain(total) {
         let _ = writeln!(out, "{}", table_row(row, width));
     }
     out
