@@ -179,6 +179,18 @@ const SAMPLE_MAPPING: &str = include_str!("../sample/crm-export.toml");
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32> {
+    // Opening a missing file makes an empty store; for a command that only reads, that is a
+    // mistyped `--db` answered with an empty report, so it is refused instead.
+    let reads_only = matches!(
+        cli.command,
+        Command::Report(_) | Command::Plan(_) | Command::Roi(_)
+    );
+    if reads_only && !cli.db.exists() {
+        anyhow::bail!(
+            "no store at {} (import into it first: `journey demo` or `journey import`)",
+            cli.db.display()
+        );
+    }
     let store = EmbeddedStore::open(&cli.db)
         .with_context(|| format!("failed to open the store {}", cli.db.display()))?;
     let now = Utc::now();
@@ -528,6 +540,20 @@ mod tests {
             out_again.contains("0 rescored, 238 already at v1"),
             "{out_again}"
         );
+    }
+
+    /// Regression: a mistyped `--db` made an empty store and printed an empty report.
+    #[tokio::test]
+    async fn a_report_on_a_store_that_does_not_exist_is_refused_and_creates_nothing() {
+        let db = temp_db("missing");
+        let name = db.to_str().unwrap();
+
+        let (result, out) = run_args(&["journey", "--db", name, "report"]).await;
+
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("no store at"), "{err}");
+        assert!(out.is_empty());
+        assert!(!db.exists(), "no file was made");
     }
 
     #[tokio::test]
