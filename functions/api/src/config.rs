@@ -420,7 +420,9 @@ pub async fn get_version(
     http::json_tagged(200, &slot.view(v, doc.body), v)
 }
 
-fn history_key(name: &str, version: u64) -> String {
+/// The key of version `version` of the configuration `name` (`routing`, `calendars/<id>`) in
+/// [`HISTORY`].
+pub fn history_key(name: &str, version: u64) -> String {
     format!("{name}/{version:010}")
 }
 

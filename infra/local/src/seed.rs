@@ -38,39 +38,39 @@ pub async fn seed_demo(store: &dyn JourneyStore) -> anyhow::Result<Vec<String>> 
     });
     let mut stored = Vec::new();
     let utc = Zone::parse("UTC")?;
+    let routing_at = (docs::CONFIG, docs::ROUTING_CONFIG);
+    put_absent(store, routing_at, Some("routing"), &routing(), &mut stored).await?;
+    let policies_at = (docs::CONFIG, docs::SLA_POLICIES);
     put_absent(
         store,
-        docs::CONFIG,
-        docs::ROUTING_CONFIG,
-        &routing(),
-        &mut stored,
-    )
-    .await?;
-    put_absent(
-        store,
-        docs::CONFIG,
-        docs::SLA_POLICIES,
+        policies_at,
+        Some("sla_policies"),
         &policies(),
         &mut stored,
     )
     .await?;
     let calendar = BusinessCalendar::always_open(utc);
+    let calendar_at = (docs::CALENDAR, docs::DEFAULT_CALENDAR);
+    let calendar_name = format!("calendars/{}", docs::DEFAULT_CALENDAR);
     put_absent(
         store,
-        docs::CALENDAR,
-        docs::DEFAULT_CALENDAR,
+        calendar_at,
+        Some(&calendar_name),
         &calendar,
         &mut stored,
     )
     .await?;
-    put_absent(store, docs::REP, DEMO_REP, &rep, &mut stored).await?;
+    put_absent(store, (docs::REP, DEMO_REP), None, &rep, &mut stored).await?;
     Ok(stored)
 }
 
+/// Stores `value` at `(collection, key)` unless something is there; a configuration document
+/// (`history` names its kind, as the API does) is kept as its version 1 too, so
+/// `GET /config/{kind}/versions/1` shows what was seeded.
 async fn put_absent<T: Serialize>(
     store: &dyn JourneyStore,
-    collection: &str,
-    key: &str,
+    (collection, key): (&str, &str),
+    history: Option<&str>,
     value: &T,
     stored: &mut Vec<String>,
 ) -> anyhow::Result<()> {
@@ -78,6 +78,12 @@ async fn put_absent<T: Serialize>(
     commit
         .documents
         .push(docs::put(collection, key, value, 0, None)?);
+    if let Some(name) = history {
+        let version_1 = api::config::history_key(name, 1);
+        commit
+            .documents
+            .push(docs::put(api::config::HISTORY, &version_1, value, 0, None)?);
+    }
     // A conflict means the document is there already: keep it.
     if store.commit(commit).await? == CommitOutcome::Committed {
         stored.push(format!("{collection}/{key}"));
@@ -158,5 +164,24 @@ mod tests {
         let doc = store.get("config", "sla_policies").await.unwrap().unwrap();
         let policies: SlaPolicies = serde_json::from_value(doc.body).unwrap();
         assert_eq!(policies.policies.len(), 3);
+    }
+
+    /// Regression: `GET /config/routing/versions/1` was a 404 on a seeded store; the seeded
+    /// configuration is its version 1 in the history, as a first `PUT` would have made it.
+    #[tokio::test]
+    async fn the_seeded_configuration_is_version_1_of_its_history() {
+        let store = EmbeddedStore::in_memory().unwrap();
+        seed_demo(&store).await.unwrap();
+
+        for (name, collection, key) in [
+            ("routing", "config", "routing"),
+            ("sla_policies", "config", "sla_policies"),
+            ("calendars/default", "calendar", "default"),
+        ] {
+            let current = store.get(collection, key).await.unwrap().unwrap();
+            let history = api::config::history_key(name, 1);
+            let first = store.get(api::config::HISTORY, &history).await.unwrap();
+            assert_eq!(first.map(|d| d.body), Some(current.body), "{name}");
+        }
     }
 }
