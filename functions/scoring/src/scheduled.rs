@@ -142,6 +142,7 @@ pub async fn sweep_within(
         wakes_due = wakes.due,
         woken = wakes.woken,
         wake_failures = wakes.failed,
+        wakes_parked = wakes.parked,
         rescore_version = rescore.as_ref().map(|p| p.version),
         rescored = rescore.as_ref().map(|p| p.rescored),
         "scoring sweep done"

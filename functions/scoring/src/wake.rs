@@ -24,6 +24,9 @@ use tracing::Instrument;
 
 /// The collection of wake documents.
 pub const WAKES: &str = "score_wake";
+/// Wake-ups set aside because deciding them fails in a way retrying cannot fix (a wake or
+/// ledger document that does not decode): keyed by lead, indexed by when they were parked.
+pub const PARKED_WAKES: &str = "score_wake_parked";
 /// Wake documents read per round of a sweep.
 const BATCH: usize = 100;
 /// Rounds per sweep, so one sweep ends even when many are due.
@@ -91,8 +94,11 @@ pub struct WakeReport {
     pub woken: usize,
     /// Of which became MQLs.
     pub mqls: usize,
-    /// Wake-ups that failed (left due for the next sweep).
+    /// Wake-ups that failed and may succeed later (left due for the next sweep).
     pub failed: usize,
+    /// Wake-ups that failed for good and were parked in [`PARKED_WAKES`], out of the way of
+    /// the ones behind them.
+    pub parked: usize,
 }
 
 /// Decides again every lead whose wake-up is due at `now`.
@@ -125,6 +131,14 @@ pub async fn sweep_wakes(
                 Ok(mql) => {
                     report.woken += 1;
                     report.mqls += usize::from(mql);
+                }
+                Err(e) if cannot_succeed(&e) => {
+                    park(store, &doc, e.class(), now)
+                        .instrument(span.clone())
+                        .await?;
+                    report.parked += 1;
+                    let _entered = span.enter();
+                    tracing::warn!(error.class = e.class(), error = %e, "wake-up parked; it cannot succeed as stored");
                 }
                 Err(e) => {
                     report.failed += 1;
@@ -185,6 +199,66 @@ async fn wake_one(
         }
     }
     Err(ScoringError::Contention(wake.lead_id, MAX_ATTEMPTS))
+}
+
+/// Whether a wake-up's failure is its own and for good: its documents do not decode. Rules that
+/// cannot be read fail every wake-up alike and may be fixed by the next `PUT`: those stay due.
+fn cannot_succeed(e: &ScoringError) -> bool {
+    let about_the_rules = matches!(
+        e,
+        ScoringError::BadRules(_) | ScoringError::RulesUnavailable { .. }
+    );
+    !e.is_retryable() && !about_the_rules
+}
+
+/// Why and when a wake-up was parked, kept with the document it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParkedWake {
+    /// The error class (`corrupt_ledger`, …): ids and codes only.
+    pub reason: String,
+    /// When it was parked.
+    pub parked_at: Timestamp,
+    /// The wake document's body as it was stored.
+    pub wake: serde_json::Value,
+}
+
+/// Moves a wake-up that cannot succeed out of the due index, in one commit: its parked record,
+/// and the wake document deleted if it is still the version that failed (a newer one, written
+/// by the lead's next activity, stays due).
+///
+/// Without this, a hundred such wake-ups at the front of the index would be all that every
+/// sweep reads. The next activity of the lead writes a fresh wake document if one is needed.
+async fn park(
+    store: &dyn JourneyStore,
+    doc: &Document,
+    reason: &str,
+    now: Timestamp,
+) -> Result<(), ScoringError> {
+    let record = ParkedWake {
+        reason: reason.to_owned(),
+        parked_at: now,
+        wake: doc.body.clone(),
+    };
+    let mut commit = ports::Commit::default();
+    commit.documents.push(DocumentWrite::Put {
+        doc: Document {
+            collection: PARKED_WAKES.to_owned(),
+            key: doc.key.clone(),
+            version: 1,
+            index: Some(due_index(now)),
+            body: serde_json::to_value(record).unwrap_or_default(),
+            expires_at: None,
+        },
+        expect: Expect::Any,
+    });
+    commit.documents.push(DocumentWrite::Delete {
+        collection: WAKES.to_owned(),
+        key: doc.key.clone(),
+        expect: Expect::Version(doc.version),
+    });
+    // A conflict: the wake document changed meanwhile, and the new one is left due.
+    store.commit(commit).await?;
+    Ok(())
 }
 
 /// Deletes the wake document of a lead that no longer exists.

@@ -131,3 +131,67 @@ async fn with_the_shipped_rules_there_is_nothing_to_rescore() {
         .unwrap()
         .is_none());
 }
+
+/// A wake document at `key`, due at `due`, with `body` as stored.
+fn wake_doc(key: &str, due: &str, body: serde_json::Value) -> ports::DocumentWrite {
+    ports::DocumentWrite::Put {
+        doc: ports::Document {
+            collection: "score_wake".into(),
+            key: key.into(),
+            version: 1,
+            index: Some(due.into()),
+            body,
+            expires_at: None,
+        },
+        expect: ports::Expect::Absent,
+    }
+}
+
+/// The known shortcoming this closes: wake-ups that could never succeed stayed due, and each
+/// sweep read the oldest hundred of them and nothing behind. They are parked now, and the
+/// wake-up behind them is decided in the same sweep.
+#[tokio::test]
+async fn a_hundred_broken_wake_ups_are_parked_and_do_not_hold_back_the_next() {
+    let env = env();
+    install_rules(&env, &delayed_rules()).await;
+    let mut commit = ports::Commit::default();
+    for i in 0..100 {
+        let broken = serde_json::json!({ "not": "a wake-up" });
+        commit.documents.push(wake_doc(
+            &format!("b{i:03}"),
+            "2026-03-02T09:00:00.000Z",
+            broken,
+        ));
+    }
+    // Behind them, the wake-up of a lead that is gone: decided by forgetting it.
+    let gone = serde_json::json!({ "lead_id": "gone", "due": "2026-03-02T09:30:00Z" });
+    commit
+        .documents
+        .push(wake_doc("gone", "2026-03-02T09:30:00.000Z", gone));
+    env.store.commit(commit).await.unwrap();
+
+    let first = scheduled::sweep(&env.scorer, hours(1)).await.unwrap();
+    let second = scheduled::sweep(&env.scorer, hours(2)).await.unwrap();
+
+    assert_eq!(
+        (
+            first.wakes.due,
+            first.wakes.parked,
+            first.wakes.woken,
+            first.wakes.failed
+        ),
+        (101, 100, 1, 0)
+    );
+    assert_eq!(second.wakes.due, 0, "nothing is left due");
+    let parked = env
+        .store
+        .get("score_wake_parked", "b042")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(parked.body["reason"], "corrupt_ledger");
+    assert_eq!(
+        parked.body["wake"],
+        serde_json::json!({ "not": "a wake-up" })
+    );
+}
