@@ -137,6 +137,9 @@ pub enum TrackError {
     /// Too many events in one request.
     #[error("at most {MAX_EVENTS} events per request")]
     TooMany,
+    /// A body that says it is something other than JSON.
+    #[error("the body must be application/json")]
+    NotJson,
     /// The store failed; events before the failure were stored and a retry of the whole
     /// batch is safe.
     #[error("store failed")]
@@ -150,6 +153,7 @@ impl TrackError {
             TrackError::Unauthorized => 401,
             TrackError::Malformed { .. } => 400,
             TrackError::TooMany => 413,
+            TrackError::NotJson => 415,
             TrackError::Store(e) if e.is_retryable() => 503,
             TrackError::Store(_) => 500,
         }
@@ -238,6 +242,26 @@ impl Tracker {
     }
 }
 
+/// Checks a request's `Content-Type` before its batch is read: JSON (`application/json`, or
+/// any `+json` type), or none at all; anything else, a form (what `curl -d` sends unless told
+/// otherwise) or plain text, is refused with a 415 that says what to send.
+pub fn check_content_type(content_type: Option<&str>) -> Result<(), TrackError> {
+    let Some(raw) = content_type else {
+        return Ok(());
+    };
+    let essence = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(TrackError::NotJson)
+    }
+}
+
 /// An outcome as an HTTP answer: status, content type and body (the response, or an RFC 9457
 /// problem document). A server error is logged here, once, without the batch.
 pub fn answer(outcome: &Result<TrackResponse, TrackError>) -> (u16, &'static str, String) {
@@ -264,6 +288,7 @@ fn problem(e: &TrackError) -> serde_json::Value {
         TrackError::Unauthorized => ("unauthorized", "No valid API key"),
         TrackError::Malformed { .. } => ("malformed-body", "The batch cannot be read"),
         TrackError::TooMany => ("too-many-events", "Too many events in one batch"),
+        TrackError::NotJson => ("unsupported-media-type", "The body must be JSON"),
         TrackError::Store(_) => ("unavailable", "Temporarily unavailable"),
     };
     serde_json::json!({

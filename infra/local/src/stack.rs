@@ -286,7 +286,14 @@ impl Stack {
 
     async fn track(&self, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
         let key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok());
-        let outcome = self.tracker.track(key, req.body(), self.clock.now()).await;
+        let content_type = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok());
+        let outcome = match tracking::check_content_type(content_type) {
+            Ok(()) => self.tracker.track(key, req.body(), self.clock.now()).await,
+            Err(e) => Err(e),
+        };
         let (status, content_type, body) = tracking::answer(&outcome);
         respond(status, content_type, body.into_bytes())
     }

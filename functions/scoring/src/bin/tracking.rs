@@ -36,9 +36,18 @@ async fn handle(tracker: &Tracker, event: Request) -> Result<Response<Body>, Err
         .headers()
         .get("x-api-key")
         .and_then(|v| v.to_str().ok());
-    let outcome = tracker
-        .track(key, event.body().as_ref(), chrono::Utc::now())
-        .await;
+    let content_type = event
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    let outcome = match tracking::check_content_type(content_type) {
+        Ok(()) => {
+            tracker
+                .track(key, event.body().as_ref(), chrono::Utc::now())
+                .await
+        }
+        Err(e) => Err(e),
+    };
 
     let (status, content_type, body) = tracking::answer(&outcome);
     Ok(Response::builder()

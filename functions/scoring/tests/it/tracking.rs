@@ -176,3 +176,27 @@ async fn an_ancient_event_is_refused_and_the_rest_of_the_batch_kept() {
     assert_eq!(refused, [(0, true), (2, true)], "{response:?}");
     assert_eq!(response.accepted, 1);
 }
+
+/// Regression: a `text/plain` or form body was read as a batch; it is a 415 now, and JSON
+/// (with parameters, or a `+json` type) or no type at all is read.
+#[test]
+fn a_body_that_says_it_is_not_json_is_a_415() {
+    use scoring::tracking::{answer, check_content_type};
+
+    let refused = [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ]
+    .map(|t| check_content_type(Some(t)).map_err(|e| answer(&Err(e)).0));
+    let taken = [
+        Some("application/json"),
+        Some("Application/JSON; charset=utf-8"),
+        Some("application/vnd.events+json"),
+        None,
+    ]
+    .map(|t| check_content_type(t).is_ok());
+
+    assert_eq!(refused, [Err(415), Err(415), Err(415)]);
+    assert_eq!(taken, [true; 4]);
+}
