@@ -223,6 +223,11 @@ impl fmt::Display for Problems<'_> {
     }
 }
 
+/// The largest MQL threshold a rule set may set.
+pub const MAX_THRESHOLD: f64 = 1e9;
+/// The most points, either way, one rule may give: sums of a ledger stay exact and finite.
+pub const MAX_POINTS: f64 = 1e6;
+
 impl RuleSet {
     /// Parses and validates a rule set.
     pub fn from_json(text: &str) -> Result<Self, RuleSetError> {
@@ -246,8 +251,13 @@ impl RuleSet {
             self.check_rule(i, rule, &mut problems);
         }
         self.grade.check(&mut problems);
-        if !self.mql.min_score.is_finite() {
-            problems.push("mql.min_score must be a finite number".to_owned());
+        // Zero or less would make every lead at the grade an MQL, whatever it did; past a
+        // billion no lead ever is one. Either is a typo, not a policy.
+        let min_score = self.mql.min_score;
+        if !(min_score > 0.0 && min_score <= MAX_THRESHOLD) {
+            problems.push(format!(
+                "mql.min_score must be a number above 0 and at most {MAX_THRESHOLD}"
+            ));
         }
 
         if problems.is_empty() {
@@ -289,8 +299,10 @@ impl RuleSet {
                 problems.push(format!("{at}: score {score:?} is not one of the scores"));
             }
         }
-        if !rule.points.is_finite() {
-            problems.push(format!("{at}: points must be a finite number"));
+        if !(rule.points.is_finite() && rule.points.abs() <= MAX_POINTS) {
+            problems.push(format!(
+                "{at}: points must be a number from -{MAX_POINTS} to {MAX_POINTS}"
+            ));
         }
         if let Some(cap) = rule.cap {
             check_cap(&at, cap, problems);

@@ -229,6 +229,30 @@ fn invalid_rule_sets_list_every_problem() {
     }
 }
 
+/// Regression: `mql.min_score = -1e308` was stored, and every lead at the grade gate became an
+/// MQL at the next sweep. Thresholds of zero or less, and points past a million, are refused.
+#[test]
+fn a_threshold_of_zero_or_less_and_absurd_points_are_refused() {
+    let with = |min_score: &str, points: &str| {
+        format!(
+            r#"{{ "version": 1, "scores": [{{ "name": "mql" }}], "mql_score": "mql",
+            "rules": [{{ "id": "x", "kinds": ["page_viewed"], "points": {points} }}],
+            "grade": {{ "rules": [], "bands": {{ "a": 0, "b": 0, "c": 0, "d": 0, "e": 0 }} }},
+            "mql": {{ "min_grade": "B", "min_score": {min_score}, "hand_raiser_floor": "D" }} }}"#
+        )
+    };
+    let refused = |text: String| match RuleSet::from_json(&text) {
+        Err(RuleSetError::Invalid(problems)) => problems.join("\n"),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+
+    assert!(refused(with("-1e308", "1")).starts_with("mql.min_score"));
+    assert!(refused(with("0", "1")).starts_with("mql.min_score"));
+    assert!(refused(with("1e10", "1")).starts_with("mql.min_score"));
+    assert!(refused(with("50", "1e308")).contains("points must be a number from"));
+    assert!(RuleSet::from_json(&with("50", "-1000")).is_ok());
+}
+
 #[test]
 fn a_malformed_rule_set_says_where() {
     let err = RuleSet::from_json("{\n  \"version\": 1,\n  \"colour\": 3\n}").unwrap_err();
