@@ -14,6 +14,7 @@ use crate::{
 };
 use ports::Clock;
 use std::{io::Read, sync::Arc};
+use tracing::Instrument;
 
 /// The largest body accepted: 256 KiB (Webflow's own maximum; no form is larger).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -82,8 +83,12 @@ impl Service {
             provider,
             delivery_key = tracing::field::Empty
         );
+        // Instrumented, not entered across the await: a guard held over an await leaks the
+        // span into whatever else the thread polls meanwhile, and concurrent deliveries' lines
+        // were logged under each other's delivery keys.
+        let outcome = self.deliver(req, &span).instrument(span.clone()).await;
         let _enter = span.enter();
-        match self.deliver(req, &span).await {
+        match outcome {
             Ok(response) => response,
             Err(e) => {
                 if e.status() >= 500 {

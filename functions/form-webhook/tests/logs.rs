@@ -120,3 +120,45 @@ async fn no_personal_data_reaches_any_log_line() {
         );
     }
 }
+
+/// Regression: the delivery's span was entered and held across an await, so deliveries handled
+/// at the same time on one thread logged under each other's spans (`webhook
+/// delivery{…}:webhook delivery{…}:`), naming the wrong delivery key.
+#[tokio::test]
+async fn concurrent_deliveries_each_log_under_their_own_span() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .without_time()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let h = Harness::new();
+    let files = [
+        "typeform/form_response_normal.json",
+        "tally/form_response_normal.json",
+        "jotform/submission_normal.multipart",
+        "google-forms/apps_script_normal.json",
+        "unbounce/form_submit_urlencoded.txt",
+        "generic-json/zapier_lead_normal.json",
+    ];
+    let fixtures: Vec<_> = files.iter().map(|f| fixture(f)).collect();
+
+    let posts = fixtures
+        .iter()
+        .map(|f| h.post(&f.method, &f.provider, &f.url, &f.headers, &f.body));
+    futures_util::future::join_all(posts).await;
+    drop(_guard);
+
+    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let in_a_delivery: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("webhook delivery{"))
+        .collect();
+    assert!(in_a_delivery.len() >= files.len(), "{text}");
+    for line in in_a_delivery {
+        assert_eq!(line.matches("webhook delivery{").count(), 1, "{line}");
+    }
+}
