@@ -37,7 +37,8 @@
 //!   lead that tracking and scoring honour would close this.
 //! * the DynamoDB table's point-in-time recovery keeps earlier item versions for up to 35
 //!   days. The embedded file zeroes what it deletes (`secure_delete`), but its write-ahead log
-//!   keeps the pages as they were until the next checkpoint.
+//!   keeps the pages as they were until the next checkpoint: SQLite's own (as the log grows),
+//!   or the local runner's when a command or `serve` ends.
 //! * routing decisions keep the lead's company domain (the part of the e-mail after `@`), the
 //!   account it was matched on: it names the company, not the person, and the decision is the
 //!   audit trail of who got the lead and why.

@@ -195,7 +195,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i
         .with_context(|| format!("failed to open the store {}", cli.db.display()))?;
     let now = Utc::now();
 
-    match cli.command {
+    let status = match cli.command {
         Command::Demo(args) => {
             let mapping =
                 Mapping::parse(SAMPLE_MAPPING).context("the bundled mapping is broken")?;
@@ -244,8 +244,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i
             Ok(0)
         }
         Command::Serve(args) => {
+            // `serve` checkpoints the store itself when it stops.
             run_serve(store, &args).await?;
-            Ok(0)
+            return Ok(0);
         }
         Command::Plan(args) => {
             print_plan(&store, &args, now, out).await?;
@@ -264,7 +265,14 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<i
         Command::Rescore { page_size } => {
             rescore(&store, usize::from(page_size), now, out, err).await
         }
-    }
+    };
+    // The binary ends with `process::exit`, which closes nothing: fold the write-ahead log
+    // into the file now, so the file alone holds the data (and erased data is gone from both).
+    store
+        .checkpoint()
+        .await
+        .context("failed to checkpoint the store")?;
+    status
 }
 
 /// Stores the good rows of a costs CSV and lists the bad ones; returns how many were bad.

@@ -50,11 +50,12 @@ pub async fn run(stack: Arc<Stack>, listener: TcpListener) -> anyhow::Result<()>
     let pump = tokio::spawn(pump(stack.clone(), wake.clone()));
     let ticks = tokio::spawn(tick(stack.clone()));
     tokio::select! {
-        served = serve_with(stack, listener, Some(wake)) => served?,
+        served = serve_with(stack.clone(), listener, Some(wake)) => served?,
         _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
     }
     pump.abort();
     ticks.abort();
+    stack.store().checkpoint().await?;
     Ok(())
 }
 

@@ -180,6 +180,20 @@ impl EmbeddedStore {
             .map_err(|e| Error::Store(StoreError::Unavailable(Box::new(e))))?
     }
 
+    /// Copies the write-ahead log into the database file and empties it: afterwards the file
+    /// alone holds everything, and pages changed since (an erasure's, zeroed by
+    /// `secure_delete`) are no longer readable in the log. SQLite does this on its own as the
+    /// log grows and when the last connection closes; a process that exits without closing
+    /// calls it.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.run(|conn, _| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Deletes claims and documents whose `expires_at` has passed. Reads already ignore them;
     /// this only reclaims space. Returns how many rows went.
     pub async fn purge_expired(&self) -> Result<usize, StoreError> {

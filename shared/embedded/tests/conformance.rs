@@ -237,6 +237,38 @@ mod embedded_only {
         );
     }
 
+    /// The local runner ends with `process::exit`, which closes no connection: `checkpoint`
+    /// is what folds the log into the file. After it, while the store is still open, the log
+    /// is empty and the file holds the data.
+    #[tokio::test]
+    async fn a_checkpoint_empties_the_log_into_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journey.db");
+        let store = EmbeddedStore::open(&path).unwrap();
+        let put = Commit {
+            documents: vec![DocumentWrite::Put {
+                doc: doc("clock-1"),
+                expect: Expect::Absent,
+            }],
+            ..Commit::default()
+        };
+        store.commit(put).await.unwrap();
+        let wal = dir.path().join("journey.db-wal");
+        let before = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+
+        store.checkpoint().await.unwrap();
+
+        assert!(before > 0, "the commit went to the log first");
+        assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&path, &copy).unwrap();
+        let conn = Connection::open(&copy).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM documents", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1, "the file alone holds the document");
+    }
+
     #[tokio::test]
     async fn a_reopened_file_keeps_everything() {
         let dir = tempfile::tempdir().unwrap();
