@@ -36,6 +36,17 @@ pub fn to_csv(report: &FunnelReport) -> String {
     String::from_utf8(bytes).expect("CSV of UTF-8 is UTF-8")
 }
 
+/// A text cell that a spreadsheet will not run: a group name is whatever a form sender put in
+/// `utm_source`, and one that starts with `=`, `+`, `-`, `@` (or a tab or carriage return) is
+/// read by Excel and Sheets as a formula (`=HYPERLINK(…)`). Such a value gets a leading `'`,
+/// which the spreadsheet shows as text, as OWASP's CSV-injection advice says.
+fn inert(text: &str) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_owned(),
+    }
+}
+
 /// The column names.
 pub fn header() -> Vec<String> {
     let mut header = vec!["group".to_owned()];
@@ -55,7 +66,7 @@ pub fn header() -> Vec<String> {
 
 fn cells(row: &GroupRow) -> Vec<String> {
     let num = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_default();
-    let mut cells = vec![row.group.clone()];
+    let mut cells = vec![inert(&row.group)];
     cells.extend(
         Stage::ALL
             .iter()
@@ -79,4 +90,36 @@ fn cells(row: &GroupRow) -> Vec<String> {
         cells.push(num(sla.rate));
     }
     cells
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inert;
+
+    /// Regression: a `utm_source` of `=HYPERLINK("http://evil.example","x")` reached the CSV as
+    /// a formula a spreadsheet would run.
+    #[test]
+    fn a_group_that_a_spreadsheet_would_run_is_made_text() {
+        let cells = [
+            "=HYPERLINK(\"http://evil.example\",\"x\")",
+            "+1",
+            "-2+3",
+            "@SUM(A1)",
+            "google",
+            "",
+        ]
+        .map(inert);
+
+        assert_eq!(
+            cells,
+            [
+                "'=HYPERLINK(\"http://evil.example\",\"x\")",
+                "'+1",
+                "'-2+3",
+                "'@SUM(A1)",
+                "google",
+                ""
+            ]
+        );
+    }
 }
