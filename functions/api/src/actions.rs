@@ -117,12 +117,14 @@ pub async fn act(
     action: Action,
 ) -> ApiResult<Response<Body>> {
     let key = http::idempotency_key(req)?;
+    // Who may act comes before the body: a caller who may not touch the lead learns that
+    // (403), not what their request would have needed.
+    let lead = leads::load_visible(deps, who, id).await?;
+    leads::ensure_can_act(deps, who, &lead).await?;
+
     let body: ActionBody = http::json_body(req)?;
     let now = deps.clock.now();
     let reason = validate(deps, action, &body, now).await?;
-
-    let lead = leads::load_visible(deps, who, id).await?;
-    leads::ensure_can_act(deps, who, &lead).await?;
     not_before_current_stage(&lead, body.effective_at)?;
     let cause = CauseId::new(format!("api:{key}"));
     if lead.journey.causes.contains(&cause) {

@@ -541,3 +541,20 @@ async fn a_note_longer_than_four_thousand_characters_is_refused() {
     assert_eq!(long.json()["errors"][0]["field"], "/note");
     assert_eq!(fits.status, 200, "{}", fits.text);
 }
+
+/// Regression: marketing posting a reject with no body was told "a reason code is required"
+/// (422): what its request lacked, for an action it may not take at all. It is a 403 now.
+#[tokio::test]
+async fn a_caller_who_may_not_act_is_told_so_before_what_the_body_lacks() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+
+    let r = api
+        .call("POST", "/leads/L1/reject", Who::Marketing)
+        .key("m")
+        .if_match(1)
+        .send(&api)
+        .await;
+
+    assert_eq!(r.status, 403, "{}", r.text);
+}
