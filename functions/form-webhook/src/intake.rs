@@ -34,8 +34,12 @@ use ports::{
 use std::{collections::BTreeMap, sync::Arc};
 
 /// How many times a conflicting commit is retried from a fresh read before giving up (the
-/// provider then retries the delivery).
-const MAX_ATTEMPTS: usize = 5;
+/// provider then retries the delivery, after a 503).
+///
+/// Of N deliveries for one person committing at once, one wins each round, so the last needs N
+/// attempts: 20 covers a burst of 20 for one lead (five gave 503s to 2 of 16 parallel
+/// deliveries). Each attempt is a read and a conditional write, milliseconds apiece.
+const MAX_ATTEMPTS: usize = 20;
 
 /// How long a claim is kept: longer than any provider's retry window (HubSpot's is 3 days).
 const CLAIM_TTL_DAYS: i64 = 30;

@@ -292,3 +292,29 @@ async fn the_same_delivery_twice_at_once_makes_exactly_one_lead() {
         assert_eq!(activities, 1, "{file}: exactly one activity");
     }
 }
+
+/// Regression: 16 different deliveries for one person at once got two 503s ("too many
+/// concurrent updates"): each round of commits has one winner, and five attempts were too few
+/// for the last of sixteen. All land now, on one lead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_deliveries_for_one_person_at_once_all_land_on_one_lead() {
+    let h = Arc::new(Harness::new());
+    let start = Arc::new(tokio::sync::Barrier::new(16));
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (h, start) = (h.clone(), start.clone());
+            tokio::spawn(async move {
+                let body = typeform_body(&format!("burst-{i}"), "same@corp.example");
+                start.wait().await;
+                typeform(&h, "application/json", body.as_bytes()).await
+            })
+        })
+        .collect();
+
+    for t in tasks {
+        assert_answer(&t.await.expect("no panic"), 200, "a delivery of the burst");
+    }
+    let leads = h.leads().await;
+    assert_eq!(leads.len(), 1);
+    assert_eq!(h.activities().await.len(), 16);
+}

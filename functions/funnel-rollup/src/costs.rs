@@ -180,8 +180,10 @@ pub async fn store(
     Ok(outcome)
 }
 
-/// How many times [`store`] reads and commits before it answers a conflict.
-const STORE_ATTEMPTS: usize = 3;
+/// How many times [`store`] reads and commits before it answers a conflict. One upload wins
+/// each round against the others writing the same costs, so this many
+/// writers at once all land.
+const STORE_ATTEMPTS: usize = 16;
 
 async fn commit_of(docs: &dyn DocumentStore, costs: &[CampaignCost]) -> Result<Commit, StoreError> {
     let mut commit = Commit::default();
