@@ -96,8 +96,24 @@ async fn serve_with(
     }
 }
 
+/// How long a request's body may take to arrive. A client that announces 100 bytes and sends
+/// two would otherwise hold its connection, and its task, for ever.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// One request: hyper → [`Stack::handle`] → hyper.
 async fn answer<B>(stack: &Stack, req: hyper::Request<B>) -> hyper::Response<Full<Bytes>>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    answer_within(stack, req, BODY_TIMEOUT).await
+}
+
+async fn answer_within<B>(
+    stack: &Stack,
+    req: hyper::Request<B>,
+    body_timeout: Duration,
+) -> hyper::Response<Full<Bytes>>
 where
     B: hyper::body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -121,10 +137,15 @@ where
         return resp.map(|b| Full::new(Bytes::from(b)));
     }
 
-    let bytes = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
-        Err(_) => return unreadable(),
+    let read = tokio::time::timeout(
+        body_timeout,
+        Limited::new(body, MAX_REQUEST_BYTES).collect(),
+    );
+    let bytes = match read.await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
+        Ok(Err(_)) => return unreadable(),
+        Err(_) => return too_slow(body_timeout),
     };
     let resp = stack
         .handle(hyper::Request::from_parts(parts, bytes.to_vec()))
@@ -142,18 +163,28 @@ fn unreadable() -> hyper::Response<Full<Bytes>> {
     )
 }
 
-/// The 413 for a body over [`MAX_REQUEST_BYTES`], as a problem document shaped like the API's
-/// (`api::error`), so a client reads every refusal the same way. No request id: the request
-/// never reached a function.
+/// The 408 for a body that did not arrive in time.
+fn too_slow(after: Duration) -> hyper::Response<Full<Bytes>> {
+    problem(
+        StatusCode::REQUEST_TIMEOUT,
+        "request-timeout",
+        "The request body did not arrive in time",
+        format!("the body was not complete after {} s", after.as_secs_f64()),
+    )
+}
+
+/// The 413 for a body over [`MAX_REQUEST_BYTES`], typed as the webhook's own 413.
 fn too_large() -> hyper::Response<Full<Bytes>> {
     problem(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "payload-too-large",
+        "too-large",
         "The request body is too large",
         format!("the body is over the {MAX_REQUEST_BYTES} byte limit"),
     )
 }
 
+/// A refusal made before the request reached a function, as a problem document shaped like
+/// the API's (`api::error`), so a client reads every refusal the same way. No request id.
 fn problem(
     status: StatusCode,
     kind: &str,
@@ -247,7 +278,7 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
             doc["type"],
-            "https://lead-journey.dev/problems/payload-too-large"
+            "https://lead-journey.dev/problems/too-large"
         );
         assert_eq!(doc["status"], 413);
         assert!(
@@ -295,6 +326,20 @@ mod tests {
         let resp = tokio::time::timeout(Duration::from_secs(5), answer(&stack(), req)).await;
 
         assert_eq!(resp.expect("answered at once").status(), 413);
+    }
+
+    /// Regression: `Content-Length: 100` and two bytes held the connection for ever.
+    #[tokio::test]
+    async fn a_body_that_stops_arriving_is_a_408() {
+        let req = hyper::Request::post("/leads/x/accept")
+            .header("content-length", "100")
+            .body(Stuck(false))
+            .unwrap();
+
+        let resp = answer_within(&stack(), req, Duration::from_millis(50)).await;
+
+        assert_eq!(resp.status(), 408);
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
     }
 
     /// Regression: a broken chunked body was answered 413 "over the limit".
