@@ -147,6 +147,9 @@ fn row(r: &csv::StringRecord) -> Result<CampaignCost, String> {
         .ok()
         .filter(|a: &f64| a.is_finite() && *a >= 0.0)
         .ok_or_else(|| "amount is not a non-negative number".to_owned())?;
+    if amount > MAX_AMOUNT {
+        return Err(too_much());
+    }
     Ok(CampaignCost {
         campaign,
         month,
@@ -257,6 +260,8 @@ pub fn check(costs: &[CampaignCost]) -> Vec<(usize, String)> {
                 "campaign is longer than 256 bytes".to_owned()
             } else if !c.amount.is_finite() || c.amount < 0.0 {
                 "amount is not a non-negative number".to_owned()
+            } else if c.amount > MAX_AMOUNT {
+                too_much()
             } else if let Some(at) = first.get(&key(c)) {
                 format!("the same campaign and month as /costs/{at}")
             } else {
@@ -266,6 +271,14 @@ pub fn check(costs: &[CampaignCost]) -> Vec<(usize, String)> {
             Some((i, problem))
         })
         .collect()
+}
+
+/// The largest cost of one campaign in one month: a trillion. Amounts near `f64::MAX` summed
+/// over months overflowed to infinity, and the campaign's cost read as unknown.
+pub const MAX_AMOUNT: f64 = 1e12;
+
+fn too_much() -> String {
+    format!("amount is more than {MAX_AMOUNT:e}")
 }
 
 /// The longest campaign name taken.

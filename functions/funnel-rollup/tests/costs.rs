@@ -147,3 +147,24 @@ fn a_cost_given_twice_in_json_names_both_places() {
         [(2, "the same campaign and month as /costs/0".to_owned())]
     );
 }
+
+/// Regression: two months of 1e308 summed to infinity and the campaign's cost read `null`.
+#[test]
+fn an_amount_over_a_trillion_is_refused() {
+    let parsed =
+        costs::parse_csv("campaign,month,amount\nbig,2025-06,1e308\nok,2025-06,1e12\n".as_bytes());
+    let json = costs::check(&[CampaignCost {
+        campaign: "big".into(),
+        month: month(2025, 6),
+        amount: 2e12,
+    }]);
+
+    let refused: Vec<(u64, &str)> = parsed
+        .errors
+        .iter()
+        .map(|e| (e.line, e.problem.as_str()))
+        .collect();
+    assert_eq!(refused, [(2, "amount is more than 1e12")]);
+    assert_eq!(parsed.costs.len(), 1);
+    assert_eq!(json, [(0, "amount is more than 1e12".to_owned())]);
+}

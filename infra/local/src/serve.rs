@@ -276,10 +276,7 @@ mod tests {
         assert_eq!(resp.headers()["content-type"], "application/problem+json");
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let doc: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(
-            doc["type"],
-            "https://lead-journey.dev/problems/too-large"
-        );
+        assert_eq!(doc["type"], "https://lead-journey.dev/problems/too-large");
         assert_eq!(doc["status"], 413);
         assert!(
             doc["title"].is_string() && doc["detail"].is_string(),
