@@ -85,8 +85,9 @@ pub(crate) fn check_fresh(
     now: Timestamp,
     tolerance_secs: i64,
 ) -> Result<(), Rejection> {
-    let skew = (now.timestamp() - signed_at_secs).abs();
-    if skew <= tolerance_secs {
+    // abs_diff: a sender's timestamp may be any i64, and a subtraction could overflow.
+    let skew = now.timestamp().abs_diff(signed_at_secs);
+    if skew <= tolerance_secs.unsigned_abs() {
         Ok(())
     } else {
         Err(Rejection::Stale)
@@ -137,6 +138,18 @@ mod tests {
         assert_eq!(
             check_fresh(1_000_000 - 181, now, 180),
             Err(Rejection::Stale)
+        );
+    }
+
+    #[test]
+    fn a_timestamp_at_the_ends_of_i64_is_stale_not_a_panic() {
+        let now = chrono::DateTime::from_timestamp(1_000_000, 0).unwrap();
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            assert_eq!(check_fresh(t, now, 180), Err(Rejection::Stale), "{t}");
+        }
+        assert_eq!(
+            parse_epoch("-9223372036854775808", true),
+            Ok(i64::MIN.div_euclid(1000))
         );
     }
 }

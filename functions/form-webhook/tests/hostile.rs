@@ -217,7 +217,21 @@ async fn other_methods_and_odd_paths_are_4xx() {
             .await;
         assert_answer(&r, 405, method);
     }
-    for provider in ["", "/", "../typeform", "TYPEFORM", "typeform\0"] {
+    // Only the generic format takes a second segment, and only a plain name.
+    let long_name = format!("generic/{}", "z".repeat(65));
+    for provider in [
+        "",
+        "/",
+        "../typeform",
+        "TYPEFORM",
+        "typeform\0",
+        "typeform/extra",
+        "typeform/",
+        "generic/",
+        "generic/a/b",
+        "generic/a b",
+        &long_name,
+    ] {
         let r = h
             .post("POST", provider, url, &headers, body.as_bytes())
             .await;

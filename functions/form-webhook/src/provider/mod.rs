@@ -89,10 +89,20 @@ impl Provider {
     }
 
     /// The provider a URL segment names. `generic/<name>` names the generic format (the name
-    /// tells one Zap or scenario from another and is kept as the form id fallback).
+    /// tells one Zap or scenario from another and is kept as the form id fallback); no other
+    /// provider takes a second segment, so `typeform/extra` names nothing and is a 404 rather
+    /// than a Typeform delivery at a URL nobody configured.
     pub fn from_slug(slug: &str) -> Option<Provider> {
-        let head = slug.split('/').next().unwrap_or(slug);
-        Provider::ALL.into_iter().find(|p| p.slug() == head)
+        let (head, name) = match slug.split_once('/') {
+            Some((head, name)) => (head, Some(name)),
+            None => (slug, None),
+        };
+        let provider = Provider::ALL.into_iter().find(|p| p.slug() == head)?;
+        match name {
+            None => Some(provider),
+            Some(name) if provider == Provider::Generic && generic_name(name) => Some(provider),
+            Some(_) => None,
+        }
     }
 
     /// The environment variable holding the provider's secret.
@@ -392,4 +402,13 @@ pub(crate) fn header_token(req: &Incoming<'_>, secret: &Secret) -> Result<(), We
 pub(crate) fn digest_key(parts: &[&str]) -> String {
     let joined = parts.join("\u{1f}");
     crate::verify::sha256_hex(joined.as_bytes())[..32].to_owned()
+}
+
+/// Whether `name` may follow `generic/`: one path segment of at most 64 letters, digits, `-`,
+/// `_` or `.`, since it becomes the form id of every lead the sender delivers.
+fn generic_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
