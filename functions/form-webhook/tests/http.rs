@@ -324,3 +324,46 @@ async fn hand_raisers_are_marked_by_form_setting_or_form_name() {
         assert_eq!(activities[0].hand_raiser, *expected, "{form}");
     }
 }
+
+/// HubSpot's v3 signature is over the URL with `%3A`, `%40` and the like decoded, so a webhook
+/// URL whose query carries them (a token with `:`) verifies only when they are decoded first.
+#[tokio::test]
+async fn hubspot_v3_signs_the_url_with_its_documented_escapes_decoded() {
+    let h = Harness::new();
+    let f = fixture("hubspot/workflow_contact_normal.json");
+    h.clock.set(f.received_at);
+    let url = "https://leads.example.org/webhooks/hubspot?tag=a%3Ab%40c%20d";
+    let signed_over = "https://leads.example.org/webhooks/hubspot?tag=a:b@c%20d";
+    let ts = (f.received_at.timestamp() * 1000).to_string();
+    let v3 = |signed_url: &str| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"test-secret").unwrap();
+        for part in [
+            b"POST".as_slice(),
+            signed_url.as_bytes(),
+            &f.body,
+            ts.as_bytes(),
+        ] {
+            mac.update(part);
+        }
+        B64.encode(mac.finalize().into_bytes())
+    };
+    let headers = |sig: String| {
+        Headers::new(vec![
+            ("Content-Type".into(), "application/json".into()),
+            ("X-HubSpot-Request-Timestamp".into(), ts.clone()),
+            ("X-HubSpot-Signature-v3".into(), sig),
+        ])
+    };
+
+    let raw = h
+        .post("POST", "hubspot", url, &headers(v3(url)), &f.body)
+        .await;
+    assert_eq!(raw.status, 401, "signed over the escaped URL");
+    assert!(h.leads().await.is_empty());
+
+    let decoded = h
+        .post("POST", "hubspot", url, &headers(v3(signed_over)), &f.body)
+        .await;
+    assert_eq!(decoded.status, 200);
+    assert_eq!(h.leads().await.len(), 1);
+}

@@ -26,9 +26,10 @@ pub(crate) fn verify(req: &Incoming<'_>, secret: &Secret) -> Result<(), WebhookE
             .get("x-hubspot-request-timestamp")
             .ok_or(WebhookError::BadSignature)?
             .trim();
+        let url = v3_uri(req.url);
         let parts: [&[u8]; 4] = [
             req.method.as_bytes(),
-            req.url.as_bytes(),
+            url.as_bytes(),
             req.body,
             ts.as_bytes(),
         ];
@@ -52,6 +53,39 @@ pub(crate) fn verify(req: &Incoming<'_>, secret: &Secret) -> Result<(), WebhookE
         ),
         _ => verify::check_sha256_hex(&[s, req.body], legacy),
     }
+}
+
+/// The URL as HubSpot signs it for v3: the escapes of `: / ? @ ! $ ' ( ) * , ;` decoded (its
+/// documented list, matched without regard to the hex digits' case), every other escape kept.
+fn v3_uri(url: &str) -> std::borrow::Cow<'_, str> {
+    const DECODED: &[u8] = b":/?@!$'()*,;";
+    if !url.contains('%') {
+        return url.into();
+    }
+    let bytes = url.as_bytes();
+    let mut out = String::with_capacity(url.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .filter(|_| bytes[i] == b'%')
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok())
+            .filter(|b| DECODED.contains(b));
+        match escaped {
+            Some(b) => {
+                out.push(char::from(b));
+                i += 3;
+            }
+            None => {
+                // `url` is valid UTF-8 and only ASCII escapes are replaced, so copying up to the
+                // next `%` keeps every character whole.
+                let next = url[i + 1..].find('%').map_or(url.len(), |n| i + 1 + n);
+                out.push_str(&url[i..next]);
+                i = next;
+            }
+        }
+    }
+    out.into()
 }
 
 /// Parses either HubSpot shape.
@@ -119,4 +153,23 @@ fn event(ev: &Value) -> Option<Item> {
         e.fields.push(RawField::new("hubspot_object_id", object));
     }
     Some(Item::Submission(Box::new(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::v3_uri;
+
+    #[test]
+    fn v3_decodes_only_the_documented_escapes() {
+        assert_eq!(
+            v3_uri("https://h.example/webhooks/hubspot?a=b%3Ac%2fd%40e%20f%25g%3B"),
+            "https://h.example/webhooks/hubspot?a=b:c/d@e%20f%25g;"
+        );
+        assert_eq!(
+            v3_uri("https://h.example/x?q=%E2%82%AC%2"),
+            "https://h.example/x?q=%E2%82%AC%2"
+        );
+        assert_eq!(v3_uri("https://h.example/é%21"), "https://h.example/é!");
+        assert_eq!(v3_uri("%"), "%");
+    }
 }
