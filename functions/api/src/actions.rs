@@ -13,7 +13,8 @@
 //! The stage rules are the core's ([`JourneyState::decide`]); this module only turns a request
 //! into a [`StageEvent`] and the outcome into one atomic commit: the lead at version + 1, the
 //! transition, the funnel counter deltas, the lead's running SLA clocks stopped (so the sweep
-//! never escalates a lead its owner already handled), and a journey event on
+//! never escalates a lead its owner already handled), the owner's open-lead count lowered when
+//! the lead leaves their open work (see [`load_release`]), and a journey event on
 //! [`Topic::JourneyEvents`] (ids and codes only, no personal data) for a CRM sync to follow.
 
 use crate::{
@@ -25,6 +26,7 @@ use crate::{
     Deps,
 };
 use lambda_http::{Body, Request, Response};
+use lifecycle::routing::LoadCounter;
 use lifecycle::sla::ClockKind;
 use lifecycle::{
     funnel, journey::StageOutcome, CauseId, JourneyError, Lead, Reason, Stage, StageEvent,
@@ -156,6 +158,9 @@ pub async fn act(
         commit
             .documents
             .extend(clock_stops(deps, &lead, now).await?);
+        commit
+            .documents
+            .extend(load_release(deps, &lead, action.stage()).await?);
         let sent = Sent {
             expected,
             cause: &cause,
@@ -166,7 +171,7 @@ pub async fn act(
         }
     }
     Err(ApiError::Unavailable(StoreError::Unavailable(
-        "the lead's SLA clocks kept changing".into(),
+        "the lead's SLA clocks or its owner's load counter kept changing".into(),
     )))
 }
 
@@ -190,8 +195,9 @@ fn not_before_current_stage(lead: &Lead, effective_at: Option<Timestamp>) -> Api
     }
 }
 
-/// How many times an action is committed again after losing a race on one of its clocks.
-const CLOCK_RACES: usize = 3;
+/// How many times an action is committed again after losing a race on one of its clocks or on
+/// its owner's load counter.
+const CLOCK_RACES: usize = 8;
 
 /// The writes that stop the lead's running SLA clocks of its current cycle: whatever the
 /// action, the owner has acted (an accept answers the rep-response clock, a qualify or
@@ -214,6 +220,43 @@ async fn clock_stops(deps: &Deps, lead: &Lead, now: Timestamp) -> ApiResult<Vec<
         writes.extend(stops);
     }
     Ok(writes)
+}
+
+/// The write that gives the owner back one place under their open-lead cap, when the action
+/// takes the lead out of the work routing counts as open (an MQL or a SAL): a qualify,
+/// disqualify, reject or recycle, but not an accept. It goes in the action's own commit, so a
+/// retried or duplicated request releases nothing twice, and it is conditional on the counter's
+/// version, so a routing decision counting a new lead at the same moment makes the commit
+/// conflict and be built again from the fresh count.
+async fn load_release(deps: &Deps, lead: &Lead, to: Stage) -> ApiResult<Option<DocumentWrite>> {
+    let counts = |stage: Stage| matches!(stage, Stage::Mql | Stage::Sal);
+    let Some(owner) = lead
+        .owner
+        .as_ref()
+        .filter(|_| counts(lead.stage()) && !counts(to))
+    else {
+        return Ok(None);
+    };
+    let docs = deps.documents.as_ref();
+    let found = routing::docs::load::<LoadCounter>(docs, routing::docs::REP_LOAD, owner.as_str())
+        .await
+        .map_err(routing_error)?;
+    // A rep with no counter was never counted (assigned before counters, or by an import).
+    let Some(mut counter) = found else {
+        return Ok(None);
+    };
+    counter.value.closed();
+    counter
+        .write(routing::docs::REP_LOAD, owner.as_str(), None)
+        .map(Some)
+        .map_err(routing_error)
+}
+
+fn routing_error(e: routing::RoutingError) -> ApiError {
+    match e {
+        routing::RoutingError::Store(e) => ApiError::from(e),
+        other => ApiError::Internal(other.into()),
+    }
 }
 
 /// Checks the body against the action; returns the reason to record.

@@ -558,3 +558,90 @@ async fn a_caller_who_may_not_act_is_told_so_before_what_the_body_lacks() {
 
     assert_eq!(r.status, 403, "{}", r.text);
 }
+
+/// The owner's open-lead count as routing stored it.
+async fn open_leads(api: &Api, rep: &str) -> u64 {
+    let doc = ports::DocumentStore::get(api.store.as_ref(), "rep_load", rep)
+        .await
+        .unwrap()
+        .expect("a load counter");
+    doc.body["open_leads"].as_u64().unwrap()
+}
+
+/// Regression: a qualified, disqualified or rejected lead stayed on its rep's open-lead count
+/// for ever, so a rep with an open-lead cap filled it and was never routed a lead again.
+#[tokio::test]
+async fn leaving_open_work_gives_the_owner_back_a_place_under_the_cap_once() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+    let created = "2030-01-02T09:00:00Z".parse().unwrap();
+    api.seed_lead("L2", Some("rep-ana"), "google", created)
+        .await;
+    // As routing counted them: two leads assigned, both open.
+    api.commit(ports::Commit {
+        documents: vec![ports::DocumentWrite::Put {
+            doc: ports::Document {
+                collection: "rep_load".into(),
+                key: "rep-ana".into(),
+                version: 1,
+                index: None,
+                body: json!({ "day": "2030-01-02", "assigned_on_day": 2, "open_leads": 2 }),
+                expires_at: None,
+            },
+            expect: ports::Expect::Absent,
+        }],
+        ..ports::Commit::default()
+    })
+    .await;
+    let act = |path: &'static str, key: &'static str, version: u64, body| {
+        api.call("POST", path, Who::RepAna)
+            .key(key)
+            .if_match(version)
+            .body(body)
+    };
+
+    let accepted = act("/leads/L1/accept", "a", 1, json!({})).send(&api).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    assert_eq!(
+        open_leads(&api, "rep-ana").await,
+        2,
+        "a SAL is still open work"
+    );
+
+    let qualified = act("/leads/L1/qualify", "q", 2, json!({})).send(&api).await;
+    assert_eq!(qualified.status, 200, "{}", qualified.text);
+    assert_eq!(open_leads(&api, "rep-ana").await, 1);
+    let retried = act("/leads/L1/qualify", "q", 2, json!({})).send(&api).await;
+    assert_eq!(retried.status, 200, "{}", retried.text);
+    assert_eq!(
+        open_leads(&api, "rep-ana").await,
+        1,
+        "a retry releases nothing"
+    );
+
+    let dq = act(
+        "/leads/L1/disqualify",
+        "d",
+        3,
+        json!({ "reason": "bad_timing" }),
+    )
+    .send(&api)
+    .await;
+    assert_eq!(dq.status, 200, "{}", dq.text);
+    assert_eq!(
+        open_leads(&api, "rep-ana").await,
+        1,
+        "an SQL was released already"
+    );
+
+    let rejected = act(
+        "/leads/L2/reject",
+        "r",
+        1,
+        json!({ "reason": "not_sales_ready" }),
+    )
+    .send(&api)
+    .await;
+    assert_eq!(rejected.status, 200, "{}", rejected.text);
+    assert_eq!(open_leads(&api, "rep-ana").await, 0);
+}
