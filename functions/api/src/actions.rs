@@ -228,6 +228,9 @@ async fn clock_stops(deps: &Deps, lead: &Lead, now: Timestamp) -> ApiResult<Vec<
 /// retried or duplicated request releases nothing twice, and it is conditional on the counter's
 /// version, so a routing decision counting a new lead at the same moment makes the commit
 /// conflict and be built again from the fresh count.
+///
+/// Known shortcoming: counters stored before actions released them still count the leads
+/// closed back then; nothing recomputes a counter from the rep's open leads yet.
 async fn load_release(deps: &Deps, lead: &Lead, to: Stage) -> ApiResult<Option<DocumentWrite>> {
     let counts = |stage: Stage| matches!(stage, Stage::Mql | Stage::Sal);
     let Some(owner) = lead
