@@ -86,7 +86,8 @@ pub struct SlaPolicy {
     pub id: String,
     /// What the clock measures.
     pub clock: ClockKind,
-    /// The stage the lead is in while the clock runs (`mql` or `sal`).
+    /// The stage the lead is in while the clock runs: `mql` (an `sal` policy is refused; see
+    /// [`PolicyError::UntimedStage`]).
     pub stage: Stage,
     /// The kind of lead; `None` applies to every kind without a more specific policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,8 +120,14 @@ pub enum PolicyError {
         /// The share given.
         percent: u8,
     },
-    /// Clocks only run while a lead waits for sales: at `mql` or `sal`.
-    #[error("policy {policy:?}: no clock runs at stage {stage} (use mql or sal)")]
+    /// Clocks are started by routing, for an MQL: a policy for any other stage would be
+    /// stored and never run. Known shortcoming: an SAL follow-up clock ("qualified or
+    /// disqualified within five business days of the accept") is not implemented, so an `sal`
+    /// policy is refused rather than accepted and silently never started.
+    #[error(
+        "policy {policy:?}: no clock runs at stage {stage}: clocks start when routing assigns an \
+         MQL (use mql); an SAL follow-up clock is not implemented yet"
+    )]
     UntimedStage {
         /// The policy.
         policy: String,
@@ -187,7 +194,7 @@ impl SlaPolicy {
         if self.target_minutes == 0 {
             return Err(PolicyError::ZeroTarget(id()));
         }
-        if !matches!(self.stage, Stage::Mql | Stage::Sal) {
+        if self.stage != Stage::Mql {
             let stage = self.stage;
             return Err(PolicyError::UntimedStage {
                 policy: id(),

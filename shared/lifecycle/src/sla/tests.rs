@@ -652,12 +652,28 @@ fn policies_are_validated_and_the_specific_one_wins() {
 
 #[test]
 fn policy_documents_parse_from_json() {
-    let json = r#"{"policies":[{"id":"sal_qualify","clock":"rep_response","stage":"sal",
-        "target_minutes":2400,"escalation":{"remind_at_percent":80,"notify_manager":true}}]}"#;
+    let json = r#"{"policies":[{"id":"behavioural_accept","clock":"rep_response","stage":"mql",
+        "target_minutes":240,"escalation":{"remind_at_percent":80,"notify_manager":true}}]}"#;
     let set: SlaPolicies = serde_json::from_str(json).unwrap();
     set.validate().unwrap();
     assert_eq!(set.policies[0].escalation.remind_at_percent, Some(80));
     assert!(!set.policies[0].escalation.reassign);
+}
+
+/// Regression: an `sal` policy was accepted and stored, and no clock ever ran under it (only
+/// routing starts clocks, for MQLs), so a team believed its SALs were timed.
+#[test]
+fn a_policy_for_a_stage_no_clock_runs_at_is_refused() {
+    let json = r#"{"policies":[{"id":"sal_qualify","clock":"rep_response","stage":"sal",
+        "target_minutes":2400,"escalation":{"remind_at_percent":80,"notify_manager":true}}]}"#;
+    let set: SlaPolicies = serde_json::from_str(json).unwrap();
+    assert!(matches!(
+        set.validate(),
+        Err(PolicyError::UntimedStage {
+            stage: Stage::Sal,
+            ..
+        })
+    ));
 }
 
 // ---- properties ----
