@@ -95,6 +95,10 @@ enum Scope {
 }
 
 impl Scope {
+    fn is_empty(&self) -> bool {
+        matches!(self, Scope::Pools(ids) if ids.is_empty())
+    }
+
     fn covers(&self, pool: &str) -> bool {
         match self {
             Scope::All => true,
@@ -125,25 +129,44 @@ pub async fn list(req: &Request, deps: &Deps, who: &Principal) -> ApiResult<Resp
         ));
     }
     let scope = scope(deps, who).await?;
+    if scope.is_empty() {
+        return page(Vec::new(), None, false);
+    }
 
     let wanted = (start + MAX_EXAMINED).min(ports::MAX_PAGE);
     let stored = deps
         .documents
         .due(docs::OVERFLOW, EVERY_INDEX, wanted)
         .await?;
+    let (items, resume) = collect(deps, &scope, &stored, start, limit).await?;
+    if resume.is_some() {
+        return page(items, resume, false);
+    }
+    let more = stored.len() == wanted;
+    let next = (more && wanted < ports::MAX_PAGE).then_some(stored.len());
+    page(items, next, more && next.is_none())
+}
+
+/// The waiting entries in scope from `stored[start..]`, up to `limit`, and where to resume
+/// when the page filled before the entries ran out.
+async fn collect(
+    deps: &Deps,
+    scope: &Scope,
+    stored: &[ports::Document],
+    start: usize,
+    limit: usize,
+) -> ApiResult<(Vec<OverflowView>, Option<usize>)> {
     let mut items = Vec::new();
     for (i, doc) in stored.iter().enumerate().skip(start) {
         if items.len() == limit {
-            return page(items, Some(i), false);
+            return Ok((items, Some(i)));
         }
         let entry = entry(&doc.key, &doc.body)?;
         if scope.covers(&entry.pool) && waits(deps, &entry).await? {
             items.push(view(deps, entry).await?);
         }
     }
-    let more = stored.len() == wanted;
-    let next = (more && wanted < ports::MAX_PAGE).then_some(stored.len());
-    page(items, next, more && next.is_none())
+    Ok((items, None))
 }
 
 fn page(

@@ -389,3 +389,37 @@ async fn routing_reads_refuse_what_they_cannot_answer() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_page_that_examined_its_share_of_stale_entries_comes_back_short_with_a_cursor() {
+    let api = Api::new().await;
+    three_rep_pool(&api).await;
+    nobody_eligible(&api).await;
+    // 205 entries whose leads do not exist, queued before one that waits.
+    for n in 0..205 {
+        let body = json!({ "queue": "inbound-overflow", "pool": "inbound", "lead": format!("gone-{n:03}"),
+            "cycle": 1, "queued_at": "2030-01-01T00:00:00Z" });
+        let index = format!("2030-01-01T00:00:00.{n:03}Z");
+        put_indexed(&api, &format!("inbound-overflow:gone-{n:03}"), body, &index).await;
+    }
+    unowned_mql(&api, "L2").await;
+    route(&api, "L2", now()).await;
+
+    let first = api
+        .call("GET", "/overflow", Who::Admin)
+        .send(&api)
+        .await
+        .json();
+    let cursor = first["next_cursor"].as_str().expect("more to examine");
+    let second = api
+        .call("GET", &format!("/overflow?cursor={cursor}"), Who::Admin)
+        .send(&api)
+        .await
+        .json();
+
+    assert_eq!(first["items"], json!([]), "200 examined, none waiting");
+    assert_eq!(second["items"][0]["lead_id"], "L2");
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second["next_cursor"], Value::Null);
+    assert_eq!(second["truncated"], false);
+}
