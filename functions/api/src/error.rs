@@ -94,6 +94,21 @@ impl From<ports::QueueError> for ApiError {
     }
 }
 
+impl From<routing::RoutingError> for ApiError {
+    fn from(e: routing::RoutingError) -> Self {
+        use routing::RoutingError as R;
+        match e {
+            R::Store(e) => ApiError::from(e),
+            // Not the caller's mistake, nor ours: there is nothing to route by yet.
+            R::NoConfig => {
+                ApiError::NotFound("a routing configuration (PUT /config/routing)".into())
+            }
+            R::LeadMissing(id) => ApiError::NotFound(format!("lead {id}")),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
 impl ApiError {
     /// A single-field validation error.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {

@@ -31,6 +31,22 @@ pub fn param<T: std::str::FromStr>(
     }
 }
 
+/// Refuses a query parameter the operation does not take, so that a misspelt one is not
+/// silently ignored and answered as if it had not been sent. The detail lists what the
+/// operation takes; it does not echo the caller's text.
+pub fn only(q: &BTreeMap<String, String>, known: &[&str]) -> ApiResult<()> {
+    if q.keys().all(|k| known.contains(&k.as_str())) {
+        return Ok(());
+    }
+    let takes = match known {
+        [] => "no query parameters".to_owned(),
+        _ => format!("only the query parameters {}", known.join(", ")),
+    };
+    Err(ApiError::BadRequest(format!(
+        "this operation takes {takes}"
+    )))
+}
+
 /// Parses an RFC 3339 timestamp or a plain date (midnight UTC) query parameter.
 pub fn time_param(
     q: &BTreeMap<String, String>,

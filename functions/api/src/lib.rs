@@ -1,5 +1,6 @@
-//! The HTTP API function: leads and their timelines, the sales actions, funnel reports and the
-//! plan, configuration documents, reps and their availability, and erasure.
+//! The HTTP API function: leads and their timelines, the sales actions, routing decisions and
+//! the overflow queue, funnel reports and the plan, configuration documents, reps and their
+//! availability, and erasure.
 //!
 //! [`handle`] takes a `lambda_http` request and the ports ([`Deps`]) and always returns a
 //! response: the Lambda binary runs it behind API Gateway, the local runner mounts it behind a
@@ -11,11 +12,13 @@ pub mod actions;
 pub mod auth;
 pub mod config;
 pub mod cursor;
+pub mod decisions;
 pub mod erasure;
 pub mod error;
 pub mod http;
 pub mod leads;
 pub mod openapi;
+pub mod overflow;
 pub mod reports;
 pub mod reps;
 pub mod router;
@@ -120,6 +123,9 @@ async fn serve(
         Route::Timeline => leads::timeline(req, deps, who, m.param("id")).await,
         Route::Score => leads::score(deps, who, m.param("id")).await,
         Route::Act(action) => actions::act(req, deps, who, m.param("id"), action).await,
+        Route::RoutingHistory => decisions::history(req, deps, who, m.param("id")).await,
+        Route::RoutingDryRun => decisions::dry_run(req, deps, who, m.param("id")).await,
+        Route::Overflow => overflow::list(req, deps, who).await,
         Route::Funnel => reports::funnel(req, deps, who).await,
         Route::FunnelPage => reports::funnel_page(req, deps, who).await,
         Route::Plan => reports::plan(req, deps, who).await,

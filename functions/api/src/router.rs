@@ -24,6 +24,12 @@ pub enum Route {
     Score,
     /// `POST /leads/{id}/<action>`
     Act(Action),
+    /// `GET /leads/{id}/routing`
+    RoutingHistory,
+    /// `GET /leads/{id}/routing/dry-run`
+    RoutingDryRun,
+    /// `GET /overflow`
+    Overflow,
     /// `GET /reports/funnel`
     Funnel,
     /// `GET /reports/funnel.html`
@@ -79,6 +85,9 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
         Route::Act(Action::Disqualify),
     ),
     ("POST", "/leads/{id}/recycle", Route::Act(Action::Recycle)),
+    ("GET", "/leads/{id}/routing", Route::RoutingHistory),
+    ("GET", "/leads/{id}/routing/dry-run", Route::RoutingDryRun),
+    ("GET", "/overflow", Route::Overflow),
     ("GET", "/reports/funnel", Route::Funnel),
     ("GET", "/reports/funnel.html", Route::FunnelPage),
     ("GET", "/reports/plan", Route::Plan),

@@ -133,6 +133,20 @@ pub async fn outcomes(
     }
 }
 
+/// The key of a lead's routing decision in [`DECISION`]: `<lead>:<cycle>:<attempt>`.
+pub fn decision_key(lead: &LeadId, cycle: u32, attempt: u32) -> String {
+    format!("{lead}:{cycle}:{attempt}")
+}
+
+/// The cycle and attempt of a decision key, if it is `lead`'s. A lead id may itself hold a
+/// `:`, so another lead's keys can share the prefix `<lead>:`; this tells them apart.
+pub fn decision_of(key: &str, lead: &LeadId) -> Option<(u32, u32)> {
+    let mut parts = key.rsplitn(3, ':');
+    let attempt = parts.next()?.parse().ok()?;
+    let cycle = parts.next()?.parse().ok()?;
+    (parts.next()? == lead.as_str()).then_some((cycle, attempt))
+}
+
 /// Who owns a company (by domain).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountOwner {
@@ -153,6 +167,31 @@ pub struct OverflowEntry {
     pub cycle: u32,
     /// When it was queued.
     pub queued_at: Timestamp,
+    /// Why it was queued; absent on entries stored before the cause was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<OverflowCause>,
+}
+
+/// Why a lead went to an overflow queue. Entries name what explains them (the decision, the
+/// clock) rather than copy it, so the explanation is stored once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OverflowCause {
+    /// Routing found no eligible member; the decision lists every candidate and why each was
+    /// excluded.
+    NobodyEligible {
+        /// The decision's key in [`DECISION`].
+        decision: String,
+    },
+    /// The SLA sweep took the lead from an owner who let a clock lapse once the reassignments
+    /// the policy allows were used up.
+    SlaEscalation {
+        /// The clock whose breach moved it.
+        clock: String,
+        /// The owner it was taken from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<RepId>,
+    },
 }
 
 /// A document's body with the version it was read at (0 when it was absent).
@@ -303,4 +342,19 @@ pub async fn load_rep(
         value,
         version: doc.version,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_key_names_its_lead_cycle_and_attempt() {
+        let lead = LeadId::new("a:b");
+        let key = decision_key(&lead, 2, 1);
+        assert_eq!(key, "a:b:2:1");
+        assert_eq!(decision_of(&key, &lead), Some((2, 1)));
+        assert_eq!(decision_of("a:b:2:1", &LeadId::new("a")), None);
+        assert_eq!(decision_of("a:b:x:1", &lead), None);
+    }
 }

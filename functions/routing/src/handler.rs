@@ -10,7 +10,7 @@
 //! taken turns one at a time.
 
 use crate::{
-    docs::{self, AccountOwner, OverflowEntry, Versioned},
+    docs::{self, AccountOwner, OverflowCause, OverflowEntry, Versioned},
     error::RoutingError,
     notice::Notice,
 };
@@ -404,7 +404,7 @@ fn fill(
     routed: &Routed,
     now: Timestamp,
 ) -> Result<RouteOutcome, RoutingError> {
-    let decision_key = format!("{}:{}:{}", lead.id, request.cycle, request.attempt());
+    let decision_key = docs::decision_key(&lead.id, request.cycle, request.attempt());
     commit.documents.push(docs::put(
         docs::DECISION,
         &decision_key,
@@ -454,7 +454,10 @@ fn fill(
             Ok(RouteOutcome::Assigned(rep.clone()))
         }
         Outcome::Overflow { queue } => {
-            overflow(commit, lead, request, inputs, queue, now)?;
+            let cause = OverflowCause::NobodyEligible {
+                decision: decision_key,
+            };
+            overflow(commit, lead, request, inputs, (queue, cause), now)?;
             Ok(RouteOutcome::Overflowed(queue.clone()))
         }
     }
@@ -465,7 +468,7 @@ fn overflow(
     lead: &Lead,
     request: &RouteRequest,
     inputs: &Inputs,
-    queue: &str,
+    (queue, cause): (&str, OverflowCause),
     now: Timestamp,
 ) -> Result<(), RoutingError> {
     let entry = OverflowEntry {
@@ -474,6 +477,7 @@ fn overflow(
         lead: lead.id.clone(),
         cycle: request.cycle,
         queued_at: now,
+        cause: Some(cause),
     };
     let index = Some(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     let key = format!("{queue}:{}", lead.id);

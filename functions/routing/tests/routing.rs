@@ -345,10 +345,15 @@ async fn nobody_eligible_puts_the_lead_in_the_overflow_queue() {
         .unwrap();
     assert_eq!(outcome, RouteOutcome::Overflowed("emea_overflow".into()));
     assert_eq!(owner(&store, "l1").await, None);
-    assert!(
-        doc::<docs::OverflowEntry>(&store, docs::OVERFLOW, "emea_overflow:l1")
-            .await
-            .is_some()
+    let (entry, _) = doc::<docs::OverflowEntry>(&store, docs::OVERFLOW, "emea_overflow:l1")
+        .await
+        .unwrap();
+    assert_eq!(
+        entry.cause,
+        Some(docs::OverflowCause::NobodyEligible {
+            decision: "l1:1:0".into()
+        }),
+        "the entry names the decision that explains it"
     );
     assert!(
         doc::<RotationState>(&store, docs::ROTATION, "emea")

@@ -18,7 +18,7 @@ use lifecycle::{
 };
 use ports::{Commit, DocumentWrite, Expect, LeadWrite, Message, Topic};
 use routing::{
-    docs::{self, OverflowEntry, Versioned},
+    docs::{self, OverflowCause, OverflowEntry, Versioned},
     Notice, RoutingError,
 };
 
@@ -199,6 +199,10 @@ async fn overflow(
         lead: lead.id.clone(),
         cycle: clock.cycle,
         queued_at: now,
+        cause: Some(OverflowCause::SlaEscalation {
+            clock: clock.id.clone(),
+            owner: clock.owner.clone(),
+        }),
     };
     let index = Some(now.to_rfc3339_opts(SecondsFormat::Millis, true));
     let key = format!("{}:{}", entry.queue, lead.id);

@@ -281,11 +281,18 @@ async fn the_ladder_reminds_then_reassigns_then_overflows_each_step_once() {
         "tell, overflow"
     );
     assert_eq!(lead(&store, "l1").await.owner, None);
+    let entry = docs::load::<docs::OverflowEntry>(&store, docs::OVERFLOW, "emea_overflow:l1")
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
     assert!(
-        docs::load::<docs::OverflowEntry>(&store, docs::OVERFLOW, "emea_overflow:l1")
-            .await
-            .unwrap()
-            .is_some()
+        matches!(
+            &entry.cause,
+            Some(docs::OverflowCause::SlaEscalation { owner: Some(_), .. })
+        ),
+        "the entry says the sweep moved it, from whom: {:?}",
+        entry.cause
     );
     assert!(
         store

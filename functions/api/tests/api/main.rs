@@ -10,4 +10,5 @@ mod jwt;
 mod reads;
 mod reports;
 mod roles;
+mod routing;
 mod score;

@@ -14,6 +14,8 @@ struct Row {
     /// `If-Match` to send, if any.
     if_match: Option<u64>,
     body: Option<Value>,
+    /// Store a routing configuration first (a pool of rep-ana and rep-bo).
+    routing: bool,
     /// Admin, Marketing, ManagerEmea, ManagerAmer, RepAna, RepBo, Nobody.
     expect: [u16; 7],
 }
@@ -32,7 +34,16 @@ fn row(method: &'static str, template: &'static str, path: &'static str, expect:
         path,
         if_match: None,
         body: None,
+        routing: false,
         expect,
+    }
+}
+
+/// A read that needs a routing configuration to answer.
+fn routed(template: &'static str, path: &'static str, expect: [u16; 7]) -> Row {
+    Row {
+        routing: true,
+        ..row("GET", template, path, expect)
     }
 }
 
@@ -50,6 +61,7 @@ fn write(
         path,
         if_match: Some(version),
         body: Some(body),
+        routing: false,
         expect,
     }
 }
@@ -114,6 +126,18 @@ fn matrix() -> Vec<Row> {
             1,
             json!({ "reason": "nurture" }),
             act,
+        ),
+        row("GET", "/leads/{id}/routing", "/leads/L1/routing", read_lead),
+        routed(
+            "/leads/{id}/routing/dry-run",
+            "/leads/L1/routing/dry-run",
+            [200, 403, 200, 403, 403, 403, 401],
+        ),
+        row(
+            "GET",
+            "/overflow",
+            "/overflow",
+            [200, 403, 200, 200, 403, 403, 401],
         ),
         row("DELETE", "/leads/{id}", "/leads/L1", admin_only),
         row(
@@ -240,6 +264,9 @@ async fn every_endpoint_answers_every_role_as_the_rules_say() {
         for (who, expected) in Who::ALL.into_iter().zip(r.expect) {
             let api = Api::new().await;
             api.seed_l1().await;
+            if r.routing {
+                store_routing(&api).await;
+            }
             let mut call = api.call(r.method, r.path, who).key("matrix");
             if let Some(v) = r.if_match {
                 call = call.if_match(v);
@@ -262,6 +289,18 @@ async fn every_endpoint_answers_every_role_as_the_rules_say() {
         wrong.len(),
         wrong.join("\n")
     );
+}
+
+async fn store_routing(api: &Api) {
+    let config = json!({ "pools": [{ "id": "inbound", "overflow_queue": "inbound-overflow",
+        "members": [{ "rep": "rep-ana" }, { "rep": "rep-bo" }] }], "default_pool": "inbound" });
+    let reply = api
+        .call("PUT", "/config/routing", Who::Admin)
+        .if_match(0)
+        .body(config)
+        .send(api)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
 }
 
 #[test]
