@@ -367,3 +367,34 @@ async fn hubspot_v3_signs_the_url_with_its_documented_escapes_decoded() {
     assert_eq!(decoded.status, 200);
     assert_eq!(h.leads().await.len(), 1);
 }
+
+/// Regression: a `leadgen_id` goes into the Graph API's path, and `1/../me` was queued to be
+/// fetched as is. Anything but digits is claimed and not fetched; the ids beside it still are.
+#[tokio::test]
+async fn a_meta_leadgen_id_that_is_not_a_graph_id_is_not_fetched() {
+    let h = Harness::new();
+    let body = br#"{"object":"page","entry":[{"id":"1","time":1,"changes":[
+        {"field":"leadgen","value":{"leadgen_id":"1/../me","page_id":"1"}},
+        {"field":"leadgen","value":{"leadgen_id":"2233445566","page_id":"1"}}]}]}"#;
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"test-secret").unwrap();
+    mac.update(body);
+    let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+
+    let r = post(
+        &h,
+        "meta-leadgen",
+        vec![json_ct(), ("X-Hub-Signature-256", sig)],
+        body,
+    )
+    .await;
+
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fetches = h.take_messages(ports::Topic::LeadFetch).await;
+    assert_eq!(fetches.len(), 1);
+    assert!(
+        fetches[0].body.contains("\"leadgen_id\":\"2233445566\""),
+        "{}",
+        fetches[0].body
+    );
+    assert!(r.body.contains("ignored"), "{}", r.body);
+}

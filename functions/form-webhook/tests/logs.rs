@@ -162,3 +162,59 @@ async fn concurrent_deliveries_each_log_under_their_own_span() {
         assert_eq!(line.matches("webhook delivery{").count(), 1, "{line}");
     }
 }
+
+/// Regression: a delivery key is the sender's text and became the claim, the activity's cause
+/// and the scoring message's id as sent, so a key with a line break forged whole log lines in
+/// the scoring function, and a key holding an e-mail logged it. A key that is not a plain id is
+/// now a digest everywhere, and a redelivery is still recognised.
+#[tokio::test]
+async fn a_delivery_key_that_is_not_a_plain_id_reaches_no_log_or_message_as_sent() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .without_time()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let h = Harness::new();
+    let body = serde_json::json!({
+        "event_id": "evt\nERROR forged line jane.doe@victim.example.com",
+        "email": "someone@example.org",
+    })
+    .to_string();
+    let headers = form_webhook::Headers::new(vec![
+        ("Content-Type".into(), "application/json".into()),
+        ("X-Webhook-Token".into(), "test-secret".into()),
+    ]);
+    let url = "https://leads.example.org/webhooks/generic/zap";
+
+    let first = h
+        .post("POST", "generic/zap", url, &headers, body.as_bytes())
+        .await;
+    let again = h
+        .post("POST", "generic/zap", url, &headers, body.as_bytes())
+        .await;
+    drop(_guard);
+
+    assert_eq!((first.status, again.status), (200, 200));
+    assert!(again.body.contains("duplicate"), "{}", again.body);
+    assert_eq!(h.leads().await.len(), 1);
+    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("sha256:"), "{text}");
+    assert!(!text.contains("forged line"), "{text}");
+    assert!(!text.contains("jane.doe"), "{text}");
+    for m in h.take_messages(ports::Topic::Activities).await {
+        assert!(
+            !m.id.contains('\n') && !m.id.contains("jane.doe"),
+            "{}",
+            m.id
+        );
+        assert!(
+            !m.body.contains("forged") && !m.body.contains("jane.doe"),
+            "{}",
+            m.body
+        );
+    }
+}

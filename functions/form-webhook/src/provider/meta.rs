@@ -37,6 +37,14 @@ pub fn parse(body: &[u8]) -> Result<Vec<Item>, WebhookError> {
         .filter_map(|c| {
             let value = c.get("value")?;
             let leadgen_id = json::at(value, "/leadgen_id")?;
+            // The id goes into the Graph API's path: anything but a Graph id (digits) could
+            // name another object (`1/../me`), so it is claimed and not fetched.
+            if !graph_id(&leadgen_id) {
+                return Some(Item::Ignored {
+                    delivery_key: leadgen_id,
+                    reason: "leadgen_id is not a Graph id",
+                });
+            }
             Some(Item::Fetch(FetchRequest {
                 delivery_key: leadgen_id.clone(),
                 leadgen_id,
@@ -49,6 +57,11 @@ pub fn parse(body: &[u8]) -> Result<Vec<Item>, WebhookError> {
         return Err(json::missing("entry[].changes[] with a leadgen_id"));
     }
     Ok(items)
+}
+
+/// Whether `id` is a Graph object id: 1 to 32 ASCII digits.
+fn graph_id(id: &str) -> bool {
+    (1..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Parses the Graph API's answer for one lead.

@@ -337,6 +337,23 @@ pub enum Item {
 }
 
 impl Item {
+    /// The item with its delivery key kept when it is a plain id (at most 128 letters, digits
+    /// and `. _ ~ : / = + -`), else replaced by `sha256:` and a digest of it. The key is the
+    /// sender's text: it becomes the claim, the activity's cause and message ids, and so reaches
+    /// every function's logs; a key with a line break forged log lines, and one built from an
+    /// e-mail put personal data in them. A digest keeps redeliveries recognised.
+    pub fn with_safe_key(mut self) -> Item {
+        let key = match &mut self {
+            Item::Submission(e) => &mut e.delivery_key,
+            Item::Fetch(f) => &mut f.delivery_key,
+            Item::Ignored { delivery_key, .. } => delivery_key,
+        };
+        if !plain_key(key) {
+            *key = format!("sha256:{}", digest_key(&[key.as_str()]));
+        }
+        self
+    }
+
     /// The item's delivery key.
     pub fn delivery_key(&self) -> &str {
         match self {
@@ -364,8 +381,14 @@ pub fn verify(provider: Provider, req: &Incoming<'_>, secret: &Secret) -> Result
     }
 }
 
-/// Parses a verified delivery into its items.
+/// Parses a verified delivery into its items, each with a delivery key fit for logs and ids
+/// (see [`Item::with_safe_key`]).
 pub fn parse(provider: Provider, req: &Incoming<'_>) -> Result<Vec<Item>, WebhookError> {
+    let items = parse_raw(provider, req)?;
+    Ok(items.into_iter().map(Item::with_safe_key).collect())
+}
+
+fn parse_raw(provider: Provider, req: &Incoming<'_>) -> Result<Vec<Item>, WebhookError> {
     match provider {
         Provider::Typeform => typeform::parse(req.body),
         Provider::Tally => tally::parse(req.body),
@@ -411,4 +434,45 @@ fn generic_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Whether a delivery key may be used as sent (see [`Item::with_safe_key`]).
+fn plain_key(key: &str) -> bool {
+    (1..=128).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_~:/=+".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ignored(key: &str) -> Item {
+        Item::Ignored {
+            delivery_key: key.to_owned(),
+            reason: "test",
+        }
+    }
+
+    #[test]
+    fn provider_ids_are_kept_and_anything_else_is_digested() {
+        for plain in [
+            "01JNE4Q8ZK3V7W9X2Y5B6C8D0F",
+            "3/1874",
+            "body:ab12",
+            "https://x/y=1",
+        ] {
+            assert_eq!(ignored(plain).with_safe_key().delivery_key(), plain);
+        }
+        let forged = "evt\n2026-12-04T00:00:00Z ERROR forged jane.doe@victim.example.com";
+        for raw in [forged, "jane.doe@victim.example.com", "", &"k".repeat(129)] {
+            let safe = ignored(raw).with_safe_key();
+            let key = safe.delivery_key();
+            assert!(key.starts_with("sha256:") && key.len() == 7 + 32, "{key}");
+            assert!(plain_key(key));
+            // The same key always digests the same way, so a redelivery is still a duplicate.
+            assert_eq!(ignored(raw).with_safe_key(), safe);
+        }
+    }
 }
