@@ -53,6 +53,9 @@ pub enum ApiError {
     /// The path exists, the method does not; holds the methods it takes (`GET, PUT`).
     #[error("method not allowed")]
     MethodNotAllowed(String),
+    /// The body came as a media type the operation does not read (a form, plain text).
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
     /// The `If-Match` version is not the stored one.
     #[error("stale version: expected {expected}, current {current}")]
     StaleVersion {
@@ -123,6 +126,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::StaleVersion { .. } | ApiError::StageConflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -139,6 +143,10 @@ impl ApiError {
             ApiError::Forbidden(_) => ("forbidden", "Not allowed for your role"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
+            ApiError::UnsupportedMediaType(_) => (
+                "unsupported-media-type",
+                "The body's media type is not accepted",
+            ),
             ApiError::StaleVersion { .. } => ("stale-version", "The version is stale"),
             ApiError::StageConflict(_) => ("stage-conflict", "The lead cannot make that move"),
             ApiError::PreconditionRequired => ("precondition-required", "If-Match is required"),
@@ -158,6 +166,7 @@ impl ApiError {
             ApiError::BadRequest(d)
             | ApiError::Forbidden(d)
             | ApiError::StageConflict(d)
+            | ApiError::UnsupportedMediaType(d)
             | ApiError::Unauthenticated(d) => d.clone(),
             ApiError::NotFound(what) => format!("{what} does not exist"),
             ApiError::MethodNotAllowed(_) => "this path does not take that method".to_owned(),

@@ -128,6 +128,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
     let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
+        json_media(req)?;
         bytes
     };
 
@@ -147,6 +148,26 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
     })?;
     de.end().map_err(|e| body_error(String::new(), e))?;
     Ok(value)
+}
+
+/// A body sent as another media type (a form, plain text) is a 415, not read as JSON: a client
+/// that sends a form did not mean this document. No `Content-Type` at all is read as JSON.
+fn json_media(req: &Request) -> ApiResult<()> {
+    let Some(raw) = header(req, "content-type") else {
+        return Ok(());
+    };
+    let media = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media == "application/json" || media.ends_with("+json") {
+        return Ok(());
+    }
+    Err(ApiError::UnsupportedMediaType(
+        "send the body as application/json".into(),
+    ))
 }
 
 /// A body that failed to decode, as a 400 (not JSON) or a 422 (JSON of the wrong shape).

@@ -645,3 +645,58 @@ async fn leaving_open_work_gives_the_owner_back_a_place_under_the_cap_once() {
     assert_eq!(rejected.status, 200, "{}", rejected.text);
     assert_eq!(open_leads(&api, "rep-ana").await, 0);
 }
+
+/// Regression: a body sent as plain text or a form was read as JSON and acted on (a
+/// `text/plain` disqualify disqualified the lead; a form-encoded config was a 400 about JSON).
+#[tokio::test]
+async fn a_body_of_another_media_type_is_a_415_and_changes_nothing() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+
+    let mut answers = Vec::new();
+    for media in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "text/csv",
+    ] {
+        let r = api
+            .call("POST", "/leads/L1/disqualify", Who::RepAna)
+            .key(media)
+            .if_match(1)
+            .header("content-type", media)
+            .raw(r#"{"reason":"bad_timing"}"#)
+            .send(&api)
+            .await;
+        assert_eq!(r.header("content-type"), Some("application/problem+json"));
+        answers.push((media, r.status, r.json()["type"].clone()));
+    }
+    let config = api
+        .call("PUT", "/config/disqualification_reasons", Who::Admin)
+        .if_match(0)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .raw("reasons=no_budget")
+        .send(&api)
+        .await;
+    answers.push(("form config", config.status, config.json()["type"].clone()));
+
+    let want = json!(format!("{PROBLEMS}unsupported-media-type"));
+    assert!(
+        answers.iter().all(|(_, s, t)| *s == 415 && *t == want),
+        "{answers:?}"
+    );
+    let ts = api.store.transitions(&LeadId::new("L1")).await.unwrap();
+    assert!(
+        ts.iter().all(|t| t.to == Stage::New || t.to == Stage::Mql),
+        "nothing acted"
+    );
+
+    let charset = api
+        .call("POST", "/leads/L1/disqualify", Who::RepAna)
+        .key("with-charset")
+        .if_match(1)
+        .header("content-type", "application/json; charset=utf-8")
+        .raw(r#"{"reason":"bad_timing"}"#)
+        .send(&api)
+        .await;
+    assert_eq!(charset.status, 200, "{}", charset.text);
+}
