@@ -427,6 +427,22 @@ pub fn history_key(name: &str, version: u64) -> String {
 }
 
 /// `PUT /config/{kind}` (and `/config/calendars/{id}`): validates and stores a new version.
+/// The largest configuration document taken, as compact JSON. A document is stored as one
+/// item (and once more in its history), and DynamoDB refuses an item over 400 KB, which would
+/// fail the commit after validation; this bound leaves room for the item's keys and attributes.
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+
+fn fits_an_item(body: &Value) -> ApiResult<()> {
+    let size = serde_json::to_vec(body).map_or(usize::MAX, |b| b.len());
+    if size <= MAX_DOCUMENT_BYTES {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        "",
+        format!("the document is {size} bytes as compact JSON; at most {MAX_DOCUMENT_BYTES}"),
+    ))
+}
+
 pub async fn put(
     req: &Request,
     deps: &Deps,
@@ -443,6 +459,7 @@ pub async fn put(
     let slot = Slot::of(kind, id)?;
     let expected = http::if_match(req)?;
     let body: Value = http::json_body(req)?;
+    fits_an_item(&body)?;
     let now = current(deps, &slot).await?;
     let accepted = (kind.validate)(body, &now.body).map_err(ApiError::Invalid)?;
 

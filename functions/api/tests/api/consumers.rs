@@ -240,3 +240,41 @@ async fn report_schedules_are_stored_where_the_rollup_reads_them() {
     assert!(schedules.problems().is_empty());
     assert_eq!(doc.version, 1);
 }
+
+/// Regression: a 4.9 MB list of reasons was accepted (and on DynamoDB, whose items stop at
+/// 400 KB, would have failed after validation). A document over 256 KiB is a 422 and stores
+/// nothing; one just under is taken.
+#[tokio::test]
+async fn a_configuration_document_too_large_for_one_item_is_refused() {
+    let api = Api::new().await;
+    let reasons = |n: usize| {
+        let list: Vec<Value> = (0..n)
+            .map(|i| json!({ "code": format!("reason_{i:06}"), "label": "A reason" }))
+            .collect();
+        json!({ "reasons": list })
+    };
+    // Each reason is 44 bytes of compact JSON with its comma; 6,000 of them some 264,000.
+    let big = reasons(6_000);
+    assert!(serde_json::to_vec(&big).unwrap().len() > 256 * 1024);
+    let r = api
+        .call("PUT", "/config/disqualification_reasons", Who::Admin)
+        .if_match(0)
+        .body(big)
+        .send(&api)
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("at most 262144"), "{}", r.text);
+    let stored = api
+        .call("GET", "/config/disqualification_reasons", Who::Admin)
+        .send(&api)
+        .await;
+    assert_eq!(stored.header("etag"), Some("\"0\""), "nothing stored");
+
+    let r = api
+        .call("PUT", "/config/disqualification_reasons", Who::Admin)
+        .if_match(0)
+        .body(reasons(100))
+        .send(&api)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
