@@ -232,6 +232,36 @@ async fn the_stage_date_column_disagreeing_with_the_per_stage_column_rejects_the
     );
 }
 
+/// Regression: a row dated 2099 was imported, and every report's default period then ran to
+/// 2099. The importer's clock says 2025-04-01 00:00 UTC; a day's slack covers time zones.
+#[tokio::test]
+async fn a_date_in_the_future_rejects_the_row_and_the_rest_are_imported() {
+    let csv = "id,created,mql_date,sql_date,stage,stage_date\n\
+               TODAY,2025-03-31,2025-04-01,,,\n\
+               FUTURE,2099-01-01,,,,\n\
+               LATER,2025-03-10,2025-03-12,2025-04-03,,\n";
+
+    let (store, summary) = import_dated(csv).await;
+
+    assert_eq!(summary.created, 1, "{:?}", summary.errors);
+    assert_eq!(
+        error_at(&summary.errors, 3),
+        &Problem::FutureDate {
+            column: "created".into(),
+            at: Utc.with_ymd_and_hms(2099, 1, 1, 0, 0, 0).unwrap(),
+        }
+    );
+    assert_eq!(
+        error_at(&summary.errors, 4),
+        &Problem::FutureDate {
+            column: "sql_date".into(),
+            at: Utc.with_ymd_and_hms(2025, 4, 3, 0, 0, 0).unwrap(),
+        }
+    );
+    assert!(summary.errors[0].to_string().contains("in the future"));
+    assert!(store.lead(&LeadId::new("TODAY")).await.unwrap().is_some());
+}
+
 #[test]
 fn an_invalid_date_format_in_the_mapping_is_refused_at_parse() {
     let text = DATED.replace(r#"["%Y-%m-%d"]"#, r#"["%Y-%m-%d", "%Q"]"#);

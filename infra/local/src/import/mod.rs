@@ -77,6 +77,15 @@ pub async fn import(
     };
 
     for row in &parsed.rows {
+        if let Some(problem) = future_date(row, mapping, clock.now()) {
+            summary.errors.push(RowError {
+                line: row.line,
+                last_line: row.last_line,
+                lead_id: Some(row.lead_id.clone()),
+                problem,
+            });
+            continue;
+        }
         let result = match mapping.mode {
             Mode::Create => create(store, row, mapping, clock).await?,
             Mode::Update => update(store, row, mapping, clock).await?,
@@ -102,6 +111,26 @@ pub async fn import(
     }
     summary.errors.sort_by_key(|e| e.line);
     Ok(summary)
+}
+
+/// How far ahead of the importer's clock a date may be: a date without a zone is read as UTC,
+/// and a CRM east of UTC exports its evening as tomorrow.
+const FUTURE_SLACK_HOURS: i64 = 24;
+
+/// The first of the row's dates that has not happened yet: a lead cannot have entered a stage
+/// in the future, and one such date would stretch every report's default period to it.
+fn future_date(row: &Row, mapping: &Mapping, now: Timestamp) -> Option<Problem> {
+    let limit = now + chrono::Duration::hours(FUTURE_SLACK_HOURS);
+    let created = row.created_at.map(|at| {
+        let column = mapping.columns.created_at.clone().unwrap_or_default();
+        (column, at)
+    });
+    let stages = row.stages.iter().map(|d| (d.column.clone(), d.at));
+    created
+        .into_iter()
+        .chain(stages)
+        .find(|(_, at)| *at > limit)
+        .map(|(column, at)| Problem::FutureDate { column, at })
 }
 
 /// A row written (or found written before), with the dates moved into order.

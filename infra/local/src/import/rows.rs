@@ -100,6 +100,13 @@ pub enum Problem {
         /// When the lead entered that stage.
         entered_at: Timestamp,
     },
+    /// A date later than the importer's clock (a day's slack for time zones).
+    FutureDate {
+        /// The column.
+        column: String,
+        /// The date.
+        at: Timestamp,
+    },
     /// Two columns give the same stage different dates.
     ConflictingDates {
         /// The stage-date column of the `stage` column's stage.
@@ -146,6 +153,11 @@ impl fmt::Display for Problem {
                 "stage dates go backwards: the date in column {column:?} contradicts the lead's \
                  {stage} date ({})",
                 entered_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            Problem::FutureDate { column, at } => write!(
+                f,
+                "the date in column {column:?} ({}) is in the future",
+                at.format("%Y-%m-%d %H:%M:%S UTC")
             ),
             Problem::ConflictingDates { column, other } => write!(
                 f,
