@@ -426,7 +426,6 @@ pub fn history_key(name: &str, version: u64) -> String {
     format!("{name}/{version:010}")
 }
 
-/// `PUT /config/{kind}` (and `/config/calendars/{id}`): validates and stores a new version.
 /// The largest configuration document taken, as compact JSON. A document is stored as one
 /// item (and once more in its history), and DynamoDB refuses an item over 400 KB, which would
 /// fail the commit after validation; this bound leaves room for the item's keys and attributes.
@@ -443,6 +442,7 @@ fn fits_an_item(body: &Value) -> ApiResult<()> {
     ))
 }
 
+/// `PUT /config/{kind}` (and `/config/calendars/{id}`): validates and stores a new version.
 pub async fn put(
     req: &Request,
     deps: &Deps,
