@@ -113,7 +113,9 @@ pub fn normalise(
         form_name: e.form_name.clone(),
         occurred_at: e.occurred_at.unwrap_or(received_at),
         email: email(&m, e),
-        phone: clean(m.get(Slot::Phone)).map(|p| phone(&p, region)),
+        phone: clean(m.get(Slot::Phone))
+            .filter(|p| dialable(p))
+            .map(|p| phone(&p, region)),
         name: name(&m),
         company: nfc(m.get(Slot::Company)),
         title: nfc(m.get(Slot::Title)),
@@ -270,6 +272,13 @@ fn zone_country(zone: &str) -> Option<&'static str> {
     ZONES.iter().find(|(z, _)| *z == zone).map(|(_, c)| *c)
 }
 
+/// Whether an answer can be a phone number at all: at least five digits (the shortest
+/// subscriber numbers have five). A phone is an identity key, the fallback match for a lead with
+/// no e-mail, so `true`, `n/a` or `0` kept as sent would join strangers into one lead.
+fn dialable(raw: &str) -> bool {
+    raw.bytes().filter(u8::is_ascii_digit).count() >= 5
+}
+
 /// E.164 when the number carries `+` or the country is known and the digits fit that
 /// country's possible lengths; otherwise the value as sent. Validity against the numbering
 /// plan is not required: reserved fictional ranges (US 555-01xx) are real formats.
@@ -336,6 +345,16 @@ pub fn utm_from_url(url: &str) -> std::collections::HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_with_fewer_than_five_digits_is_no_phone() {
+        for not_a_phone in ["true", "n/a", "0", "-", "1234", "call me"] {
+            assert!(!dialable(not_a_phone), "{not_a_phone}");
+        }
+        for number in ["(555) 010-0142", "+43 1 5550 1234", "12345"] {
+            assert!(dialable(number), "{number}");
+        }
+    }
 
     #[test]
     fn national_numbers_need_a_country() {

@@ -398,3 +398,25 @@ async fn a_meta_leadgen_id_that_is_not_a_graph_id_is_not_fetched() {
     );
     assert!(r.body.contains("ignored"), "{}", r.body);
 }
+
+/// Regression: `"phone": true` was kept as the phone "true", and a phone is the identity of a
+/// lead with no e-mail, so a second stranger answering `true` was matched to the first lead.
+#[tokio::test]
+async fn an_answer_that_is_no_phone_number_joins_nobody() {
+    let h = Harness::new();
+    for (event, name) in [("p1", "Ada"), ("p2", "Bo")] {
+        let body = format!(r#"{{"event_id":"{event}","name":"{name}","phone":true}}"#);
+        let r = post(
+            &h,
+            "generic/zap",
+            vec![json_ct(), ("X-Webhook-Token", "test-secret".into())],
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+
+    let leads = h.leads().await;
+    assert_eq!(leads.len(), 2, "two people, two leads");
+    assert!(leads.iter().all(|l| l.phone.is_none()), "{leads:?}");
+}
