@@ -13,7 +13,7 @@
 use crate::stack::Stack;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::{body::Bytes, server::conn::http1, service::service_fn, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::Notify};
 
@@ -50,8 +50,8 @@ pub async fn run(stack: Arc<Stack>, listener: TcpListener) -> anyhow::Result<()>
     let pump = tokio::spawn(pump(stack.clone(), wake.clone()));
     let ticks = tokio::spawn(tick(stack.clone()));
     tokio::select! {
-        served = serve_with(stack.clone(), listener, Some(wake)) => served?,
-        _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
+        served = serve_with(stack.clone(), listener, Some(wake), HEADER_TIMEOUT) => served?,
+        _ = stop_signal() => tracing::info!("stopping"),
     }
     pump.abort();
     ticks.abort();
@@ -59,17 +59,47 @@ pub async fn run(stack: Arc<Stack>, listener: TcpListener) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Ctrl-C, or SIGTERM (what `kill` and service managers send): either stops `serve` with the
+/// store checkpointed.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Answers HTTP requests on `listener` with `stack`, one task per connection, for ever. The
 /// queues are left to the caller ([`Stack::drain`]).
 pub async fn serve_http(stack: Arc<Stack>, listener: TcpListener) -> std::io::Result<()> {
-    serve_with(stack, listener, None).await
+    serve_with(stack, listener, None, HEADER_TIMEOUT).await
 }
 
-/// As [`serve_http`], waking `wake` when a request may have queued work.
+/// How long a request's headers may take to arrive: a client that opens a connection and
+/// sends half a request line would otherwise hold it, and its task, for ever.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// As [`serve_http`], waking `wake` when a request may have queued work, and closing a
+/// connection whose request headers take longer than `header_timeout`.
 async fn serve_with(
     stack: Arc<Stack>,
     listener: TcpListener,
     wake: Option<Arc<Notify>>,
+    header_timeout: Duration,
 ) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
@@ -87,6 +117,8 @@ async fn serve_with(
                 }
             });
             if let Err(e) = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
@@ -282,6 +314,34 @@ mod tests {
             doc["title"].is_string() && doc["detail"].is_string(),
             "{doc}"
         );
+    }
+
+    /// Regression: a client that sent half a request's headers held its connection (and its
+    /// task) for ever; 250 of them were all still open after 90 s.
+    #[tokio::test]
+    async fn a_connection_whose_headers_never_end_is_closed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let config = StackConfig::local(&Default::default(), "s").unwrap();
+        let stack = Arc::new(Stack::new(
+            EmbeddedStore::in_memory().unwrap(),
+            Arc::new(SystemClock),
+            config,
+        ));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let timeout = Duration::from_millis(300);
+        let server = tokio::spawn(serve_with(stack, listener, None, timeout));
+
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /leads HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut rest)).await;
+
+        assert!(closed.is_ok(), "the connection is still open after 10 s");
+        server.abort();
     }
 
     /// A body that never delivers a byte, or fails at once (a broken chunked encoding).
