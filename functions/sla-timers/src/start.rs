@@ -26,10 +26,15 @@ pub async fn follow_up_writes(
     lead: &Lead,
     at: Timestamp,
 ) -> Result<Vec<DocumentWrite>, SweepError> {
+    let kind = ClockKind::SalFollowUp;
     let Some(policies) = docs::load::<SlaPolicies>(store, docs::CONFIG, docs::SLA_POLICIES).await?
     else {
         return Ok(Vec::new());
     };
+    // Most teams time only their MQLs: spare their accepts the read of the routed clock.
+    if !policies.value.policies.iter().any(|p| p.clock == kind) {
+        return Ok(Vec::new());
+    }
     let cycle = lead.journey.cycle();
     let routed = newest_response_clock(store, lead, cycle).await?;
     let lead_kind = routed
@@ -37,7 +42,6 @@ pub async fn follow_up_writes(
         .map_or(LeadKind::Behavioural, |c| c.lead_kind);
     let pool = routed.and_then(|c| c.pool);
 
-    let kind = ClockKind::SalFollowUp;
     let Some(policy) = policies.value.find(kind, kind.stage(), lead_kind) else {
         return Ok(Vec::new());
     };
