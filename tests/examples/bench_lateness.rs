@@ -38,6 +38,7 @@ fn print(day: &Day) {
     for (kind, name) in [
         (ClockKind::RoutingLatency, "routing latency"),
         (ClockKind::RepResponse, "rep response"),
+        (ClockKind::SalFollowUp, "SAL follow-up"),
     ] {
         let clocks: Vec<&SlaClock> = day.clocks.values().filter(|c| c.kind == kind).collect();
         let broken: Vec<&&SlaClock> = clocks.iter().filter(|c| breached(c)).collect();

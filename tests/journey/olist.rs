@@ -302,7 +302,7 @@ async fn the_command_line_reports_olist_by_its_default_period_in_every_format() 
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let total: Vec<&str> = lines.next().unwrap().split(',').collect();
     let cell = |name: &str| total[header.iter().position(|h| *h == name).unwrap()];
-    assert_eq!(header.last(), Some(&"sla_response_rate"));
+    assert_eq!(header.last(), Some(&"sla_sal_follow_up_rate"));
     assert_eq!(
         (cell("group"), cell("entered_mql"), cell("entered_won")),
         ("all", "8000", "842")

@@ -110,6 +110,7 @@ fn compliance(day: &Day, by_team: bool) -> Compliance {
         let kind = match clock.kind {
             ClockKind::RoutingLatency => "routing",
             ClockKind::RepResponse => "response",
+            ClockKind::SalFollowUp => "sal_follow_up",
         };
         let entry = out
             .entry((group.unwrap_or_else(|| "(none)".into()), kind))

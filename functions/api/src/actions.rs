@@ -13,7 +13,8 @@
 //! The stage rules are the core's ([`JourneyState::decide`]); this module only turns a request
 //! into a [`StageEvent`] and the outcome into one atomic commit: the lead at version + 1, the
 //! transition, the funnel counter deltas, the lead's running SLA clocks stopped (so the sweep
-//! never escalates a lead its owner already handled), the owner's open-lead count lowered when
+//! never escalates a lead its owner already handled), an accept's SAL follow-up clock started
+//! (so a retried accept starts none), the owner's open-lead count lowered when
 //! the lead leaves their open work (see [`load_release`]), and a journey event on
 //! [`Topic::JourneyEvents`] (ids and codes only, no personal data) for a CRM sync to follow.
 
@@ -158,6 +159,11 @@ pub async fn act(
         commit
             .documents
             .extend(clock_stops(deps, &lead, now).await?);
+        if action == Action::Accept {
+            commit
+                .documents
+                .extend(follow_up_start(deps, &lead, now).await?);
+        }
         commit
             .documents
             .extend(load_release(deps, &lead, action.stage()).await?);
@@ -200,26 +206,48 @@ fn not_before_current_stage(lead: &Lead, effective_at: Option<Timestamp>) -> Api
 const CLOCK_RACES: usize = 8;
 
 /// The writes that stop the lead's running SLA clocks of its current cycle: whatever the
-/// action, the owner has acted (an accept answers the rep-response clock, a qualify or
-/// disqualify the SAL one, a reject or recycle takes the lead back), and a lead that is acted
-/// on is assigned, so its routing-latency clock stops too. They stop at `now`, when we learnt
-/// of the action, not at a back-dated `effective_at`: a clock the sweep already escalated
-/// stays escalated.
+/// action, the owner has acted (an accept answers the rep-response clock, a qualify, disqualify,
+/// reject or recycle the SAL follow-up one, or the rep-response one of an MQL never accepted),
+/// and a lead that is acted on is assigned, so its routing-latency clock stops too. They stop at
+/// `now`, when we learnt of the action, not at a back-dated `effective_at`: a clock the sweep
+/// already escalated stays escalated.
 async fn clock_stops(deps: &Deps, lead: &Lead, now: Timestamp) -> ApiResult<Vec<DocumentWrite>> {
     let mut writes = Vec::new();
-    for kind in [ClockKind::RoutingLatency, ClockKind::RepResponse] {
+    let kinds = [
+        ClockKind::RoutingLatency,
+        ClockKind::RepResponse,
+        ClockKind::SalFollowUp,
+    ];
+    for kind in kinds {
         let cycle = lead.journey.cycle();
         let dims = lead.dimensions();
         let stops =
             sla_timers::stop_writes(deps.documents.as_ref(), (&lead.id, &dims), cycle, kind, now)
                 .await
-                .map_err(|e| match e {
-                    SweepError::Store(e) => ApiError::from(e),
-                    other => ApiError::Internal(other.into()),
-                })?;
+                .map_err(sweep_error)?;
         writes.extend(stops);
     }
     Ok(writes)
+}
+
+/// The write that starts the SAL follow-up clock, for an accept (see [`sla_timers::start`]).
+/// It starts at `now`, like the stops: a back-dated accept must not start a clock that is
+/// breached already.
+async fn follow_up_start(
+    deps: &Deps,
+    lead: &Lead,
+    now: Timestamp,
+) -> ApiResult<Vec<DocumentWrite>> {
+    sla_timers::follow_up_writes(deps.documents.as_ref(), lead, now)
+        .await
+        .map_err(sweep_error)
+}
+
+fn sweep_error(e: SweepError) -> ApiError {
+    match e {
+        SweepError::Store(e) => ApiError::from(e),
+        other => ApiError::Internal(other.into()),
+    }
 }
 
 /// The write that gives the owner back one place under their open-lead cap, when the action

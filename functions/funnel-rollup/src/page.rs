@@ -171,17 +171,19 @@ fn sla_bars(out: &mut String, report: &FunnelReport) {
     );
     for (i, (kind, c)) in report.total.sla.iter().enumerate() {
         let y = i as u32 * row + 5;
-        let full = f64::from(WIDTH - 260);
+        // The label column fits "SAL follow-up" at 17 px.
+        let full = f64::from(WIDTH - 280);
         let met_w = c.rate.unwrap_or(0.0) * full;
-        let name = match kind {
-            ClockKind::Routing => "routing",
-            ClockKind::Response => "response",
+        let (name, label) = match kind {
+            ClockKind::Routing => ("routing", "routing"),
+            ClockKind::Response => ("response", "response"),
+            ClockKind::SalFollowUp => ("sal_follow_up", "SAL follow-up"),
         };
         let _ = write!(
             out,
-            "<text x=\"0\" y=\"{ty}\">{name}</text>\
-             <rect class=\"miss\" x=\"100\" y=\"{y}\" width=\"{full:.1}\" height=\"30\"/>\
-             <rect class=\"met\" x=\"100\" y=\"{y}\" width=\"{met_w:.1}\" height=\"30\"/>\
+            "<text x=\"0\" y=\"{ty}\">{label}</text>\
+             <rect class=\"miss\" x=\"120\" y=\"{y}\" width=\"{full:.1}\" height=\"30\"/>\
+             <rect class=\"met\" x=\"120\" y=\"{y}\" width=\"{met_w:.1}\" height=\"30\"/>\
              <text x=\"{nx}\" y=\"{ty}\" data-figure=\"sla.{name}\">{rate} ({met}/{due})</text>",
             ty = y + 20,
             nx = WIDTH - 150,

@@ -12,9 +12,10 @@ use lifecycle::{
 };
 
 /// The SLA clocks a row reports, in column order.
-const SLA_CLOCKS: [(ClockKind, &str); 2] = [
+const SLA_CLOCKS: [(ClockKind, &str); 3] = [
     (ClockKind::Routing, "routing"),
     (ClockKind::Response, "response"),
+    (ClockKind::SalFollowUp, "sal_follow_up"),
 ];
 
 /// The report as CSV text.

@@ -13,7 +13,7 @@
 use crate::error::NotifyFailure;
 use lifecycle::{
     scoring::{ScoreLedger, Verdict},
-    sla::SlaClock,
+    sla::{ClockKind, SlaClock},
     Activity, Lead, LeadId, RepId, Timestamp,
 };
 use ports::{DocumentStore, JourneyStore};
@@ -101,6 +101,8 @@ pub struct Due {
     pub at: Timestamp,
     /// The policy it runs under.
     pub policy: Option<String>,
+    /// What the clock measures (what the owner is late with); `None` when the clock is gone.
+    pub clock: Option<ClockKind>,
 }
 
 /// Everything a message says.
@@ -252,10 +254,11 @@ async fn due(
 ) -> Result<Option<Due>, NotifyFailure> {
     let (rep, cycle) = match notice {
         Notice::SlaReminder { due_at, clock, .. } | Notice::SlaBreached { due_at, clock, .. } => {
-            let policy = load_clock(store, clock).await?.map(|c| c.policy);
+            let clock = load_clock(store, clock).await?;
             return Ok(Some(Due {
                 at: *due_at,
-                policy,
+                policy: clock.as_ref().map(|c| c.policy.clone()),
+                clock: clock.map(|c| c.kind),
             }));
         }
         Notice::LeadAssigned { rep, cycle, .. } => (Some(rep), *cycle),
@@ -274,6 +277,7 @@ async fn due(
     Ok(running.pop().map(|c| Due {
         at: c.due_at,
         policy: Some(c.policy),
+        clock: Some(c.kind),
     }))
 }
 

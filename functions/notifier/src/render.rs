@@ -9,7 +9,7 @@
 //! * **Generic JSON** ([`json`]): the same facts as named fields, times as RFC 3339.
 
 use crate::brief::{Brief, Headline, Person};
-use lifecycle::{notify::NotifyTarget, Timestamp};
+use lifecycle::{notify::NotifyTarget, sla::ClockKind, Timestamp};
 use serde_json::{json, Value};
 
 /// The body for `target`.
@@ -60,9 +60,24 @@ fn headline(brief: &Brief) -> String {
             "Nobody could take {who}{at}: waiting in {}",
             escape(brief.queue.as_deref().unwrap_or("the overflow queue"))
         ),
+        Headline::Reminder if follow_up(brief) => {
+            format!("Reminder: {who}{at} is waiting to be qualified or disqualified")
+        }
         Headline::Reminder => format!("Reminder: {who}{at} is waiting for you"),
+        Headline::Breached if follow_up(brief) => {
+            format!("SLA breached: {who}{at} was not qualified or disqualified in time")
+        }
         Headline::Breached => format!("SLA breached: {who}{at} was not accepted in time"),
     }
+}
+
+/// Whether the notice is about an SAL follow-up clock: the rep accepted the lead and owes a
+/// verdict, not an accept.
+fn follow_up(brief: &Brief) -> bool {
+    brief
+        .due
+        .as_ref()
+        .is_some_and(|d| d.clock == Some(ClockKind::SalFollowUp))
 }
 
 /// Why, in one sentence.
@@ -200,7 +215,9 @@ pub fn json(brief: &Brief) -> Value {
             "hand_raiser": w.hand_raiser, "thresholds_met": w.thresholds_met,
             "qualified_at": w.at, "grade_rules": w.grade_rules,
         })),
-        "sla": brief.due.as_ref().map(|d| json!({ "due_at": d.at, "policy": d.policy })),
+        "sla": brief.due.as_ref().map(|d| json!({
+            "due_at": d.at, "policy": d.policy, "clock": d.clock,
+        })),
     })
 }
 
@@ -227,6 +244,7 @@ mod tests {
             due: Some(Due {
                 at: "2025-06-16T08:15:00Z".parse().unwrap(),
                 policy: None,
+                clock: None,
             }),
         }
     }
@@ -261,5 +279,30 @@ mod tests {
         let header = body["blocks"][0]["text"]["text"].as_str().unwrap();
         assert_eq!(header.chars().count(), 150);
         assert!(header.ends_with('…'));
+    }
+
+    #[test]
+    fn an_sal_follow_up_breach_says_the_verdict_is_late_not_the_accept() {
+        let mut b = brief("Grace Hopper");
+        b.headline = Headline::Breached;
+        b.due.as_mut().unwrap().clock = Some(ClockKind::SalFollowUp);
+        let head = slack(&b)["blocks"][0]["text"]["text"].clone();
+        assert_eq!(
+            head,
+            "SLA breached: Grace Hopper was not qualified or disqualified in time"
+        );
+        assert_eq!(json(&b)["sla"]["clock"], "sal_follow_up");
+
+        b.headline = Headline::Reminder;
+        let head = slack(&b)["blocks"][0]["text"]["text"].clone();
+        assert_eq!(
+            head,
+            "Reminder: Grace Hopper is waiting to be qualified or disqualified"
+        );
+
+        b.due.as_mut().unwrap().clock = Some(ClockKind::RepResponse);
+        b.headline = Headline::Breached;
+        let head = slack(&b)["blocks"][0]["text"]["text"].clone();
+        assert_eq!(head, "SLA breached: Grace Hopper was not accepted in time");
     }
 }

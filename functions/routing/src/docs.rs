@@ -29,7 +29,7 @@ use chrono::{NaiveDate, SecondsFormat};
 use lifecycle::{
     funnel::ClockOutcome,
     routing::{OutOfOffice, RepAvailability},
-    sla::SlaClock,
+    sla::{BusinessCalendar, SlaClock},
     transition::Dimensions,
     LeadId, RepId, Timestamp,
 };
@@ -233,6 +233,20 @@ pub async fn load<T: DeserializeOwned>(
         value,
         version: doc.version,
     }))
+}
+
+/// The business calendar clocks of `pool` count in: the pool's own, else the `default` one;
+/// `None` when neither is stored (and so no clock can be started).
+pub async fn calendar(
+    docs: &dyn DocumentStore,
+    pool: &str,
+) -> Result<Option<BusinessCalendar>, RoutingError> {
+    for key in [pool, DEFAULT_CALENDAR] {
+        if let Some(found) = load::<BusinessCalendar>(docs, CALENDAR, key).await? {
+            return Ok(Some(found.value));
+        }
+    }
+    Ok(None)
 }
 
 /// Reads a document, or starts from `T::default()` at version 0.

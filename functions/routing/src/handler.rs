@@ -359,13 +359,7 @@ impl Router {
     }
 
     async fn calendar(&self, pool: &str) -> Result<Option<BusinessCalendar>, RoutingError> {
-        let store = self.docs.as_ref();
-        for key in [pool, docs::DEFAULT_CALENDAR] {
-            if let Some(found) = docs::load::<BusinessCalendar>(store, docs::CALENDAR, key).await? {
-                return Ok(Some(found.value));
-            }
-        }
-        Ok(None)
+        docs::calendar(self.docs.as_ref(), pool).await
     }
 }
 

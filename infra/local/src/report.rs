@@ -162,9 +162,10 @@ fn table_row(row: &GroupRow, width: usize) -> String {
 }
 
 /// The SLA clocks the table shows.
-const SLA: [(ClockKind, &str); 2] = [
+const SLA: [(ClockKind, &str); 3] = [
     (ClockKind::Routing, "routing"),
     (ClockKind::Response, "response"),
+    (ClockKind::SalFollowUp, "follow-up"),
 ];
 
 fn conversion(row: &GroupRow, a: Stage, b: Stage) -> Option<&Conversion> {

@@ -23,6 +23,8 @@ pub(crate) fn now() -> Timestamp {
 pub(crate) struct Api {
     pub(crate) store: Arc<EmbeddedStore>,
     pub(crate) deps: Deps,
+    /// The clock the API and the store read; tests that need another "now" set it.
+    pub(crate) clock: Arc<ManualClock>,
 }
 
 /// A caller.
@@ -154,8 +156,8 @@ impl Api {
     async fn on(store: EmbeddedStore) -> Api {
         let clock = Arc::new(ManualClock::new(now()));
         let store = Arc::new(store.with_clock(clock.clone()));
-        let deps = Deps::on(store.clone(), clock, AuthMode::DevHeader);
-        let api = Api { store, deps };
+        let deps = Deps::on(store.clone(), clock.clone(), AuthMode::DevHeader);
+        let api = Api { store, deps, clock };
         api.seed_rep("rep-ana", "emea").await;
         api.seed_rep("rep-bo", "amer").await;
         api

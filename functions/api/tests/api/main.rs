@@ -11,4 +11,5 @@ mod reads;
 mod reports;
 mod roles;
 mod routing;
+mod sal_clock;
 mod score;

@@ -16,7 +16,8 @@
 //!   counts in both); of the recycled, how many came back as an MQL in a later cycle by `as_of`.
 //!   The group of the MQL entry.
 //! * **SLA compliance**: clocks whose `due_at` lies in the period and whose outcome was
-//!   recorded by `as_of`, per kind, and how many were met. A clock is *met* when it stopped
+//!   recorded by `as_of`, per kind (routing, response, SAL follow-up: each counted on its own),
+//!   and how many were met. A clock is *met* when it stopped
 //!   (the owner acted, or the lead was assigned) before its due time, and *breached* when it
 //!   was still running at its due time; it belongs to the UTC day of its due time, whenever it
 //!   ended. A clock belongs to the group of its own dimension snapshot: the rep is the owner it
@@ -36,6 +37,8 @@ pub enum ClockKind {
     Routing,
     /// From assignment to the rep accepting (or first touching) the lead.
     Response,
+    /// From the accept to the rep qualifying, disqualifying, rejecting or recycling the SAL.
+    SalFollowUp,
 }
 
 /// How one SLA clock ended, as the SLA timers record it. The report only counts these; the

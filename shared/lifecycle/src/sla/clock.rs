@@ -1,7 +1,8 @@
 //! SLA clocks and their escalation steps.
 //!
 //! A **clock** is one running promise on one lead: it starts (at assignment for a
-//! rep-response clock, at MQL for a routing-latency clock), is **due** when the policy's
+//! rep-response clock, at MQL for a routing-latency clock, at the accept for an SAL follow-up
+//! clock), is **due** when the policy's
 //! target in business time has passed, and **stops** when the owner acts. A lead that arrives
 //! outside business hours is due from the next opening, and the due time is always after the
 //! start, so a new clock is never already breached. A clock is **breached** when it was still
@@ -15,7 +16,8 @@
 //! sweep claims in the same commit as the step's effects, so a step happens once even when
 //! sweeps overlap or one crashes midway. The ladder is: remind the owner (at a share of the
 //! target); on breach tell the manager, then take the lead away: reassign it, or send it to
-//! overflow once the reassignments are used up. Taking the lead away stops the clock, so it
+//! overflow once the reassignments are used up (never for an SAL follow-up clock, whose lead
+//! the owner accepted; see [`ClockKind::may_reassign`]). Taking the lead away stops the clock, so it
 //! comes last: a sweep that crashes after telling the manager still reassigns next time.
 //! A ladder with none of those breach steps (a remind-only policy, or a routing-latency policy
 //! that tells nobody) still has one: [`StepKind::RecordBreach`], which only marks the clock, so
@@ -107,13 +109,14 @@ pub struct ClockStart {
     pub lead: LeadId,
     /// The lead's cycle (a recycled lead's next MQL gets fresh clocks).
     pub cycle: u32,
-    /// How the lead became an MQL (carried on so a reassignment can ask for the same policy).
+    /// How the lead became an MQL (carried on so a reassignment, or the accept's SAL follow-up
+    /// clock, can ask for the policy of the same kind of lead).
     pub lead_kind: LeadKind,
-    /// The owner; `None` for a routing-latency clock.
+    /// The owner; `None` for a routing-latency clock (and an SAL accepted while unowned).
     pub owner: Option<RepId>,
     /// How many reassignments came before this clock in the cycle.
     pub reassignments: u32,
-    /// When the clock starts (the assignment, or the MQL).
+    /// When the clock starts (the assignment, the MQL, or the accept).
     pub at: Timestamp,
     /// The pool (team) the lead was routed through, for the team's SLA compliance.
     pub pool: Option<String>,
@@ -243,6 +246,7 @@ impl SlaClock {
         let kind = match self.kind {
             ClockKind::RoutingLatency => funnel::ClockKind::Routing,
             ClockKind::RepResponse => funnel::ClockKind::Response,
+            ClockKind::SalFollowUp => funnel::ClockKind::SalFollowUp,
         };
         Some(ClockOutcome {
             clock: self.id.clone(),
@@ -321,7 +325,9 @@ impl SlaClock {
         if self.escalation.notify_manager {
             steps.push(StepKind::NotifyManager);
         }
-        if self.escalation.reassign && self.owner.is_some() {
+        // Policies of a kind that may not reassign are refused; the kind is checked here too
+        // so that no stored ladder can take an accepted lead away.
+        if self.escalation.reassign && self.owner.is_some() && self.kind.may_reassign() {
             if self.reassignments < self.escalation.max_reassignments {
                 steps.push(StepKind::Reassign);
             } else {

@@ -5,6 +5,7 @@
 //! minutes, and an **escalation ladder**: a reminder to the owner at a share of the target,
 //! then on breach a reassignment to the next eligible rep (until a number of reassignments is
 //! used up, after which the lead goes to the overflow queue), and a message to the manager.
+//! An SAL follow-up policy has no reassignment: the rep accepted the lead, and keeps it.
 //!
 //! Policies are edited through the API as one versioned document ([`SlaPolicies`]), validated
 //! as a whole.
@@ -19,9 +20,12 @@ use std::{collections::BTreeSet, fmt};
 pub enum ClockKind {
     /// From the moment a lead needs an owner (it became an MQL) until it is assigned.
     RoutingLatency,
-    /// From the assignment until the owner acts: accepts an MQL, or qualifies or disqualifies
-    /// an SAL. Restarts, for the new owner, on reassignment.
+    /// From the assignment until the owner acts on the MQL: accepts, qualifies, disqualifies,
+    /// rejects or recycles it. Restarts, for the new owner, on reassignment.
     RepResponse,
+    /// From the accept (MQL → SAL) until the owner qualifies, disqualifies, rejects or recycles
+    /// the lead. Started by the accept itself; never reassigns (an accepted lead is the rep's).
+    SalFollowUp,
 }
 
 impl ClockKind {
@@ -30,7 +34,24 @@ impl ClockKind {
         match self {
             ClockKind::RoutingLatency => "routing_latency",
             ClockKind::RepResponse => "rep_response",
+            ClockKind::SalFollowUp => "sal_follow_up",
         }
+    }
+
+    /// The stage a lead is in while a clock of this kind runs, and so the stage its policies
+    /// must name: routing starts the first two for an MQL, the accept starts the third.
+    pub fn stage(self) -> Stage {
+        match self {
+            ClockKind::RoutingLatency | ClockKind::RepResponse => Stage::Mql,
+            ClockKind::SalFollowUp => Stage::Sal,
+        }
+    }
+
+    /// Whether a breach of this kind may take the lead from its owner (reassign, or overflow
+    /// once the reassignments are used up). An accepted lead is the rep's: their manager hears
+    /// of a late follow-up, but routing does not hand the lead to someone else.
+    pub fn may_reassign(self) -> bool {
+        self != ClockKind::SalFollowUp
     }
 }
 
@@ -86,8 +107,8 @@ pub struct SlaPolicy {
     pub id: String,
     /// What the clock measures.
     pub clock: ClockKind,
-    /// The stage the lead is in while the clock runs: `mql` (an `sal` policy is refused; see
-    /// [`PolicyError::UntimedStage`]).
+    /// The stage the lead is in while the clock runs: [`ClockKind::stage`] (`sal` for
+    /// `sal_follow_up`, `mql` for the others; see [`PolicyError::UntimedStage`]).
     pub stage: Stage,
     /// The kind of lead; `None` applies to every kind without a more specific policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,23 +141,34 @@ pub enum PolicyError {
         /// The share given.
         percent: u8,
     },
-    /// Clocks are started by routing, for an MQL: a policy for any other stage would be
-    /// stored and never run. Known shortcoming: an SAL follow-up clock ("qualified or
-    /// disqualified within five business days of the accept") is not implemented, so an `sal`
-    /// policy is refused rather than accepted and silently never started.
+    /// Each kind of clock runs at one stage ([`ClockKind::stage`]): routing starts
+    /// `routing_latency` and `rep_response` clocks for an MQL, an accept starts the
+    /// `sal_follow_up` clock of the SAL. A policy naming another stage would be stored and never
+    /// run, so it is refused.
     #[error(
-        "policy {policy:?}: no clock runs at stage {stage}: clocks start when routing assigns an \
-         MQL (use mql); an SAL follow-up clock is not implemented yet"
+        "policy {policy:?}: a {clock} clock runs at stage {expected}, not {stage} (routing \
+         starts routing_latency and rep_response clocks for an MQL; an accept starts the \
+         sal_follow_up clock of an SAL)"
     )]
     UntimedStage {
         /// The policy.
         policy: String,
+        /// The policy's clock.
+        clock: ClockKind,
         /// The stage given.
         stage: Stage,
+        /// The stage that clock runs at.
+        expected: Stage,
     },
     /// A routing-latency clock has no owner to remind or to take the lead from.
     #[error("policy {0:?}: a routing_latency clock has no owner to remind or reassign from")]
     NoOwner(String),
+    /// A breach of an SAL follow-up clock may not take the lead away: the rep accepted it.
+    #[error(
+        "policy {0:?}: a sal_follow_up clock may remind the owner and notify the manager, but not \
+         reassign: an accepted lead stays with the rep who accepted it"
+    )]
+    AcceptedLead(String),
     /// Two policies answer the same question.
     #[error("policies {0:?} and {1:?} apply to the same clock, stage and lead kind")]
     Ambiguous(String, String),
@@ -194,11 +226,13 @@ impl SlaPolicy {
         if self.target_minutes == 0 {
             return Err(PolicyError::ZeroTarget(id()));
         }
-        if self.stage != Stage::Mql {
-            let stage = self.stage;
+        let expected = self.clock.stage();
+        if self.stage != expected {
             return Err(PolicyError::UntimedStage {
                 policy: id(),
-                stage,
+                clock: self.clock,
+                stage: self.stage,
+                expected,
             });
         }
         if let Some(percent) = self.escalation.remind_at_percent {
@@ -213,6 +247,9 @@ impl SlaPolicy {
         let ownerless = self.clock == ClockKind::RoutingLatency;
         if ownerless && (self.escalation.reassign || self.escalation.remind_at_percent.is_some()) {
             return Err(PolicyError::NoOwner(id()));
+        }
+        if self.escalation.reassign && !self.clock.may_reassign() {
+            return Err(PolicyError::AcceptedLead(id()));
         }
         Ok(())
     }

@@ -661,7 +661,8 @@ fn policy_documents_parse_from_json() {
 }
 
 /// Regression: an `sal` policy was accepted and stored, and no clock ever ran under it (only
-/// routing starts clocks, for MQLs), so a team believed its SALs were timed.
+/// routing starts clocks, for MQLs), so a team believed its SALs were timed. Each kind now runs
+/// at one stage: an `sal` policy must be an `sal_follow_up` one, which the accept starts.
 #[test]
 fn a_policy_for_a_stage_no_clock_runs_at_is_refused() {
     let json = r#"{"policies":[{"id":"sal_qualify","clock":"rep_response","stage":"sal",
@@ -670,10 +671,99 @@ fn a_policy_for_a_stage_no_clock_runs_at_is_refused() {
     assert!(matches!(
         set.validate(),
         Err(PolicyError::UntimedStage {
+            clock: ClockKind::RepResponse,
             stage: Stage::Sal,
+            expected: Stage::Mql,
             ..
         })
     ));
+
+    let follow_up = json.replace("rep_response", "sal_follow_up");
+    let set: SlaPolicies = serde_json::from_str(&follow_up).unwrap();
+    set.validate().unwrap();
+    assert_eq!(set.policies[0].clock, ClockKind::SalFollowUp);
+
+    let at_mql = follow_up.replace(r#""stage":"sal""#, r#""stage":"mql""#);
+    let set: SlaPolicies = serde_json::from_str(&at_mql).unwrap();
+    assert!(matches!(
+        set.validate(),
+        Err(PolicyError::UntimedStage {
+            clock: ClockKind::SalFollowUp,
+            stage: Stage::Mql,
+            expected: Stage::Sal,
+            ..
+        })
+    ));
+}
+
+fn sal_follow_up_policy() -> SlaPolicy {
+    SlaPolicy {
+        id: "sal_follow_up".into(),
+        clock: ClockKind::SalFollowUp,
+        stage: Stage::Sal,
+        lead_kind: None,
+        // Five business days of eight hours.
+        target_minutes: 5 * 8 * 60,
+        escalation: Escalation {
+            remind_at_percent: Some(80),
+            reassign: false,
+            max_reassignments: 0,
+            notify_manager: true,
+        },
+    }
+}
+
+#[test]
+fn an_sal_follow_up_policy_may_not_take_the_accepted_lead_away() {
+    let reassigning = SlaPolicy {
+        escalation: Escalation {
+            reassign: true,
+            max_reassignments: 1,
+            ..sal_follow_up_policy().escalation
+        },
+        ..sal_follow_up_policy()
+    };
+    assert_eq!(
+        reassigning.validate(),
+        Err(PolicyError::AcceptedLead("sal_follow_up".into()))
+    );
+    let message = PolicyError::AcceptedLead("sal_follow_up".into()).to_string();
+    assert!(message.contains("not reassign"), "{message}");
+    sal_follow_up_policy().validate().unwrap();
+}
+
+#[test]
+fn a_friday_afternoon_accept_is_followed_up_by_the_next_friday_afternoon() {
+    use crate::funnel::ClockKind as Reported;
+    let cal = nine_to_five("Europe/Berlin");
+    // Accepted Fri 2025-06-13 15:00 CEST = 13:00Z. 2,400 business minutes: 120 left on Friday
+    // (to 17:00), none at the weekend, 4 × 480 = 1,920 Mon 16 to Thu 19, and the last 360 on
+    // Fri 20 from 09:00: due 15:00 CEST = 13:00Z. The reminder at 80 % (1,920 minutes): 120 on
+    // Friday, 3 × 480 Mon to Wed, 360 on Thu 19: 15:00 CEST = 13:00Z.
+    let start = ClockStart {
+        lead_kind: LeadKind::Behavioural,
+        ..start_at(utc("2025-06-13T13:00:00Z"), 0)
+    };
+    let mut clock = SlaClock::start(&sal_follow_up_policy(), &cal, start);
+    assert_eq!(clock.id, "01JLEAD:1:sal_follow_up:0");
+    assert_eq!(clock.due_at, utc("2025-06-20T13:00:00Z"));
+    assert_eq!(clock.remind_at, Some(utc("2025-06-19T13:00:00Z")));
+
+    // A ladder stored with a reassignment (as no valid policy has) still only tells the
+    // manager: the kind alone forbids taking the lead.
+    clock.escalation.reassign = true;
+    clock.escalation.max_reassignments = 3;
+    let steps = clock.next_steps(utc("2025-06-20T13:00:00Z"));
+    assert_eq!(kinds(&steps), [StepKind::NotifyManager]);
+    assert_eq!(steps[0].id, "01JLEAD:1:sal_follow_up:0:notify_manager");
+
+    let outcome = clock.outcome(utc("2025-06-20T13:00:00Z")).unwrap();
+    assert_eq!(
+        outcome.kind,
+        Reported::SalFollowUp,
+        "not counted as response"
+    );
+    assert!(!outcome.met);
 }
 
 // ---- properties ----
