@@ -164,6 +164,13 @@ pub async fn list(req: &Request, deps: &Deps, who: &Principal) -> ApiResult<Resp
         from: http::time_param(&q, "from")?,
         to: http::time_param(&q, "to")?,
     };
+    // As the reports answer: a window that ends before it starts is a mistake, not a filter
+    // that matches nothing.
+    if let (Some(from), Some(to)) = (filter.from, filter.to) {
+        if from >= to {
+            return Err(ApiError::invalid("from", "must be before `to`"));
+        }
+    }
     if !who.sees_all_leads() {
         filter.owner = own_filter(who, filter.owner)?;
     }

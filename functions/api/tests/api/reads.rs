@@ -671,3 +671,25 @@ async fn a_rep_with_an_overlong_name_or_pool_is_refused_naming_the_field() {
         .collect();
     assert_eq!(fields, ["/name", "/pools/1"]);
 }
+
+/// Regression: `GET /leads?from=2027-01-01&to=2020-01-01` answered an empty page, where the
+/// reports answer the same window with a 422.
+#[tokio::test]
+async fn a_window_that_ends_before_it_starts_is_a_422() {
+    let api = Api::new().await;
+    api.seed_l1().await;
+
+    let r = api
+        .call("GET", "/leads?from=2027-01-01&to=2020-01-01", Who::Admin)
+        .send(&api)
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.json()["errors"][0]["field"], "from");
+
+    let ok = api
+        .call("GET", "/leads?from=2020-01-01&to=2040-01-01", Who::Admin)
+        .send(&api)
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.json()["items"].as_array().unwrap().len(), 1);
+}
