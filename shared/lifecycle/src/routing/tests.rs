@@ -331,7 +331,11 @@ fn a_rep_named_by_hand_gets_the_lead_over_a_cap_but_never_when_inactive_or_unkno
         cap: 5,
         open_leads: 5,
     };
-    assert_eq!(d.candidates[0].excluded, [over_cap], "the override is on record");
+    assert_eq!(
+        d.candidates[0].excluded,
+        [over_cap],
+        "the override is on record"
+    );
     assert_eq!(named("x"), Err(Exclusion::Inactive));
     assert_eq!(named("nobody"), Err(Exclusion::UnknownRep));
 }
