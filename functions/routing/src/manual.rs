@@ -102,8 +102,9 @@ impl Router {
         now: Timestamp,
     ) -> Result<HandPlan, HandError> {
         let lead = self.lead(&request.lead).await?;
-        refusal(&lead, request).map_or(Ok(()), |r| Err(HandError::Refused(r)))?;
-
+        if let Some(refused) = refusal(&lead, request) {
+            return Err(HandError::Refused(refused));
+        }
         let also: Vec<RepId> = lead.owner.iter().chain([&request.rep]).cloned().collect();
         let inputs = self.gather(&lead, &also, now).await?;
         let snapshot = inputs.reps.get(&request.rep);
@@ -123,21 +124,10 @@ impl Router {
         commit
             .documents
             .push(docs::put(docs::DECISION, &key, &decision, 0, None)?);
-        commit
-            .documents
-            .extend(loads(&inputs, &lead, request, now)?);
         commit.documents.extend(
-            self.overflow_delete(&inputs.pool.overflow_queue, &lead.id)
+            self.side_writes(&lead, &inputs, request, attempt, now)
                 .await?,
         );
-        let clock = self
-            .hand_clock(&lead, &inputs, request, attempt, now)
-            .await?;
-        if let Some(clock) = clock {
-            let put = docs::put(docs::SLA_CLOCK, &clock.id, &clock, 0, clock.wake_index())?;
-            commit.documents.push(put);
-        }
-
         let notice = Notice::LeadAssigned {
             lead: lead.id.clone(),
             cycle,
@@ -159,6 +149,27 @@ impl Router {
             cycle,
             attempt,
         })
+    }
+
+    /// The writes besides the lead and the decision: both reps' loads, the overflow entry's
+    /// delete and the new owner's clock.
+    async fn side_writes(
+        &self,
+        lead: &Lead,
+        inputs: &Inputs,
+        request: &HandAssignment,
+        attempt: u32,
+        now: Timestamp,
+    ) -> Result<Vec<DocumentWrite>, RoutingError> {
+        let mut writes = loads(inputs, lead, request, now)?;
+        let queue = &inputs.pool.overflow_queue;
+        writes.extend(self.overflow_delete(queue, &lead.id).await?);
+        let clock = self.hand_clock(lead, inputs, request, attempt, now).await?;
+        if let Some(clock) = clock {
+            let put = docs::put(docs::SLA_CLOCK, &clock.id, &clock, 0, clock.wake_index())?;
+            writes.push(put);
+        }
+        Ok(writes)
     }
 
     /// The attempt after every decision and clock stored for the lead's `cycle` (0 when there
