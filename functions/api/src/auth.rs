@@ -24,6 +24,7 @@
 //! | sales actions | all | none | team's leads and unowned leads | own only |
 //! | read a lead's routing decisions | all | all | all | own only |
 //! | routing dry run | all | none | team's leads and unowned leads | none |
+//! | assign a lead by hand | all | none | team's leads and unowned leads | none |
 //! | overflow queue | all pools | none | pools naming them `manager` | none |
 //! | reports and plan | yes | yes | yes | no |
 //! | read configuration | yes | yes | yes | no |

@@ -3,11 +3,15 @@
 //! A **routing decision** is what the routing function stored each time it routed the lead
 //! (`routing_decision/<lead>:<cycle>:<attempt>`): the pool, where the lead went, every rep
 //! considered with every reason they were excluded, and how the winner was told apart from
-//! the other eligible reps. A **dry run** makes the same decision from the same reads now,
-//! through [`routing::Router::dry_run`], and stores nothing: no decision, no rotation turn, no
-//! load, no clock.
+//! the other eligible reps. A decision a person made by naming the rep
+//! (`POST /leads/{id}/assign`) is stored the same way, under the cycle's next attempt, with the
+//! person as its tie-break and their note, if any, beside it. A **dry run** makes the same
+//! decision from the same reads now, through [`routing::Router::dry_run`], and stores nothing:
+//! no decision, no rotation turn, no load, no clock.
 
 use crate::{
+    actions::NOTE_COLLECTION,
+    assign,
     auth::{Principal, Role},
     cursor,
     error::{ApiError, ApiResult},
@@ -19,14 +23,18 @@ use lambda_http::{Body, Request, Response};
 use lifecycle::{routing::RoutingDecision, Lead, LeadId, RepId, Stage, Timestamp};
 use routing::{docs, Router};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// A stored decision as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct DecisionView {
     /// The lead's cycle the decision was made in.
     pub cycle: u32,
-    /// 0 for the cycle's first routing, then one more per reassignment.
+    /// 0 for the cycle's first routing, then one more per reassignment or assignment by hand.
     pub attempt: u32,
+    /// The note of an assignment by hand, if one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// The decision.
     #[serde(flatten)]
     pub decision: RoutingDecision,
@@ -65,8 +73,9 @@ pub async fn history(
     )
 }
 
-/// Every decision stored for `lead`, in key order.
+/// Every decision stored for `lead`, in key order, with the notes of those made by hand.
 async fn stored_decisions(deps: &Deps, lead: &LeadId) -> ApiResult<Vec<DecisionView>> {
+    let mut notes = hand_notes(deps, lead).await?;
     let prefix = format!("{lead}:");
     let mut out = Vec::new();
     let mut at = None;
@@ -84,6 +93,7 @@ async fn stored_decisions(deps: &Deps, lead: &LeadId) -> ApiResult<Vec<DecisionV
             out.push(DecisionView {
                 cycle,
                 attempt,
+                note: notes.remove(&assign::note_suffix(cycle, attempt)),
                 decision,
             });
         }
@@ -92,6 +102,20 @@ async fn stored_decisions(deps: &Deps, lead: &LeadId) -> ApiResult<Vec<DecisionV
             None => return Ok(out),
         }
     }
+}
+
+/// The notes of the lead's assignments by hand, by the part of their key after `<lead>/`.
+async fn hand_notes(deps: &Deps, lead: &LeadId) -> ApiResult<BTreeMap<String, String>> {
+    let docs = leads::lead_documents(deps, NOTE_COLLECTION, lead).await?;
+    let prefix = format!("{lead}/");
+    Ok(docs
+        .into_iter()
+        .filter_map(|d| {
+            let suffix = d.key.strip_prefix(&prefix)?.to_owned();
+            let note = d.body.get("note")?.as_str()?.to_owned();
+            Some((suffix, note))
+        })
+        .collect())
 }
 
 /// A stored decision's body; one that does not decode is our bug, never the caller's.

@@ -1,6 +1,6 @@
-//! The HTTP API function: leads and their timelines, the sales actions, routing decisions and
-//! the overflow queue, funnel reports and the plan, configuration documents, reps and their
-//! availability, and erasure.
+//! The HTTP API function: leads and their timelines, the sales actions, routing decisions, the
+//! overflow queue and assignment by hand, funnel reports and the plan, configuration
+//! documents, reps and their availability, and erasure.
 //!
 //! [`handle`] takes a `lambda_http` request and the ports ([`Deps`]) and always returns a
 //! response: the Lambda binary runs it behind API Gateway, the local runner mounts it behind a
@@ -9,6 +9,7 @@
 //! 5xx is logged exactly once, here, with the same request id the caller sees.
 
 pub mod actions;
+pub mod assign;
 pub mod auth;
 pub mod config;
 pub mod cursor;
@@ -125,6 +126,7 @@ async fn serve(
         Route::Act(action) => actions::act(req, deps, who, m.param("id"), action).await,
         Route::RoutingHistory => decisions::history(req, deps, who, m.param("id")).await,
         Route::RoutingDryRun => decisions::dry_run(req, deps, who, m.param("id")).await,
+        Route::Assign => assign::assign(req, deps, who, m.param("id")).await,
         Route::Overflow => overflow::list(req, deps, who).await,
         Route::Funnel => reports::funnel(req, deps, who).await,
         Route::FunnelPage => reports::funnel_page(req, deps, who).await,

@@ -4,10 +4,11 @@
 //! `overflow/<queue>:<lead>` document indexed by when it was queued: routing found no
 //! eligible member (the entry names the decision that lists every candidate and why each was
 //! excluded), or the SLA sweep took the lead from an owner who let its clock lapse once the
-//! reassignments were used up (the entry names the clock). Nothing takes a lead out of the
-//! queue again: no sweep re-routes it, and the entry stays when somebody later acts on the
-//! lead. So the listing shows only the entries whose lead still **waits**: in the cycle it
-//! was queued in, without an owner, and open (MQL or SAL).
+//! reassignments were used up (the entry names the clock). A manager takes a lead out by
+//! assigning it by hand ([`crate::assign`]), which deletes the entry; nothing else does: no
+//! sweep re-routes it, and the entry stays when somebody acts on the lead otherwise. So the
+//! listing shows only the entries whose lead still **waits**: in the cycle it was queued in,
+//! without an owner, and open (MQL or SAL).
 
 use crate::{
     auth::{Principal, Role},

@@ -28,6 +28,8 @@ pub enum Route {
     RoutingHistory,
     /// `GET /leads/{id}/routing/dry-run`
     RoutingDryRun,
+    /// `POST /leads/{id}/assign`
+    Assign,
     /// `GET /overflow`
     Overflow,
     /// `GET /reports/funnel`
@@ -87,6 +89,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/leads/{id}/recycle", Route::Act(Action::Recycle)),
     ("GET", "/leads/{id}/routing", Route::RoutingHistory),
     ("GET", "/leads/{id}/routing/dry-run", Route::RoutingDryRun),
+    ("POST", "/leads/{id}/assign", Route::Assign),
     ("GET", "/overflow", Route::Overflow),
     ("GET", "/reports/funnel", Route::Funnel),
     ("GET", "/reports/funnel.html", Route::FunnelPage),

@@ -62,17 +62,17 @@ pub enum SkipReason {
 /// The routing function's dependencies.
 #[derive(Clone)]
 pub struct Router {
-    journey: Arc<dyn JourneyStore>,
-    docs: Arc<dyn DocumentStore>,
+    pub(crate) journey: Arc<dyn JourneyStore>,
+    pub(crate) docs: Arc<dyn DocumentStore>,
     queue: Arc<dyn Queue>,
 }
 
 /// Everything the core needs for one lead, with the versions read.
-struct Inputs {
-    facts: LeadFacts,
-    pool: Pool,
+pub(crate) struct Inputs {
+    pub(crate) facts: LeadFacts,
+    pub(crate) pool: Pool,
     account_owner: Option<RepId>,
-    reps: BTreeMap<RepId, RepSnapshot>,
+    pub(crate) reps: BTreeMap<RepId, RepSnapshot>,
     loads: BTreeMap<RepId, Versioned<LoadCounter>>,
     rotation: Versioned<RotationState>,
 }
@@ -164,7 +164,7 @@ impl Router {
         Ok(decide(&inputs, &[], now).decision)
     }
 
-    async fn lead(&self, id: &LeadId) -> Result<Lead, RoutingError> {
+    pub(crate) async fn lead(&self, id: &LeadId) -> Result<Lead, RoutingError> {
         let found = self.journey.lead(id).await?;
         found.ok_or_else(|| RoutingError::LeadMissing(id.clone()))
     }
@@ -202,12 +202,13 @@ impl Router {
         Ok((commit, outcome))
     }
 
-    /// Reads everything the decision depends on; `previous_owners` are read too, so that the
-    /// one losing the lead has their open count lowered.
-    async fn gather(
+    /// Reads everything the decision depends on; the reps in `also` are read too (previous
+    /// owners, so that the one losing the lead has their open count lowered; a rep named by
+    /// hand).
+    pub(crate) async fn gather(
         &self,
         lead: &Lead,
-        previous_owners: &[RepId],
+        also: &[RepId],
         now: Timestamp,
     ) -> Result<Inputs, RoutingError> {
         let store = self.docs.as_ref();
@@ -226,7 +227,7 @@ impl Router {
         let account_owner = self.account_owner(&pool, &facts).await?;
 
         let mut wanted: Vec<RepId> = pool.members.iter().map(|m| m.rep.clone()).collect();
-        wanted.extend(account_owner.iter().chain(previous_owners).cloned());
+        wanted.extend(account_owner.iter().chain(also).cloned());
         wanted.sort();
         wanted.dedup();
         let (reps, loads) = self.reps(&wanted, now).await?;
@@ -312,18 +313,9 @@ impl Router {
         decision: &RoutingDecision,
         now: Timestamp,
     ) -> Result<Vec<SlaClock>, RoutingError> {
-        let store = self.docs.as_ref();
-        let Some(policies) =
-            docs::load::<SlaPolicies>(store, docs::CONFIG, docs::SLA_POLICIES).await?
-        else {
+        let Some((policies, calendar)) = self.sla_setup(&pool.id).await? else {
             return Ok(Vec::new());
         };
-        let Some(calendar) = self.calendar(&pool.id).await? else {
-            warn!(pool = %pool.id, "SLA policies are set but no business calendar is: no clocks started");
-            return Ok(Vec::new());
-        };
-
-        let policies = policies.value;
         let start = |owner: Option<RepId>, at| ClockStart {
             lead: lead.id.clone(),
             cycle: request.cycle,
@@ -356,6 +348,25 @@ impl Router {
             }
         }
         Ok(clocks)
+    }
+
+    /// The SLA policies and the pool's business calendar; none when either is missing (no
+    /// clock can start then).
+    pub(crate) async fn sla_setup(
+        &self,
+        pool: &str,
+    ) -> Result<Option<(SlaPolicies, BusinessCalendar)>, RoutingError> {
+        let store = self.docs.as_ref();
+        let Some(policies) =
+            docs::load::<SlaPolicies>(store, docs::CONFIG, docs::SLA_POLICIES).await?
+        else {
+            return Ok(None);
+        };
+        let Some(calendar) = self.calendar(pool).await? else {
+            warn!(%pool, "SLA policies are set but no business calendar is: no clocks started");
+            return Ok(None);
+        };
+        Ok(Some((policies.value, calendar)))
     }
 
     async fn calendar(&self, pool: &str) -> Result<Option<BusinessCalendar>, RoutingError> {
@@ -499,15 +510,16 @@ fn overflow(
     Ok(())
 }
 
+/// How a lead changes a rep's load.
 #[derive(Clone, Copy)]
-enum LoadChange {
+pub(crate) enum LoadChange {
     Assigned,
     Closed,
 }
 
 /// The write of `rep`'s load counter after `change`; none for a rep whose availability was not
 /// read (an unknown rep has no counter to keep).
-fn load_write(
+pub(crate) fn load_write(
     inputs: &Inputs,
     rep: &RepId,
     now: Timestamp,

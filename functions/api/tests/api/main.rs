@@ -2,6 +2,7 @@
 //! embedded store and drives it through `api::handle`.
 
 mod actions;
+mod assign;
 mod consumers;
 mod erasure;
 mod failures;

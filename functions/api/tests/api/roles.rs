@@ -133,6 +133,18 @@ fn matrix() -> Vec<Row> {
             "/leads/L1/routing/dry-run",
             [200, 403, 200, 403, 403, 403, 401],
         ),
+        // rep-bo is active: admins and the owner's manager move L1 to him; reps never assign.
+        Row {
+            routing: true,
+            ..write(
+                "POST",
+                "/leads/{id}/assign",
+                "/leads/L1/assign",
+                1,
+                json!({ "rep_id": "rep-bo" }),
+                [200, 403, 200, 403, 403, 403, 401],
+            )
+        },
         row(
             "GET",
             "/overflow",

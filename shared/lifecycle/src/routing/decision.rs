@@ -13,6 +13,10 @@
 //!    gets the lead (see [`super::rotation`] for turns and tie-breaks).
 //! 3. **Overflow**: nobody eligible; the lead goes to the pool's overflow queue. A lead is never
 //!    dropped.
+//!
+//! A person may also name the rep ([`assign_by_hand`]): a manager taking a lead out of the
+//! overflow queue, or moving it to another rep. That decision is recorded the same way, with
+//! the named rep as its one candidate.
 
 use super::{
     config::{Pool, PoolMember},
@@ -20,7 +24,7 @@ use super::{
     rep::{exclusions, Exclusion, RepSnapshot},
     rotation::{RotationState, Standing},
 };
-use crate::{RepId, Timestamp};
+use crate::{Actor, RepId, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -71,6 +75,8 @@ pub enum Role {
     AccountOwner,
     /// A member of the pool, in the rotation.
     Member,
+    /// The rep a person named when assigning the lead by hand.
+    Chosen,
 }
 
 /// One rep considered for the lead.
@@ -114,6 +120,11 @@ pub enum TieBreak {
     LowestRepId {
         /// The members that shared the earliest turn and count.
         tied: Vec<RepId>,
+    },
+    /// A person named the rep.
+    Manual {
+        /// Who.
+        actor: Actor,
     },
 }
 
@@ -223,6 +234,46 @@ pub fn route(
     rotation.take_turn(&rep, standing, weight);
     let decision = decide(Outcome::Rep { rep }, tie_break, candidates);
     Routed { decision, rotation }
+}
+
+/// The decision of a person who names `rep` for the lead, or why `rep` cannot have it.
+///
+/// Only an unknown or inactive rep is refused: that is somebody who cannot work the lead at
+/// all. Everything else the rotation would have held against them (out of office, outside
+/// working hours, a cap reached, outside the territory) is the person's call to override, and
+/// is recorded on the one candidate, so the decision shows what was overridden. A lead that
+/// overflowed did so precisely because every member was excluded; a manager who could only
+/// pick an eligible rep could never take it out of the queue. The rotation is not touched: the
+/// rep did not take a turn.
+pub fn assign_by_hand(
+    facts: &LeadFacts,
+    pool: &Pool,
+    (rep, snapshot): (&RepId, Option<&RepSnapshot>),
+    actor: Actor,
+    now: Timestamp,
+) -> Result<RoutingDecision, Exclusion> {
+    let member = pool.members.iter().find(|m| &m.rep == rep);
+    let excluded = exclusions(snapshot, member, facts, now);
+    let refused = excluded
+        .iter()
+        .find(|e| matches!(e, Exclusion::UnknownRep | Exclusion::Inactive));
+    if let Some(refused) = refused {
+        return Err(refused.clone());
+    }
+    let candidate = Candidate {
+        rep: rep.clone(),
+        role: Role::Chosen,
+        excluded,
+        standing: None,
+    };
+    Ok(RoutingDecision {
+        facts: facts.clone(),
+        pool: pool.id.clone(),
+        outcome: Outcome::Rep { rep: rep.clone() },
+        candidates: vec![candidate],
+        tie_break: TieBreak::Manual { actor },
+        decided_at: now,
+    })
 }
 
 /// Routes leads that arrived together, one after the other, exactly as if each had arrived

@@ -27,7 +27,8 @@ pub use config::{
     Segment, Strategy,
 };
 pub use decision::{
-    route, route_batch, Candidate, Outcome, Role, Routed, RoutingContext, RoutingDecision, TieBreak,
+    assign_by_hand, route, route_batch, Candidate, Outcome, Role, Routed, RoutingContext,
+    RoutingDecision, TieBreak,
 };
 pub use facts::LeadFacts;
 pub use rep::{

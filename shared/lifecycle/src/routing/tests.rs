@@ -309,6 +309,37 @@ fn everyone_out_or_at_cap_overflows_with_every_reason_recorded() {
     assert_eq!(reasons["gone"], [Exclusion::UnknownRep]);
 }
 
+#[test]
+fn a_rep_named_by_hand_gets_the_lead_over_a_cap_but_never_when_inactive_or_unknown() {
+    let mut reps = available(&["b", "x"]);
+    let mut p = pool(&["b"]);
+    p.members[0].max_open = Some(5);
+    reps.get_mut(&RepId::new("b")).unwrap().load.open_leads = 5;
+    reps.get_mut(&RepId::new("x")).unwrap().availability.active = false;
+    let by = crate::Actor::User { id: "u-mgr".into() };
+    let named = |rep: &str| {
+        let rep = RepId::new(rep);
+        assign_by_hand(&lead(0), &p, (&rep, reps.get(&rep)), by.clone(), now())
+    };
+
+    let d = named("b").unwrap();
+    assert_eq!(d.outcome, Outcome::Rep { rep: "b".into() });
+    assert_eq!(d.tie_break, TieBreak::Manual { actor: by.clone() });
+    assert_eq!(d.candidates.len(), 1);
+    assert_eq!(d.candidates[0].role, Role::Chosen);
+    let over_cap = Exclusion::OpenLeadCap {
+        cap: 5,
+        open_leads: 5,
+    };
+    assert_eq!(
+        d.candidates[0].excluded,
+        [over_cap],
+        "the override is on record"
+    );
+    assert_eq!(named("x"), Err(Exclusion::Inactive));
+    assert_eq!(named("nobody"), Err(Exclusion::UnknownRep));
+}
+
 fn hours(zone: &str) -> BusinessCalendar {
     let day = OpenInterval::new(WallTime::hm(9, 0).unwrap(), WallTime::hm(17, 0).unwrap());
     let spec = CalendarSpec {
