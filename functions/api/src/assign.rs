@@ -3,9 +3,10 @@
 //! Admins assign any lead; managers the leads they may act on ([`leads::ensure_can_act`]:
 //! their team's, and unowned ones, which is where the overflow queue's leads are). The lead
 //! must be an MQL: unowned (overflowed, or still waiting for routing) or owned by another rep
-//! (a reassignment). The rep must exist and be active; anything else the rotation would have
-//! held against them (absence, hours, caps) is the manager's call and is recorded on the
-//! decision. Naming the rep who already owns the lead is a 409 `stage-conflict`, not a quiet
+//! (a reassignment). The rep must exist, be active, be in the office and have room under their
+//! caps, as for the rotation (the design's invariant: nobody is given a lead while away or at a
+//! cap); what only steers the rotation (hours, territory) is the manager's call and is recorded
+//! on the decision. Naming the rep who already owns the lead is a 409 `stage-conflict`, not a quiet
 //! success: it would record a decision that decided nothing, and the client most likely acted
 //! on a stale read.
 //!
@@ -200,8 +201,7 @@ fn refused(refusal: Refusal, expected: u64) -> ApiError {
         Refusal::AlreadyOwner => {
             ApiError::StageConflict("the lead is already owned by that rep".into())
         }
-        Refusal::Rep(Exclusion::Inactive) => ApiError::invalid("/rep_id", "the rep is inactive"),
-        Refusal::Rep(_) => ApiError::invalid("/rep_id", "no such rep"),
+        Refusal::Rep(why) => ApiError::invalid("/rep_id", rep_refusal(&why)),
     }
 }
 
@@ -315,4 +315,22 @@ fn key_reused() -> ApiError {
         "Idempotency-Key",
         "this key was already used for another request",
     )
+}
+
+/// Why the rep named cannot be given a lead, in the caller's terms.
+fn rep_refusal(why: &Exclusion) -> String {
+    let at = |t: &Timestamp| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    match why {
+        Exclusion::Inactive => "the rep is inactive".into(),
+        Exclusion::OutOfOffice { until } => {
+            format!("the rep is out of office until {}", at(until))
+        }
+        Exclusion::DailyCap { cap, .. } => {
+            format!("the rep has had {cap} leads today, their daily cap")
+        }
+        Exclusion::OpenLeadCap { cap, .. } => {
+            format!("the rep has {cap} open leads, their cap (an admin can raise max_open)")
+        }
+        _ => "no such rep".into(),
+    }
 }

@@ -1,7 +1,8 @@
 //! Assigning a lead by hand (`POST /leads/{id}/assign`).
 //!
 //! The setup: pool `inbound` (manager u-mgr-emea) of rep-ana, at her open-lead cap of one, and
-//! rep-cy, inactive, so routing overflows every lead; SLA policies of 30 minutes routing latency
+//! rep-cy, inactive, so routing overflows every lead (and nobody may be given one by hand until
+//! rep-ana has room: [`room_for_ana`]); SLA policies of 30 minutes routing latency
 //! and 15 minutes rep response on an always-open UTC calendar. L2 became an MQL and was routed
 //! at 11:50 (into the overflow queue); the harness's "now" is 12:00. Every expectation below is
 //! worked out by hand from that.
@@ -104,6 +105,11 @@ async fn overflowed_l2(api: &Api) {
     notices(api).await;
 }
 
+/// rep-ana closes her open lead: she has room under her cap again.
+async fn room_for_ana(api: &Api) {
+    put_document(api, "rep_load", "rep-ana", json!({ "open_leads": 0 })).await;
+}
+
 /// The notices queued since the last call, taken off the queue.
 async fn notices(api: &Api) -> Vec<(String, Value)> {
     let got = api
@@ -149,6 +155,12 @@ async fn the_pools_manager_takes_an_overflowed_lead_out_of_the_queue_in_one_comm
     overflowed_l2(&api).await;
     let body = json!({ "rep_id": "rep-ana", "note": "I know this account" });
 
+    // At her cap, she is not given the lead by hand either.
+    let full = assign(&api, Who::ManagerEmea, "k-0", 2, body.clone()).await;
+    assert_eq!(full.status, 422, "{}", full.text);
+    assert_eq!(full.json()["errors"][0]["field"], "/rep_id");
+    assert!(full.text.contains("max_open"), "{}", full.text);
+    room_for_ana(&api).await;
     let reply = assign(&api, Who::ManagerEmea, "k-1", 2, body.clone()).await;
 
     assert_eq!(reply.status, 200, "{}", reply.text);
@@ -180,9 +192,8 @@ async fn the_pools_manager_takes_an_overflowed_lead_out_of_the_queue_in_one_comm
     );
     assert_eq!(
         manual["candidates"],
-        json!([{ "rep": "rep-ana", "role": "chosen",
-            "excluded": [{ "reason": "open_lead_cap", "cap": 1, "open_leads": 1 }] }]),
-        "the cap the manager overrode is on record"
+        json!([{ "rep": "rep-ana", "role": "chosen" }]),
+        "nothing held against her now"
     );
     assert_eq!(manual["note"], "I know this account");
     assert_eq!(manual["decided_at"], "2030-01-10T12:00:00Z");
@@ -203,10 +214,10 @@ async fn the_pools_manager_takes_an_overflowed_lead_out_of_the_queue_in_one_comm
     let running: Vec<&str> = due.iter().map(|d| d.key.as_str()).collect();
     assert_eq!(running, vec!["L2:1:rep_response:1"]);
 
-    // One open lead before, two after; the first assigned on her day.
+    // No open lead before, one after; the first assigned on her day.
     assert_eq!(
         doc(&api, "rep_load", "rep-ana").await.unwrap(),
-        json!({ "day": "2030-01-10", "assigned_on_day": 1, "open_leads": 2 })
+        json!({ "day": "2030-01-10", "assigned_on_day": 1, "open_leads": 1 })
     );
     assert_eq!(
         notices(&api).await,
@@ -229,6 +240,7 @@ async fn a_retry_changes_nothing_and_answers_like_the_first() {
     let api = Api::new().await;
     nobody_eligible(&api).await;
     overflowed_l2(&api).await;
+    room_for_ana(&api).await;
     let body = json!({ "rep_id": "rep-ana" });
     let first = assign(&api, Who::ManagerEmea, "k-1", 2, body.clone()).await;
     assert_eq!(first.status, 200, "{}", first.text);
@@ -267,6 +279,7 @@ async fn of_two_concurrent_assignments_on_one_version_exactly_one_wins() {
     let api = Api::new().await;
     nobody_eligible(&api).await;
     overflowed_l2(&api).await;
+    room_for_ana(&api).await;
     api.seed_rep("rep-di", "emea").await;
 
     let (a, b) = tokio::join!(
@@ -365,6 +378,12 @@ async fn assignments_the_rules_do_not_allow_are_refused_with_a_problem() {
             409,
             "stale-version",
         ),
+        // At her open-lead cap: the invariant holds by hand too.
+        (
+            l2(Who::ManagerEmea, "r5b", 2, "rep-ana"),
+            422,
+            "validation-failed",
+        ),
         (
             api.call("POST", "/leads/L1/assign", Who::ManagerEmea)
                 .key("r6")
@@ -393,6 +412,7 @@ async fn assignments_the_rules_do_not_allow_are_refused_with_a_problem() {
             assert_eq!(problem["errors"][0]["field"], "/rep_id");
         }
     }
+    room_for_ana(&api).await;
     let first = l2(Who::ManagerEmea, "r8", 2, "rep-ana").send(&api).await;
     assert_eq!(first.status, 200, "{}", first.text);
     let same = l2(Who::ManagerEmea, "r9", 3, "rep-ana").send(&api).await;

@@ -238,13 +238,13 @@ pub fn route(
 
 /// The decision of a person who names `rep` for the lead, or why `rep` cannot have it.
 ///
-/// Only an unknown or inactive rep is refused: that is somebody who cannot work the lead at
-/// all. Everything else the rotation would have held against them (out of office, outside
-/// working hours, a cap reached, outside the territory) is the person's call to override, and
-/// is recorded on the one candidate, so the decision shows what was overridden. A lead that
-/// overflowed did so precisely because every member was excluded; a manager who could only
-/// pick an eligible rep could never take it out of the queue. The rotation is not touched: the
-/// rep did not take a turn.
+/// A rep who is unknown, inactive, out of office or at a cap is refused, by hand as by the
+/// rotation: the design's promise is that nobody is given a lead then, whoever gives it. To
+/// take a lead out of the overflow queue a manager names a rep who is back, or has room (an
+/// admin can raise a cap). What only steers the rotation (outside working hours, outside the
+/// territory, a previous owner) is the person's call to override, and is recorded on the one
+/// candidate, so the decision shows what was overridden. The rotation is not touched: the rep
+/// did not take a turn.
 pub fn assign_by_hand(
     facts: &LeadFacts,
     pool: &Pool,
@@ -254,9 +254,16 @@ pub fn assign_by_hand(
 ) -> Result<RoutingDecision, Exclusion> {
     let member = pool.members.iter().find(|m| &m.rep == rep);
     let excluded = exclusions(snapshot, member, facts, now);
-    let refused = excluded
-        .iter()
-        .find(|e| matches!(e, Exclusion::UnknownRep | Exclusion::Inactive));
+    let refused = excluded.iter().find(|e| {
+        matches!(
+            e,
+            Exclusion::UnknownRep
+                | Exclusion::Inactive
+                | Exclusion::OutOfOffice { .. }
+                | Exclusion::DailyCap { .. }
+                | Exclusion::OpenLeadCap { .. }
+        )
+    });
     if let Some(refused) = refused {
         return Err(refused.clone());
     }

@@ -309,12 +309,26 @@ fn everyone_out_or_at_cap_overflows_with_every_reason_recorded() {
     assert_eq!(reasons["gone"], [Exclusion::UnknownRep]);
 }
 
+/// A person may give a lead to a rep the rotation would have passed over for the hour or the
+/// territory, and the decision records it; never to a rep who is inactive, unknown, out of
+/// office or at a cap (the design's invariant holds for hand assignments too).
 #[test]
-fn a_rep_named_by_hand_gets_the_lead_over_a_cap_but_never_when_inactive_or_unknown() {
-    let mut reps = available(&["b", "x"]);
-    let mut p = pool(&["b"]);
-    p.members[0].max_open = Some(5);
-    reps.get_mut(&RepId::new("b")).unwrap().load.open_leads = 5;
+fn a_rep_named_by_hand_gets_the_lead_after_hours_but_never_away_or_at_a_cap() {
+    let mut reps = available(&["night", "full", "busy", "away", "x"]);
+    let mut p = pool(&["night", "full", "busy", "away"]);
+    p.members[1].max_open = Some(5);
+    p.members[2].max_per_day = Some(3);
+    // 12:00 UTC on a Monday is 05:00 in Los Angeles: her hours open at 09:00, 16:00 UTC.
+    reps.get_mut(&RepId::new("night"))
+        .unwrap()
+        .availability
+        .working_hours = Some(hours("America/Los_Angeles"));
+    reps.get_mut(&RepId::new("full")).unwrap().load.open_leads = 5;
+    reps.get_mut(&RepId::new("busy"))
+        .unwrap()
+        .load
+        .assigned_today = 3;
+    away(&mut reps, "away");
     reps.get_mut(&RepId::new("x")).unwrap().availability.active = false;
     let by = crate::Actor::User { id: "u-mgr".into() };
     let named = |rep: &str| {
@@ -322,19 +336,42 @@ fn a_rep_named_by_hand_gets_the_lead_over_a_cap_but_never_when_inactive_or_unkno
         assign_by_hand(&lead(0), &p, (&rep, reps.get(&rep)), by.clone(), now())
     };
 
-    let d = named("b").unwrap();
-    assert_eq!(d.outcome, Outcome::Rep { rep: "b".into() });
+    let d = named("night").unwrap();
+    assert_eq!(
+        d.outcome,
+        Outcome::Rep {
+            rep: "night".into()
+        }
+    );
     assert_eq!(d.tie_break, TieBreak::Manual { actor: by.clone() });
     assert_eq!(d.candidates.len(), 1);
     assert_eq!(d.candidates[0].role, Role::Chosen);
-    let over_cap = Exclusion::OpenLeadCap {
-        cap: 5,
-        open_leads: 5,
-    };
     assert_eq!(
         d.candidates[0].excluded,
-        [over_cap],
+        [Exclusion::OutsideWorkingHours {
+            opens_at: utc("2025-06-16T16:00:00Z")
+        }],
         "the override is on record"
+    );
+    assert_eq!(
+        named("full"),
+        Err(Exclusion::OpenLeadCap {
+            cap: 5,
+            open_leads: 5
+        })
+    );
+    assert_eq!(
+        named("busy"),
+        Err(Exclusion::DailyCap {
+            cap: 3,
+            assigned_today: 3
+        })
+    );
+    assert_eq!(
+        named("away"),
+        Err(Exclusion::OutOfOffice {
+            until: now() + Duration::days(7)
+        })
     );
     assert_eq!(named("x"), Err(Exclusion::Inactive));
     assert_eq!(named("nobody"), Err(Exclusion::UnknownRep));
