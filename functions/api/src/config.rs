@@ -17,11 +17,7 @@
 //! | `calendars/{id}` | `calendar/<id>` | [`BusinessCalendar`] | routing |
 //! | `report_schedules` | `config/report_schedules` | [`ReportSchedules`] | funnel-rollup |
 //! | `disqualification_reasons` | `config/disqualification_reasons` | [`Reasons`] | this API's disqualify action |
-//! | `form_mappings` | `config/form_mappings` | structure only | nobody yet: see below |
-//!
-//! Known shortcoming: the form webhook reads its per-form field maps from `WEBHOOK_FORMS` in
-//! its environment, not from the store, so `form_mappings` is kept and versioned here but does
-//! not change how deliveries are mapped.
+//! | `form_mappings` | `config/form_mappings` | [`StoredForms`] | the form webhook, within a minute, over `WEBHOOK_FORMS` |
 
 use crate::{
     auth::{Principal, Role},
@@ -29,6 +25,7 @@ use crate::{
     http::{self, pointer},
     Deps,
 };
+use form_webhook::config::StoredForms;
 use funnel_rollup::schedule::ReportSchedules;
 use lambda_http::{Body, Request, Response};
 use lifecycle::{
@@ -161,8 +158,9 @@ impl Default for Registry {
             },
             Kind {
                 name: "form_mappings",
-                description: "form field names mapped to lead fields, per form (not yet read \
-                    by the form webhook, which uses WEBHOOK_FORMS)",
+                description: "per provider and form: field keys mapped to lead fields, the \
+                    country national phone numbers are read in, and whether the form is a hand \
+                    raiser; the form webhook reads them within a minute, over WEBHOOK_FORMS",
                 editors: SCORING_EDITORS,
                 place: config_key("form_mappings"),
                 validate: validate_mappings,
@@ -666,46 +664,21 @@ fn validate_reasons(body: Value, _: &Value) -> Result<Accepted, Vec<FieldError>>
 
 /// Structure only: nothing reads this document yet (see the module documentation).
 fn validate_mappings(body: Value, _: &Value) -> Result<Accepted, Vec<FieldError>> {
-    let mut errors = Vec::new();
-    let Some(list) = body.get("mappings").and_then(Value::as_array) else {
-        return Err(vec![FieldError::new("/mappings", "must be an array")]);
-    };
-    let mut seen = BTreeSet::new();
-    for (i, item) in list.iter().enumerate() {
-        let form = item.get("form").and_then(Value::as_str).map(str::trim);
-        match form {
-            Some(f) if !f.is_empty() => {
-                if !seen.insert(f.to_owned()) {
-                    errors.push(FieldError::new(
-                        format!("/mappings/{i}/form"),
-                        "is a duplicate",
-                    ));
-                }
-            }
-            _ => errors.push(FieldError::new(
-                format!("/mappings/{i}/form"),
-                "must be a non-empty string",
-            )),
-        }
-        let ok = item
-            .get("fields")
-            .and_then(Value::as_object)
-            .is_some_and(|m| m.values().all(Value::is_string));
-        if !ok {
-            errors.push(FieldError::new(
-                format!("/mappings/{i}/fields"),
-                "must map field names to lead fields",
-            ));
-        }
+    let forms: StoredForms = decode(body.clone())?;
+    let problems: Vec<FieldError> = forms
+        .problems()
+        .into_iter()
+        .map(|(field, message)| FieldError::new(field, message))
+        .collect();
+    if !problems.is_empty() {
+        return Err(problems);
     }
-    if errors.is_empty() {
-        Ok(Accepted {
-            body,
-            also: Vec::new(),
-        })
-    } else {
-        Err(errors)
-    }
+    // Stored as sent: the webhook decodes the same type (`FormMap` has no serialised form of
+    // its own to normalise to).
+    Ok(Accepted {
+        body,
+        also: Vec::new(),
+    })
 }
 
 #[cfg(test)]

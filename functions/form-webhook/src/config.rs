@@ -131,6 +131,20 @@ impl Config {
         Ok(())
     }
 
+    /// This configuration with `stored`'s form settings laid over the environment's: a form
+    /// both name is set as `stored` says (the API's is the newer word).
+    pub fn with_stored(&self, stored: &StoredForms) -> Config {
+        let mut config = self.clone();
+        for form in &stored.mappings {
+            if let Some(provider) = Provider::from_slug(&form.provider) {
+                config
+                    .forms
+                    .insert((provider, form.form.clone()), form.map.clone());
+            }
+        }
+        config
+    }
+
     /// The settings of one form, if any.
     pub fn form(&self, provider: Provider, form_id: Option<&str>) -> Option<&FormMap> {
         let id = form_id?;
@@ -206,5 +220,69 @@ mod tests {
         let mut config = Config::default();
         let err = config.add_forms_json(r#"[{"provider":"nope","form_id":"1"}]"#);
         assert!(matches!(err, Err(ConfigError::UnknownProvider(p)) if p == "nope"));
+    }
+}
+
+/// Where the API stores the form settings (`PUT /config/form_mappings`), and where the
+/// webhook reads them.
+pub const STORED_COLLECTION: &str = "config";
+/// See [`STORED_COLLECTION`].
+pub const STORED_KEY: &str = "form_mappings";
+
+/// The form settings stored through the API: `{"mappings": [{"provider", "form", "fields",
+/// "country"?, "hand_raiser"?}]}`, each entry as a `WEBHOOK_FORMS` entry with the form id
+/// under `form`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredForms {
+    /// One entry per provider and form.
+    pub mappings: Vec<StoredForm>,
+}
+
+/// One form's stored settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoredForm {
+    /// The provider's slug (`typeform`, `gravity-forms`, …).
+    pub provider: String,
+    /// The form's id at the provider.
+    pub form: String,
+    /// Its field map, country and hand-raiser setting.
+    #[serde(flatten)]
+    pub map: FormMap,
+}
+
+impl StoredForms {
+    /// What is wrong with the settings, each as a JSON pointer and a message: a provider that
+    /// does not exist, an empty or repeated form, a country that is no ISO 3166 code. (A slot
+    /// that does not exist fails to decode before this.)
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, form) in self.mappings.iter().enumerate() {
+            let at = |field: &str| format!("/mappings/{i}/{field}");
+            let provider =
+                Provider::from_slug(&form.provider).filter(|p| p.slug() == form.provider);
+            if provider.is_none() {
+                out.push((at("provider"), "is not a provider's slug".to_owned()));
+            }
+            if form.form.trim().is_empty() {
+                out.push((at("form"), "must be a form id".to_owned()));
+            } else if !seen.insert((form.provider.clone(), form.form.clone())) {
+                out.push((at("form"), "is given twice for this provider".to_owned()));
+            }
+            let country = form.map.country.as_deref();
+            if country.is_some_and(|c| {
+                c.trim()
+                    .to_ascii_uppercase()
+                    .parse::<phonenumber::country::Id>()
+                    .is_err()
+            }) {
+                out.push((
+                    at("country"),
+                    "must be an ISO 3166-1 alpha-2 code".to_owned(),
+                ));
+            }
+        }
+        out
     }
 }

@@ -18,8 +18,8 @@ async fn main() -> Result<(), Error> {
         .init();
 
     let config = Config::from_env()?;
-    let intake = adapters::intake().await?;
-    let service = Service::new(config, intake, Arc::new(SystemClock));
+    let (intake, docs) = adapters::intake().await?;
+    let service = Service::new(config, intake, Arc::new(SystemClock)).with_stored_forms(docs);
     let public_base = std::env::var("PUBLIC_BASE_URL").ok();
     lambda_http::run(service_fn(|event: Request| {
         handle(&service, public_base.as_deref(), event)
@@ -79,12 +79,14 @@ mod adapters {
     use form_webhook::Intake;
     use std::sync::Arc;
 
-    /// The DynamoDB + SQS intake, built once per cold start.
-    pub(crate) async fn intake() -> Result<Intake, lambda_http::Error> {
+    /// The DynamoDB + SQS intake, built once per cold start, and the table as the document
+    /// store the form settings stored through the API are read from.
+    pub(crate) async fn intake(
+    ) -> Result<(Intake, Arc<dyn ports::DocumentStore>), lambda_http::Error> {
         let clients = Clients::from_env().await;
         let queue = Arc::new(SqsQueue::from_env(clients.sqs.clone()));
         let table = std::env::var("JOURNEY_TABLE").map_err(|_| "JOURNEY_TABLE is not set")?;
         let store = Arc::new(DynamoStore::new(clients.dynamodb, table, queue.clone()));
-        Ok(Intake::new(store, queue))
+        Ok((Intake::new(store.clone(), queue), store))
     }
 }

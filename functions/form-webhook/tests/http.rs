@@ -420,3 +420,75 @@ async fn an_answer_that_is_no_phone_number_joins_nobody() {
     assert_eq!(leads.len(), 2, "two people, two leads");
     assert!(leads.iter().all(|l| l.phone.is_none()), "{leads:?}");
 }
+
+/// Form settings stored through the API (`config/form_mappings`) map a form the environment
+/// does not know, and a change reaches deliveries after at most a minute.
+#[tokio::test]
+async fn form_settings_stored_through_the_api_map_the_next_deliveries() {
+    let mut h = Harness::new();
+    h.service = h.service.clone().with_stored_forms(h.store.clone());
+    let put = |fields: serde_json::Value, version: u64| ports::Commit {
+        documents: vec![ports::DocumentWrite::Put {
+            doc: ports::Document {
+                collection: "config".into(),
+                key: "form_mappings".into(),
+                version,
+                index: None,
+                body: serde_json::json!({ "mappings": [{ "provider": "generic",
+                    "form": "f9", "fields": fields, "country": "DE" }] }),
+                expires_at: None,
+            },
+            expect: ports::Expect::Any,
+        }],
+        ..ports::Commit::default()
+    };
+    let deliver = |event: &str, mail: &str| {
+        format!(
+            r#"{{"event_id":"{event}","form_id":"f9","q_mail":"{mail}","q_tel":"030 1234567"}}"#
+        )
+    };
+    let headers = || vec![json_ct(), ("X-Webhook-Token", "test-secret".to_owned())];
+    h.store
+        .commit(put(
+            serde_json::json!({ "q_mail": "email", "q_tel": "phone" }),
+            1,
+        ))
+        .await
+        .unwrap();
+
+    let first = deliver("e1", "ada@example.org");
+    let r = post(&h, "generic/zap", headers(), first.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ada = h
+        .store
+        .lead_by_email(&Email::parse("ada@example.org").unwrap())
+        .await;
+    let ada = ada.unwrap().expect("the stored map names the e-mail");
+    assert_eq!(
+        ada.phone.map(|p| p.as_str().to_owned()),
+        Some("+49301234567".into())
+    );
+
+    // The map loses its e-mail field: unseen for a minute, then in force.
+    h.store
+        .commit(put(serde_json::json!({ "q_tel": "phone" }), 2))
+        .await
+        .unwrap();
+    let soon = deliver("e2", "bo@example.org");
+    post(&h, "generic/zap", headers(), soon.as_bytes()).await;
+    h.clock.advance(chrono::Duration::seconds(61));
+    let later = deliver("e3", "cy@example.org");
+    post(&h, "generic/zap", headers(), later.as_bytes()).await;
+
+    let found = |mail: &'static str| {
+        let store = h.store.clone();
+        async move {
+            store
+                .lead_by_email(&Email::parse(mail).unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    assert!(found("bo@example.org").await.is_some(), "within the minute");
+    assert!(found("cy@example.org").await.is_none(), "after it");
+}

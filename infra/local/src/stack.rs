@@ -204,7 +204,8 @@ impl Stack {
         let shared = Arc::new(store.clone());
         let intake = form_webhook::Intake::new(shared.clone(), shared.clone());
         Self {
-            webhooks: Service::new(config.webhooks.clone(), intake.clone(), clock.clone()),
+            webhooks: Service::new(config.webhooks.clone(), intake.clone(), clock.clone())
+                .with_stored_forms(shared.clone()),
             intake,
             webhook_config: config.webhooks,
             lead_fetcher: config.lead_fetcher,

@@ -278,3 +278,35 @@ async fn a_configuration_document_too_large_for_one_item_is_refused() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+/// Form settings are decoded as the form webhook reads them (its `StoredForms`): a provider,
+/// a slot or a country that does not exist is a 422 naming the field, and nothing is stored.
+#[tokio::test]
+async fn form_settings_are_validated_as_the_webhook_reads_them() {
+    let api = Api::new().await;
+    let form = |provider: &str, slot: &str, country: &str| {
+        json!({ "mappings": [{ "provider": provider, "form": "f1", "fields": { "q1": slot },
+            "country": country }] })
+    };
+    let put = |body: Value| {
+        api.call("PUT", "/config/form_mappings", Who::Admin)
+            .if_match(0)
+            .body(body)
+    };
+
+    let cases = [
+        // The entry's settings are read flattened, so serde names the entry, and the message
+        // the slot (`unknown variant \`e-mail\``).
+        (form("typeform", "e-mail", "DE"), "/mappings/0"),
+        (form("formstack", "email", "DE"), "/mappings/0/provider"),
+        (form("typeform", "email", "Germany"), "/mappings/0/country"),
+    ];
+    for (body, field) in cases {
+        let r = put(body).send(&api).await;
+        assert_eq!(r.status, 422, "{}", r.text);
+        assert_eq!(r.json()["errors"][0]["field"], field, "{}", r.text);
+    }
+
+    let ok = put(form("typeform", "email", "DE")).send(&api).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}
