@@ -115,13 +115,24 @@ fn policies() -> SlaPolicies {
         max_reassignments: 0,
         notify_manager: true,
     };
+    // A routing-latency clock has no owner to remind: its breach tells the manager only (the
+    // validation the API applies refuses a reminder on it, and the seed must pass it too, or
+    // the first edit of the seeded document through the API would be refused).
+    let tell_only = Escalation {
+        remind_at_percent: None,
+        ..remind_then_tell.clone()
+    };
     let policy = |id: &str, clock, lead_kind, target_minutes| SlaPolicy {
         id: id.into(),
         clock,
         stage: Stage::Mql,
         lead_kind,
         target_minutes,
-        escalation: remind_then_tell.clone(),
+        escalation: if clock == ClockKind::RoutingLatency {
+            tell_only.clone()
+        } else {
+            remind_then_tell.clone()
+        },
     };
     SlaPolicies {
         policies: vec![
@@ -164,6 +175,9 @@ mod tests {
         let doc = store.get("config", "sla_policies").await.unwrap().unwrap();
         let policies: SlaPolicies = serde_json::from_value(doc.body).unwrap();
         assert_eq!(policies.policies.len(), 3);
+        // Regression: the seeded routing-latency policy asked for a reminder, which validation
+        // refuses, so sending the seeded document back unchanged through the API was a 422.
+        policies.validate().unwrap();
     }
 
     /// Regression: `GET /config/routing/versions/1` was a 404 on a seeded store; the seeded
