@@ -28,7 +28,7 @@
 //! | overflow queue | all pools | none | pools naming them `manager` | none |
 //! | reports and plan | yes | yes | yes | no |
 //! | read configuration | yes | yes | yes | no |
-//! | replace configuration | every kind | scoring kinds | none | none |
+//! | replace configuration | every kind | scoring rules and form mappings | none | none |
 //! | read reps | all | all | all | self |
 //! | replace a rep | yes | no | no | no |
 //! | set availability | all | no | team | self |

@@ -663,13 +663,38 @@ fn validate_reasons(body: Value, _: &Value) -> Result<Accepted, Vec<FieldError>>
 }
 
 /// Structure only: nothing reads this document yet (see the module documentation).
+/// The members of a form entry the webhook does not read. An entry's settings are decoded
+/// flattened, which serde cannot hold to the known members, so a typo (`hand_raisr`) would be
+/// stored and do nothing; it is named here instead.
+fn unknown_entry_fields(body: &Value) -> Vec<FieldError> {
+    const KNOWN: [&str; 5] = ["provider", "form", "fields", "country", "hand_raiser"];
+    let entries = body.get("mappings").and_then(Value::as_array);
+    let mut out = Vec::new();
+    for (i, entry) in entries.into_iter().flatten().enumerate() {
+        let members = entry.as_object().into_iter().flat_map(|m| m.keys());
+        for name in members.filter(|k| !KNOWN.contains(&k.as_str())) {
+            out.push(FieldError::new(
+                format!("/mappings/{i}/{}", pointer_token(name)),
+                "is not a form setting (provider, form, fields, country, hand_raiser)",
+            ));
+        }
+    }
+    out
+}
+
+/// `name` as one JSON pointer token (RFC 6901: `~` and `/` escaped).
+fn pointer_token(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
+}
+
 fn validate_mappings(body: Value, _: &Value) -> Result<Accepted, Vec<FieldError>> {
     let forms: StoredForms = decode(body.clone())?;
-    let problems: Vec<FieldError> = forms
+    let mut problems: Vec<FieldError> = forms
         .problems()
         .into_iter()
         .map(|(field, message)| FieldError::new(field, message))
         .collect();
+    problems.extend(unknown_entry_fields(&body));
     if !problems.is_empty() {
         return Err(problems);
     }

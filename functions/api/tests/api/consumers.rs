@@ -300,6 +300,10 @@ async fn form_settings_are_validated_as_the_webhook_reads_them() {
         (form("typeform", "e-mail", "DE"), "/mappings/0"),
         (form("formstack", "email", "DE"), "/mappings/0/provider"),
         (form("typeform", "email", "Germany"), "/mappings/0/country"),
+        (
+            json!({ "mappings": [{ "provider": "typeform", "form": "f1", "hand_raisr": true }] }),
+            "/mappings/0/hand_raisr",
+        ),
     ];
     for (body, field) in cases {
         let r = put(body).send(&api).await;
