@@ -32,7 +32,7 @@ use crate::{
     error::{ApiError, ApiResult},
     http,
     leads::{self, LeadView},
-    Deps,
+    reps, Deps,
 };
 use lambda_http::{Body, Request, Response};
 use lifecycle::{routing::Exclusion, sla::ClockKind, Lead, LeadId, RepId, Timestamp};
@@ -93,6 +93,7 @@ pub async fn assign(
     if let Some(resp) = seen_before(deps, &lead, &claims).await? {
         return Ok(resp);
     }
+    same_team(deps, who, &rep).await?;
     let request = HandAssignment {
         lead: lead.id.clone(),
         rep,
@@ -190,6 +191,23 @@ async fn plan(deps: &Deps, request: &HandAssignment, now: Timestamp) -> ApiResul
             HandError::Refused(r) => refused(r, request.expected_version),
             HandError::Failed(e) => ApiError::from(e),
         })
+}
+
+/// A manager gives leads to reps of their own team only: a lead handed to another team's rep
+/// is out of the manager's reach at once (they act on their team's leads), with no way back.
+/// Admins assign to anyone.
+async fn same_team(deps: &Deps, who: &Principal, rep: &RepId) -> ApiResult<()> {
+    if who.has(Role::Admin) {
+        return Ok(());
+    }
+    let team = reps::team_of(deps, rep).await?;
+    if team.is_some() && team == who.team {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        "/rep_id",
+        "a manager assigns leads to reps of their own team only",
+    ))
 }
 
 fn refused(refusal: Refusal, expected: u64) -> ApiError {

@@ -378,6 +378,12 @@ async fn assignments_the_rules_do_not_allow_are_refused_with_a_problem() {
             409,
             "stale-version",
         ),
+        // rep-bo is on team amer: a manager of emea may not send the lead there.
+        (
+            l2(Who::ManagerEmea, "r5c", 2, "rep-bo"),
+            422,
+            "validation-failed",
+        ),
         // At her open-lead cap: the invariant holds by hand too.
         (
             l2(Who::ManagerEmea, "r5b", 2, "rep-ana"),

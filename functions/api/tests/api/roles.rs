@@ -133,7 +133,8 @@ fn matrix() -> Vec<Row> {
             "/leads/L1/routing/dry-run",
             [200, 403, 200, 403, 403, 403, 401],
         ),
-        // rep-bo is active: admins and the owner's manager move L1 to him; reps never assign.
+        // rep-di (team emea, stored with the routing configuration) is active: admins and the
+        // owner's manager move L1 to her; reps never assign.
         Row {
             routing: true,
             ..write(
@@ -141,7 +142,7 @@ fn matrix() -> Vec<Row> {
                 "/leads/{id}/assign",
                 "/leads/L1/assign",
                 1,
-                json!({ "rep_id": "rep-bo" }),
+                json!({ "rep_id": "rep-di" }),
                 [200, 403, 200, 403, 403, 403, 401],
             )
         },
@@ -304,6 +305,7 @@ async fn every_endpoint_answers_every_role_as_the_rules_say() {
 }
 
 async fn store_routing(api: &Api) {
+    api.seed_rep("rep-di", "emea").await;
     let config = json!({ "pools": [{ "id": "inbound", "overflow_queue": "inbound-overflow",
         "members": [{ "rep": "rep-ana" }, { "rep": "rep-bo" }] }], "default_pool": "inbound" });
     let reply = api
