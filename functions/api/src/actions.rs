@@ -37,7 +37,6 @@ use ports::{
     Commit, CommitOutcome, Document, DocumentWrite, Expect, LeadWrite, Message, StoreError, Topic,
 };
 use serde::Deserialize;
-use sla_timers::SweepError;
 
 /// A sales action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,20 +211,27 @@ const CLOCK_RACES: usize = 8;
 /// `now`, when we learnt of the action, not at a back-dated `effective_at`: a clock the sweep
 /// already escalated stays escalated.
 async fn clock_stops(deps: &Deps, lead: &Lead, now: Timestamp) -> ApiResult<Vec<DocumentWrite>> {
-    let mut writes = Vec::new();
     let kinds = [
         ClockKind::RoutingLatency,
         ClockKind::RepResponse,
         ClockKind::SalFollowUp,
     ];
-    for kind in kinds {
-        let cycle = lead.journey.cycle();
-        let dims = lead.dimensions();
-        let stops =
-            sla_timers::stop_writes(deps.documents.as_ref(), (&lead.id, &dims), cycle, kind, now)
-                .await
-                .map_err(sweep_error)?;
-        writes.extend(stops);
+    stop_clocks(deps, lead, &kinds, now).await
+}
+
+/// The writes that stop the running clocks of `kinds` in the lead's current cycle at `now`
+/// (each with its outcome), for a commit that ends them: an action, an assignment by hand.
+pub(crate) async fn stop_clocks(
+    deps: &Deps,
+    lead: &Lead,
+    kinds: &[ClockKind],
+    now: Timestamp,
+) -> ApiResult<Vec<DocumentWrite>> {
+    let (cycle, dims) = (lead.journey.cycle(), lead.dimensions());
+    let store = deps.documents.as_ref();
+    let mut writes = Vec::new();
+    for &kind in kinds {
+        writes.extend(sla_timers::stop_writes(store, (&lead.id, &dims), cycle, kind, now).await?);
     }
     Ok(writes)
 }
@@ -240,14 +246,7 @@ async fn follow_up_start(
 ) -> ApiResult<Vec<DocumentWrite>> {
     sla_timers::follow_up_writes(deps.documents.as_ref(), lead, now)
         .await
-        .map_err(sweep_error)
-}
-
-fn sweep_error(e: SweepError) -> ApiError {
-    match e {
-        SweepError::Store(e) => ApiError::from(e),
-        other => ApiError::Internal(other.into()),
-    }
+        .map_err(ApiError::from)
 }
 
 /// The write that gives the owner back one place under their open-lead cap, when the action
@@ -271,7 +270,7 @@ async fn load_release(deps: &Deps, lead: &Lead, to: Stage) -> ApiResult<Option<D
     let docs = deps.documents.as_ref();
     let found = routing::docs::load::<LoadCounter>(docs, routing::docs::REP_LOAD, owner.as_str())
         .await
-        .map_err(routing_error)?;
+        .map_err(ApiError::from)?;
     // A rep with no counter was never counted (assigned before counters, or by an import).
     let Some(mut counter) = found else {
         return Ok(None);
@@ -280,14 +279,7 @@ async fn load_release(deps: &Deps, lead: &Lead, to: Stage) -> ApiResult<Option<D
     counter
         .write(routing::docs::REP_LOAD, owner.as_str(), None)
         .map(Some)
-        .map_err(routing_error)
-}
-
-fn routing_error(e: routing::RoutingError) -> ApiError {
-    match e {
-        routing::RoutingError::Store(e) => ApiError::from(e),
-        other => ApiError::Internal(other.into()),
-    }
+        .map_err(ApiError::from)
 }
 
 /// Checks the body against the action; returns the reason to record.
@@ -549,7 +541,6 @@ async fn reload(deps: &Deps, lead: &Lead) -> ApiResult<Lead> {
         .ok_or_else(|| ApiError::NotFound(format!("lead {}", lead.id)))
 }
 
-/// The answer to a request already applied: the lead as it is now.
 /// What the client sent that decides how a commit's outcome is answered.
 #[derive(Clone, Copy)]
 struct Sent<'a> {

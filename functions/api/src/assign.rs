@@ -27,7 +27,7 @@
 //! that rep; a "withdrawn" outcome in the SLA core would count it as neither.
 
 use crate::{
-    actions::NOTE_COLLECTION,
+    actions::{self, NOTE_COLLECTION},
     auth::{Principal, Role},
     error::{ApiError, ApiResult},
     http,
@@ -40,7 +40,6 @@ use ports::{Claim, CommitOutcome, Document, DocumentWrite, Expect, StoreError};
 use routing::{HandAssignment, HandError, HandPlan, Refusal, Router};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use sla_timers::SweepError;
 
 /// The body.
 #[derive(Debug, Deserialize)]
@@ -240,9 +239,11 @@ async fn commit(
         attempt,
     } = plan;
     commit.claims = claims.for_commit(now);
+    // The lead has a rep now, and the previous owner no longer has it to answer.
+    let kinds = [ClockKind::RoutingLatency, ClockKind::RepResponse];
     commit
         .documents
-        .extend(clock_stops(deps, &lead, cycle, now).await?);
+        .extend(actions::stop_clocks(deps, &lead, &kinds, now).await?);
     if let Some(note) = &body.note {
         commit
             .documents
@@ -271,29 +272,6 @@ async fn commit(
             })
         }
     }
-}
-
-/// The writes that stop the cycle's running routing-latency clock (the lead has a rep now) and
-/// response clocks (the previous owner no longer has it to answer).
-async fn clock_stops(
-    deps: &Deps,
-    lead: &Lead,
-    cycle: u32,
-    now: Timestamp,
-) -> ApiResult<Vec<DocumentWrite>> {
-    let dims = lead.dimensions();
-    let mut writes = Vec::new();
-    for kind in [ClockKind::RoutingLatency, ClockKind::RepResponse] {
-        let store = deps.documents.as_ref();
-        let stops = sla_timers::stop_writes(store, (&lead.id, &dims), cycle, kind, now)
-            .await
-            .map_err(|e| match e {
-                SweepError::Store(e) => ApiError::from(e),
-                other => ApiError::Internal(other.into()),
-            })?;
-        writes.extend(stops);
-    }
-    Ok(writes)
 }
 
 fn note_document(lead: &LeadId, (cycle, attempt): (u32, u32), note: &str) -> DocumentWrite {

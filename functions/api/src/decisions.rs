@@ -61,16 +61,7 @@ pub async fn history(
         let key = |d: &DecisionView| (d.decision.decided_at, d.cycle, d.attempt);
         key(b).cmp(&key(a))
     });
-    let total = all.len();
-    let items: Vec<DecisionView> = all.into_iter().skip(offset).take(limit).collect();
-    let next = (offset + items.len() < total).then(|| cursor::encode(&(offset + items.len())));
-    http::json(
-        200,
-        &PageView {
-            items,
-            next_cursor: next,
-        },
-    )
+    http::json(200, &PageView::at_offset(all, offset, limit))
 }
 
 /// Every decision stored for `lead`, in key order, with the notes of those made by hand.

@@ -97,6 +97,15 @@ impl From<ports::QueueError> for ApiError {
     }
 }
 
+impl From<sla_timers::SweepError> for ApiError {
+    fn from(e: sla_timers::SweepError) -> Self {
+        match e {
+            sla_timers::SweepError::Store(e) => ApiError::from(e),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
 impl From<routing::RoutingError> for ApiError {
     fn from(e: routing::RoutingError) -> Self {
         use routing::RoutingError as R;

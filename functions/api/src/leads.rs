@@ -93,6 +93,18 @@ pub struct PageView<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> PageView<T> {
+    /// The `limit` items of `all` from `offset` on, for a listing read whole into memory (a
+    /// lead's timeline, its routing decisions), with the offset after them as the cursor.
+    pub fn at_offset(all: Vec<T>, offset: usize, limit: usize) -> Self {
+        let total = all.len();
+        let items: Vec<T> = all.into_iter().skip(offset).take(limit).collect();
+        let end = offset + items.len();
+        let next_cursor = (end < total).then(|| cursor::encode(&end));
+        Self { items, next_cursor }
+    }
+}
+
 /// The list filters.
 #[derive(Debug, Default)]
 struct Filter {
@@ -371,16 +383,7 @@ pub async fn timeline(
     // Stable: at equal times transitions (read first) stay before activities.
     entries.sort_by_key(TimelineEntry::at);
 
-    let total = entries.len();
-    let items: Vec<TimelineEntry> = entries.into_iter().skip(offset).take(limit).collect();
-    let next = (offset + items.len() < total).then(|| cursor::encode(&(offset + items.len())));
-    http::json(
-        200,
-        &PageView {
-            items,
-            next_cursor: next,
-        },
-    )
+    http::json(200, &PageView::at_offset(entries, offset, limit))
 }
 
 /// Every document key of a collection under `<lead id>/`, a page at a time.

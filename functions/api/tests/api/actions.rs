@@ -578,20 +578,11 @@ async fn leaving_open_work_gives_the_owner_back_a_place_under_the_cap_once() {
     api.seed_lead("L2", Some("rep-ana"), "google", created)
         .await;
     // As routing counted them: two leads assigned, both open.
-    api.commit(ports::Commit {
-        documents: vec![ports::DocumentWrite::Put {
-            doc: ports::Document {
-                collection: "rep_load".into(),
-                key: "rep-ana".into(),
-                version: 1,
-                index: None,
-                body: json!({ "day": "2030-01-02", "assigned_on_day": 2, "open_leads": 2 }),
-                expires_at: None,
-            },
-            expect: ports::Expect::Absent,
-        }],
-        ..ports::Commit::default()
-    })
+    api.put_document(
+        "rep_load",
+        "rep-ana",
+        json!({ "day": "2030-01-02", "assigned_on_day": 2, "open_leads": 2 }),
+    )
     .await;
     let act = |path: &'static str, key: &'static str, version: u64, body| {
         api.call("POST", path, Who::RepAna)

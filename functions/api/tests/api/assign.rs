@@ -13,31 +13,12 @@ use lifecycle::{
     sla::{BusinessCalendar, LeadKind, Zone},
     LeadId, Timestamp,
 };
-use ports::{Commit, Document, DocumentStore, DocumentWrite, Expect, QueueConsumer, Topic};
+use ports::{DocumentStore, QueueConsumer, Topic};
 use routing::{RouteOutcome, Router};
 use serde_json::{json, Value};
 
 fn at(s: &str) -> Timestamp {
     s.parse().unwrap()
-}
-
-async fn put_document(api: &Api, collection: &str, key: &str, body: Value) {
-    let doc = Document {
-        collection: collection.into(),
-        key: key.into(),
-        version: 1,
-        index: None,
-        body,
-        expires_at: None,
-    };
-    api.commit(Commit {
-        documents: vec![DocumentWrite::Put {
-            doc,
-            expect: Expect::Any,
-        }],
-        ..Commit::default()
-    })
-    .await;
 }
 
 async fn put_config(api: &Api, path: &str, body: Value) {
@@ -53,14 +34,10 @@ async fn put_config(api: &Api, path: &str, body: Value) {
 /// The pool, the reps' state, the calendar and the policies of the module docs.
 async fn nobody_eligible(api: &Api) {
     api.seed_rep("rep-cy", "emea").await;
-    put_document(
-        api,
-        "rep",
-        "rep-cy",
-        json!({ "team": "emea", "active": false }),
-    )
-    .await;
-    put_document(api, "rep_load", "rep-ana", json!({ "open_leads": 1 })).await;
+    api.put_document("rep", "rep-cy", json!({ "team": "emea", "active": false }))
+        .await;
+    api.put_document("rep_load", "rep-ana", json!({ "open_leads": 1 }))
+        .await;
     put_config(
         api,
         "/config/routing",
@@ -107,7 +84,8 @@ async fn overflowed_l2(api: &Api) {
 
 /// rep-ana closes her open lead: she has room under her cap again.
 async fn room_for_ana(api: &Api) {
-    put_document(api, "rep_load", "rep-ana", json!({ "open_leads": 0 })).await;
+    api.put_document("rep_load", "rep-ana", json!({ "open_leads": 0 }))
+        .await;
 }
 
 /// The notices queued since the last call, taken off the queue.
@@ -314,7 +292,8 @@ async fn a_manager_moves_a_reps_mql_to_another_rep_and_the_loads_follow() {
     nobody_eligible(&api).await;
     api.seed_rep("rep-di", "emea").await;
     api.seed_l1().await;
-    put_document(&api, "rep_load", "rep-ana", json!({ "open_leads": 3 })).await;
+    api.put_document("rep_load", "rep-ana", json!({ "open_leads": 3 }))
+        .await;
 
     let reply = api
         .call("POST", "/leads/L1/assign", Who::ManagerEmea)

@@ -196,6 +196,27 @@ impl Api {
         .await;
     }
 
+    /// Stores `body` as the document `collection/key` (version 1), whatever was there: a
+    /// rep's load, a queue entry, as the functions that own them would have left it.
+    pub(crate) async fn put_document(&self, collection: &str, key: &str, body: Value) {
+        let doc = Document {
+            collection: collection.into(),
+            key: key.into(),
+            version: 1,
+            index: None,
+            body,
+            expires_at: None,
+        };
+        self.commit(Commit {
+            documents: vec![DocumentWrite::Put {
+                doc,
+                expect: Expect::Any,
+            }],
+            ..Commit::default()
+        })
+        .await;
+    }
+
     /// Commits seed data, then takes the journey events it published off the queue, so that a
     /// test sees only the events of the request it makes.
     pub(crate) async fn commit(&self, commit: Commit) {

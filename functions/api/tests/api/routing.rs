@@ -40,32 +40,14 @@ async fn three_rep_pool(api: &Api) {
         .send(api)
         .await;
     assert_eq!(config.status, 200, "{}", config.text);
-    put_document(api, "rep_load", "rep-cy", json!({ "open_leads": 1 })).await;
-}
-
-async fn put_document(api: &Api, collection: &str, key: &str, body: Value) {
-    let doc = Document {
-        collection: collection.into(),
-        key: key.into(),
-        version: 1,
-        index: None,
-        body,
-        expires_at: None,
-    };
-    api.commit(Commit {
-        documents: vec![DocumentWrite::Put {
-            doc,
-            expect: Expect::Any,
-        }],
-        ..Commit::default()
-    })
-    .await;
+    api.put_document("rep_load", "rep-cy", json!({ "open_leads": 1 }))
+        .await;
 }
 
 /// rep-ana leaves the pool's eligible reps too (inactive), so nobody can take a lead.
 async fn nobody_eligible(api: &Api) {
     let ana = json!({ "team": "emea", "active": false, "pools": ["inbound"] });
-    put_document(api, "rep", "rep-ana", ana).await;
+    api.put_document("rep", "rep-ana", ana).await;
 }
 
 fn router(api: &Api) -> Router {
@@ -187,9 +169,10 @@ async fn a_leads_decisions_are_listed_newest_first_with_every_exclusion() {
         "outcome": { "to": "overflow", "queue": "inbound-overflow" },
         "candidates": [], "tie_break": { "by": "nobody" },
         "decided_at": "2030-01-10T13:00:00Z" });
-    put_document(&api, "routing_decision", "L2:1:1", later).await;
+    api.put_document("routing_decision", "L2:1:1", later).await;
     // Another lead whose id starts with this one's and a `:` shares the key prefix.
-    put_document(&api, "routing_decision", "L2:x:1:0", json!({})).await;
+    api.put_document("routing_decision", "L2:x:1:0", json!({}))
+        .await;
 
     let page = api
         .call("GET", "/leads/L2/routing", Who::Marketing)
