@@ -3,7 +3,7 @@
 //! API, the schedules run once per simulated minute as `journey serve` runs them. A breach's
 //! lateness is when its manager was told minus the clock's due time.
 //!
-//! `cargo run --release -p journey-e2e --example bench_lateness [LEADS] [SEED]`
+//! `cargo run --profile bench -p journey-e2e --example bench_lateness [LEADS] [SEED]`
 
 use chrono::Duration;
 use journey_e2e::sla_day::{self, nearest_rank, Day, Traffic};

@@ -8,14 +8,10 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    aws_adapters::logging::init();
 
     let table = std::env::var("JOURNEY_TABLE").map_err(|_| "JOURNEY_TABLE is not set")?;
-    let clients = Clients::from_env().await;
+    let clients = Clients::from_env().await?;
     let queue = Arc::new(SqsQueue::from_env(clients.sqs));
     let store = Arc::new(DynamoStore::new(clients.dynamodb, table, queue.clone()));
     let deps = Deps {

@@ -1,10 +1,10 @@
 //! Prints the CPU time per delivery of verify + parse + normalise (no store), per provider, on
 //! the recorded fixtures, and the peak memory of one 256 KiB delivery.
 //!
-//!     cargo run --release -p form-webhook --no-default-features --example bench_intake [iterations]
+//!     cargo run --profile bench -p form-webhook --no-default-features --example bench_intake [iterations]
 //!
 //! (`--no-default-features` leaves out the Lambda binary's AWS SDK, which the benchmark does
-//! not use and which takes long to build in release; with it the figures are the same.)
+//! not use and which takes long to build optimised; with it the figures are the same.)
 //!
 //! CPU time is this thread's time on CPU (`/proc/thread-self/schedstat`), so other processes
 //! on the machine do not inflate it; wall time is printed beside it. The last line is the

@@ -11,11 +11,7 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    aws_adapters::logging::init();
 
     let config = Config::from_env()?;
     let (intake, docs) = adapters::intake().await?;
@@ -83,7 +79,7 @@ mod adapters {
     /// store the form settings stored through the API are read from.
     pub(crate) async fn intake(
     ) -> Result<(Intake, Arc<dyn ports::DocumentStore>), lambda_http::Error> {
-        let clients = Clients::from_env().await;
+        let clients = Clients::from_env().await?;
         let queue = Arc::new(SqsQueue::from_env(clients.sqs.clone()));
         let table = std::env::var("JOURNEY_TABLE").map_err(|_| "JOURNEY_TABLE is not set")?;
         let store = Arc::new(DynamoStore::new(clients.dynamodb, table, queue.clone()));

@@ -26,7 +26,9 @@ async fn store() -> (DynamoStore, RequestCounter) {
     let url = std::env::var(ENDPOINT_ENV).unwrap_or_else(|_| {
         panic!("{ENDPOINT_ENV} is not set: run under infra/scripts/moto.sh (see the module docs)")
     });
-    let config = aws_adapters::sdk_config(Some(&url)).await;
+    let config = aws_adapters::sdk_config(Some(&url))
+        .await
+        .expect("the system\'s root certificates");
     let counter = RequestCounter::new();
     let client = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&config)

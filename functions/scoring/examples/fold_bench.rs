@@ -15,7 +15,7 @@
 //! * **full derivation**: every activity of the lead derived at once (a rescore).
 //!
 //! ```text
-//! cargo run --release -p scoring --example fold_bench
+//! cargo run --profile bench -p scoring --example fold_bench
 //! ```
 
 use chrono::{TimeDelta, TimeZone, Utc};

@@ -5,7 +5,7 @@
 //! (the shipped points were chosen looking at the tuning half only).
 //!
 //! ```text
-//! cargo run --release -p scoring --example xeducation_auc -- [Leads.csv] [rules.json]
+//! cargo run --profile bench -p scoring --example xeducation_auc -- [Leads.csv] [rules.json]
 //! ```
 
 use anyhow::Context;

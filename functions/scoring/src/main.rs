@@ -1,10 +1,10 @@
 //! The scoring Lambda: SQS `activities` → grade, score ledger, MQL decision.
 
-use lambda_runtime::{run, service_fn, tracing, Error, LambdaEvent};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    aws_adapters::logging::init();
     let scorer = scoring::wiring::scorer_from_env().await?;
 
     run(service_fn(|event: LambdaEvent<_>| {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 /// The scorer over the AWS adapters the environment names.
 pub async fn scorer_from_env() -> anyhow::Result<Scorer> {
-    let clients = Clients::from_env().await;
+    let clients = Clients::from_env().await?;
     let queue = Arc::new(SqsQueue::from_env(clients.sqs.clone()));
     let table = std::env::var("JOURNEY_TABLE").context("JOURNEY_TABLE is not set")?;
     let store = Arc::new(DynamoStore::new(

@@ -3,7 +3,7 @@
 //! wall time, once with one clock at a time and once with the default concurrency.
 //!
 //! ```text
-//! infra/scripts/moto.sh -- cargo run --release -p sla-timers --example sweep_cost [N=100]
+//! infra/scripts/moto.sh -- cargo run --profile bench -p sla-timers --example sweep_cost [N=100]
 //! ```
 //!
 //! Each run gets a fresh table and queues. N hand-raiser MQLs are routed (by the routing
@@ -52,7 +52,7 @@ async fn main() -> Result<(), Error> {
 
 /// One sweep of `n` due clocks, `concurrency` at a time, on a table of its own.
 async fn run(endpoint: &str, n: usize, concurrency: usize) -> Result<(), Error> {
-    let config = sdk_config(Some(endpoint)).await;
+    let config = sdk_config(Some(endpoint)).await?;
     let counter = RequestCounter::new();
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&config)

@@ -6,18 +6,12 @@ use aws_adapters::{Clients, DynamoStore, SqsQueue};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use sla_timers::Sweeper;
 use std::sync::Arc;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let filter =
-        EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .init();
+    aws_adapters::logging::init();
 
-    let clients = Clients::from_env().await;
+    let clients = Clients::from_env().await?;
     let queue = Arc::new(SqsQueue::from_env(clients.sqs.clone()));
     let table = std::env::var("JOURNEY_TABLE")?;
     let store = Arc::new(DynamoStore::new(

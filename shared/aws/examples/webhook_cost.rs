@@ -29,7 +29,7 @@ use std::{collections::BTreeMap, sync::Arc};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let endpoint = std::env::var(ENDPOINT_ENV)
         .map_err(|_| format!("{ENDPOINT_ENV} is not set; run under infra/scripts/moto.sh --"))?;
-    let config = sdk_config(Some(&endpoint)).await;
+    let config = sdk_config(Some(&endpoint)).await?;
     let counter = RequestCounter::new();
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&config)

@@ -3,7 +3,7 @@
 //! outbox message.
 //!
 //! ```text
-//! cargo run --release -p journey-embedded --example bench_commit [COMMITS] [--durable]
+//! cargo run --profile bench -p journey-embedded --example bench_commit [COMMITS] [--durable]
 //! ```
 //!
 //! `--durable` opens the file with `synchronous = FULL` (an fsync per commit) instead of the

@@ -1,6 +1,6 @@
 //! Prints how fast the routing and SLA cores are, and how even the rotation stays.
 //!
-//! `cargo run --release -p journey-lifecycle --example routing_sla_bench`
+//! `cargo run --profile bench -p journey-lifecycle --example routing_sla_bench`
 
 use chrono::{DateTime, Duration, Utc};
 use lifecycle::{

@@ -15,17 +15,10 @@ use form_webhook::{
 use http_notifier::JsonGetter;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use std::{sync::Arc, time::Duration};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let filter =
-        EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .without_time()
-        .init();
+    aws_adapters::logging::init();
 
     let config = Config::from_env()?;
     let fetcher = graph_fetcher()?;
@@ -70,7 +63,7 @@ fn graph_fetcher() -> Result<GraphLeadFetcher, Error> {
 /// The DynamoDB + SQS intake, as the webhook builds it: the fetched lead is committed the same
 /// way, and its activity queued for scoring.
 async fn intake() -> Result<Intake, Error> {
-    let clients = Clients::from_env().await;
+    let clients = Clients::from_env().await?;
     let queue = Arc::new(SqsQueue::from_env(clients.sqs.clone()));
     let table = std::env::var("JOURNEY_TABLE").map_err(|_| "JOURNEY_TABLE is not set")?;
     let store = Arc::new(DynamoStore::new(clients.dynamodb, table, queue.clone()));

@@ -15,6 +15,7 @@ pub mod google_forms;
 pub mod gravity_forms;
 pub mod hubspot;
 pub mod jotform;
+mod jws;
 pub mod meta;
 pub mod netlify;
 pub mod tally;

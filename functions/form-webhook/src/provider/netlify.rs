@@ -26,6 +26,7 @@ pub(crate) fn verify(req: &Incoming<'_>, secret: &Secret) -> Result<(), WebhookE
     validation.validate_exp = false;
     validation.set_issuer(&["netlify"]);
     let key = DecodingKey::from_secret(secret.expose().as_bytes());
+    super::jws::install();
     let claims = decode::<Claims>(token.trim(), &key, &validation)
         .map_err(|_| WebhookError::BadSignature)?
         .claims;

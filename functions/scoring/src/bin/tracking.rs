@@ -10,11 +10,7 @@ use scoring::tracking::{self, ApiKeys, Tracker};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    aws_adapters::logging::init();
 
     let tracker = tracker_from_env().await?;
     lambda_http::run(service_fn(|event: Request| handle(&tracker, event))).await

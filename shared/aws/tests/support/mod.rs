@@ -61,7 +61,9 @@ impl Env {
     /// A new table and queue set on the emulator.
     pub async fn new() -> Self {
         let url = endpoint();
-        let config = aws_adapters::sdk_config(Some(&url)).await;
+        let config = aws_adapters::sdk_config(Some(&url))
+            .await
+            .expect("the system\'s root certificates");
         let counter = RequestCounter::new();
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&config)

@@ -3,7 +3,7 @@
 //! disposable e-mail domain lists.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::{collections::HashSet, fmt, sync::LazyLock};
+use std::fmt;
 use wildmatch::WildMatch;
 
 /// A glob on an attribute value: `*` stands for any run of characters (including none), `?`
@@ -111,16 +111,43 @@ pub(crate) fn first_number(text: &str) -> Option<f64> {
 }
 
 /// The disposable (throwaway) mail domains: the list of the `mailchecker` crate, which its
-/// maintainers keep up to date across several languages. Read into a set once; the crate's own
-/// check walks the whole list on every call.
-static DISPOSABLE: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| mailchecker::blacklist().into_iter().collect());
+/// maintainers keep up to date across several languages. `build.rs` writes it sorted, lower-case
+/// and one per line, each line ended by `\n`; it is searched in place, so nothing is built at
+/// cold start and the bootstrap carries the characters only (see `build.rs` for why).
+static DISPOSABLE_DOMAINS: &str = include_str!(concat!(env!("OUT_DIR"), "/disposable_domains.txt"));
 
 /// Whether `domain` (or a domain it is under: `x.mailinator.com`) is a disposable mail service.
 pub(crate) fn is_disposable_domain(domain: &str) -> bool {
     let domain = domain.trim().to_ascii_lowercase();
-    let listed = suffixes(&domain).any(|d| DISPOSABLE.contains(d));
+    let listed = suffixes(&domain).any(|d| sorted_lines_contain(DISPOSABLE_DOMAINS, d));
     listed
+}
+
+/// Binary search for the line `needle` in `text`: lines sorted by their bytes, each ended by
+/// `\n`. Works on bytes, so a non-ASCII domain cannot split a character.
+fn sorted_lines_contain(text: &str, needle: &str) -> bool {
+    let (text, needle) = (text.as_bytes(), needle.as_bytes());
+
+    // `lo` and `hi` stay at line starts; the line holding `mid` is compared each round.
+    let (mut lo, mut hi) = (0, text.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let start = text[lo..mid]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(lo, |i| lo + i + 1);
+        let end = text[mid..hi]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(hi, |i| mid + i);
+
+        match needle.cmp(&text[start..end]) {
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Less => hi = start,
+            std::cmp::Ordering::Greater => lo = end + 1,
+        }
+    }
+    false
 }
 
 /// `a.b.c`, `b.c`: the domain and each parent with at least two labels.
@@ -366,6 +393,38 @@ mod tests {
         }
         for real in ["gmail.com", "corp.example", "com"] {
             assert!(!is_disposable_domain(real), "{real}");
+        }
+    }
+
+    #[test]
+    fn every_domain_of_the_crate_is_embedded() {
+        // The build step must not drop or alter an entry: each one of the crate's list is found.
+        let list = mailchecker::blacklist();
+        assert!(
+            list.len() > 50_000,
+            "the crate's list shrank to {}",
+            list.len()
+        );
+        for domain in list {
+            assert!(is_disposable_domain(domain), "{domain}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn line_search_agrees_with_a_set(
+            lines in proptest::collection::btree_set("[a-zé.-]{0,8}", 0..40),
+            probes in proptest::collection::vec("[a-zé.-]{0,8}", 0..20),
+        ) {
+            // Lines sorted by their bytes (a BTreeSet of strings is) and each ended by \n.
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            for probe in probes.iter().chain(&lines) {
+                proptest::prop_assert_eq!(
+                    sorted_lines_contain(&text, probe),
+                    lines.contains(probe),
+                    "{:?} in {:?}", probe, text
+                );
+            }
         }
     }
 }
