@@ -60,7 +60,8 @@ impl Clients {
 /// is in every bootstrap that calls it, about half a megabyte. A Lambda's region and
 /// credentials are always in its environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), which is the first place the chain looks; the
-/// chain's other sources never answer there. The clients fill in the rest (the tokio sleep,
+/// chain's other sources never answer there. Nor is `AWS_ENDPOINT_URL` read: the endpoint
+/// override is `JOURNEY_AWS_ENDPOINT` alone. The clients fill in the rest (the tokio sleep,
 /// the identity cache) from the SDK's defaults, as `load` would; the HTTPS client is ours
 /// ([`crate::http`]). Fails only when the system's root certificates cannot be read.
 pub async fn sdk_config(endpoint: Option<&str>) -> Result<SdkConfig, std::io::Error> {

@@ -56,12 +56,37 @@ fn filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> (Targets, Optio
         };
     }
     if let Some(directives) = set(rust_log) {
+        if !directives.split(',').all(readable_directive) {
+            return (info, Some("RUST_LOG"));
+        }
         return match directives.parse::<Targets>() {
             Ok(targets) => (targets, None),
             Err(_) => (info, Some("RUST_LOG")),
         };
     }
     (info, None)
+}
+
+/// One `RUST_LOG` directive: a level (`warn`) or a target and its level (`routing=debug`).
+///
+/// `Targets` itself reads a bare word as a target enabled at every level, so a misspelt level
+/// (`warning`) would silence everything else without a word, and it reads `EnvFilter`'s span
+/// and field filters (`routing[lead]=debug`) as odd target names. Both are refused here, so
+/// the caller logs at `info` and says which setting it could not read.
+fn readable_directive(directive: &str) -> bool {
+    let directive = directive.trim();
+    if directive.is_empty() {
+        return true;
+    }
+    if directive.contains(['[', ']', '{', '}']) {
+        return false;
+    }
+    let level = match directive.split_once('=') {
+        Some((target, level)) if !target.trim().is_empty() => level,
+        Some(_) => return false,
+        None => directive,
+    };
+    level.trim().parse::<LevelFilter>().is_ok()
 }
 
 #[cfg(test)]
@@ -116,5 +141,54 @@ mod tests {
 
         let (_, unreadable) = filter(None, Some("info,routing=loud"));
         assert_eq!(unreadable, Some("RUST_LOG"));
+    }
+
+    #[test]
+    fn span_and_field_directives_are_named_unreadable() {
+        for d in [
+            "warn,routing[lead]=debug",
+            "warn,[{id}]=debug",
+            "routing=debug,[span]",
+        ] {
+            let (_, unreadable) = filter(None, Some(d));
+            assert_eq!(unreadable, Some("RUST_LOG"), "{d}");
+        }
+    }
+
+    #[test]
+    fn lambda_levels_all_read() {
+        for (name, on, off) in [
+            ("TRACE", Level::TRACE, None),
+            ("DEBUG", Level::DEBUG, Some(Level::TRACE)),
+            ("INFO", Level::INFO, Some(Level::DEBUG)),
+            ("WARN", Level::WARN, Some(Level::INFO)),
+            ("ERROR", Level::ERROR, Some(Level::WARN)),
+            (" warn ", Level::WARN, Some(Level::INFO)),
+        ] {
+            let (t, unreadable) = filter(Some(name), Some("trace"));
+            assert_eq!(unreadable, None, "{name}");
+            assert!(passes(&t, "x", on), "{name}");
+            if let Some(off) = off {
+                assert!(!passes(&t, "x", off), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_target_only_rust_log_silences_every_other_target() {
+        let (t, _) = filter(None, Some("journey_aws=debug"));
+        assert!(passes(&t, "journey_aws", Level::DEBUG));
+        assert!(!passes(&t, "api", Level::ERROR));
+    }
+
+    #[test]
+    fn a_misspelt_rust_log_level_is_named_unreadable() {
+        // "warning" and "inf" are no levels; Targets reads a bare word as a target at TRACE,
+        // with no default, so every other target would be silenced without a warning.
+        for d in ["warning", "inf", "Information"] {
+            let (t, unreadable) = filter(None, Some(d));
+            assert_eq!(unreadable, Some("RUST_LOG"), "{d}");
+            assert!(passes(&t, "api", Level::ERROR), "{d}");
+        }
     }
 }

@@ -158,4 +158,128 @@ mod tests {
             Err(ErrorKind::InvalidAlgorithm)
         ));
     }
+
+    // Hostile tokens: each constant was signed outside this crate, with Python's `hmac`.
+    // Tokens signed with Python's hmac (key `test-secret` unless said), claims as in TOKEN.
+
+    const HS384: &str = "eyJhbGciOiJIUzM4NCIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJuZXRsaWZ5Iiwic2hhMjU2IjoiYWJjIn0.d9eDzjUNrXtXzEg-j2bugSbMlq9x6ZdO8Y1caA9aB1sSnhngZJz5Xvbe6Iz_U85G";
+    const HS512: &str = "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJuZXRsaWZ5Iiwic2hhMjU2IjoiYWJjIn0.s6ShHZYK9RqEI0gG9QvDBcHUu9FYrKlNVEuwnp3X4GMjeHMr-S5GSsP3MNIB1SB5QAwLURTPCTyW8ZQ1G73yFg";
+    /// Header says RS256, signature is HMAC-SHA256 with the secret (the classic confusion).
+    const RS256_HMAC: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJuZXRsaWZ5Iiwic2hhMjU2IjoiYWJjIn0.sIquT1cPI7wedaeLOcSKuCTuDZMNYakeqVqx6SioZEw";
+    const NONE: &str =
+        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJpc3MiOiJuZXRsaWZ5Iiwic2hhMjU2IjoiYWJjIn0.";
+    /// Claims `sha256: "abd"` under TOKEN's signature.
+    const TAMPERED: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJuZXRsaWZ5Iiwic2hhMjU2IjoiYWJkIn0.6-plhHfNktII9iqCJDi4oi3J9Zp129Yns9BzWO5MqnM";
+    /// TOKEN signed with the empty key.
+    const EMPTY_KEY: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJuZXRsaWZ5Iiwic2hhMjU2IjoiYWJjIn0.6tEWB0gaui10p995HOKbcMMNtZYZJEzW7hw6xag_8YI";
+
+    fn kind(token: &str, secret: &[u8]) -> ErrorKind {
+        read(token, secret).expect_err(token).into_kind()
+    }
+
+    #[test]
+    fn other_algorithms_never_verify() {
+        assert!(matches!(
+            kind(HS384, b"test-secret"),
+            ErrorKind::InvalidAlgorithm
+        ));
+        assert!(matches!(
+            kind(HS512, b"test-secret"),
+            ErrorKind::InvalidAlgorithm
+        ));
+        assert!(matches!(
+            kind(RS256_HMAC, b"test-secret"),
+            ErrorKind::InvalidAlgorithm
+        ));
+        // "none" is no jsonwebtoken Algorithm: the header does not parse.
+        assert!(read(NONE, b"test-secret").is_err());
+        assert!(read(NONE, b"").is_err());
+    }
+
+    #[test]
+    fn a_tampered_payload_does_not_verify() {
+        assert!(matches!(
+            kind(TAMPERED, b"test-secret"),
+            ErrorKind::InvalidSignature
+        ));
+    }
+
+    #[test]
+    fn a_truncated_or_padded_or_noncanonical_signature_does_not_verify() {
+        let (head, _) = TOKEN.rsplit_once('.').unwrap();
+        for sig in [
+            "",
+            "6-plhHfNktII9iqCJDi4og", // first 16 bytes of the tag
+            "6-plhHfNktII9iqCJDi4oi3J9Zp129Yns9BzWO5MqnM=", // padded
+            "6-plhHfNktII9iqCJDi4oi3J9Zp129Yns9BzWO5MqnN", // last char's spare bits set
+            "6+plhHfNktII9iqCJDi4oi3J9Zp129Yns9BzWO5MqnM", // standard alphabet
+            "6-plhHfNktII9iqCJDi4oi3J9Zp129Yns9BzWO5MqnMAA", // a byte more
+        ] {
+            let token = format!("{head}.{sig}");
+            assert!(read(&token, b"test-secret").is_err(), "{sig:?} verified");
+        }
+    }
+
+    #[test]
+    fn malformed_tokens_are_errors_not_panics() {
+        let long = "a".repeat(1 << 20);
+        let cases = [
+            String::new(),
+            ".".into(),
+            "..".into(),
+            "...".into(),
+            "a.b".into(),
+            "a.b.c.d".into(),
+            format!("{TOKEN}."),
+            format!(".{TOKEN}"),
+            "eyJhbGciOiJIUzI1NiJ9..".into(),
+            "e30.e30.".into(), // {} header
+            "bnVsbA.bnVsbA.".into(), // null header
+            "W10.W10.".into(), // [] header
+            "eyJhbGciOjF9.e30.".into(), // {"alg":1}
+            "\u{0}\u{fffd}.\u{7f}.x".into(),
+            format!("{long}.{long}.{long}"),
+            format!("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.{long}.6-plhHfNktII9iqCJDi4oi3J9Zp129Yns9BzWO5MqnM"),
+        ];
+        for token in &cases {
+            for secret in [&b"test-secret"[..], b"", &[0xffu8; 4096][..]] {
+                assert!(
+                    read(token, secret).is_err(),
+                    "{:?}",
+                    &token[..token.len().min(40)]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_empty_key_is_a_key_like_any_other() {
+        // HMAC takes any key length: a token signed with the empty key verifies under it.
+        // What keeps this from mattering is that config never hands netlify an empty secret.
+        assert!(read(EMPTY_KEY, b"").is_ok());
+        assert!(read(EMPTY_KEY, b"test-secret").is_err());
+        assert!(read(TOKEN, b"").is_err());
+    }
+
+    #[test]
+    fn a_long_key_is_hashed_first_and_still_verifies() {
+        // RFC 2104: keys longer than the block (64 bytes) are hashed. Signed by Python.
+        let key = [b'k'; 100];
+        let claims = Claims {
+            iss: "netlify".into(),
+            sha256: "abc".into(),
+        };
+        install();
+        let token = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&key),
+        )
+        .unwrap();
+        assert_eq!(
+            token.rsplit_once('.').unwrap().1,
+            "8VwBFERrAI-1MrASYufBBiWPYN6fDDdqhwM_WLNhg7Y"
+        );
+        assert_eq!(read(&token, &key).unwrap(), claims);
+    }
 }
