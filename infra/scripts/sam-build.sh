@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `sam build` of every function in template.yaml for arm64, then the size of each stripped
 # bootstrap against the 6 MB target (exit status 1 if one is over it). Slow: it cross-compiles
-# the workspace in release mode with cargo-lambda and zig, once per function (about an hour on
-# two busy cores the first time; far less when only our crates changed).
+# the workspace in release mode with cargo-lambda and zig, once per function (10.5 minutes from
+# an empty target directory on an idle 2-core machine, 25 with other builds running; a few
+# minutes when only our crates changed).
 #
 # Installs what it needs, so it runs on a fresh machine with a Rust toolchain and Python 3:
 #   - the aarch64 standard library (`rustup target add aarch64-unknown-linux-gnu`, if missing);
