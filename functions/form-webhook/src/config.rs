@@ -8,9 +8,14 @@
 //! no secret configured refuses every delivery: failing closed is the only way a forged delivery
 //! cannot get in through a forgotten setting.
 
-use crate::{mapping::FormMap, provider::Provider};
+use crate::{mapping::FormMap, provider::Provider, Timestamp};
+use ports::DocumentStore;
 use serde::Deserialize;
-use std::{collections::HashMap, fmt};
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{Arc, Mutex},
+};
 
 /// A secret value. Its `Debug` is redacted; read it with [`Secret::expose`] only where it is used.
 #[derive(Clone, Deserialize)]
@@ -285,4 +290,99 @@ impl StoredForms {
         }
         out
     }
+}
+
+/// Where a delivery's form settings come from: the environment's (`WEBHOOK_FORMS`), with those
+/// stored through the API (`config/form_mappings` in `docs`, see [`StoredForms`]) laid over
+/// them when a store is given. The webhook and the Meta lead fetch both map with it, so a form
+/// set through the API is set the same way for both.
+#[derive(Clone)]
+pub struct ConfigSource {
+    base: Arc<Config>,
+    stored: Option<Arc<Stored>>,
+}
+
+/// The stored settings' store, and the configuration they made when last read.
+struct Stored {
+    docs: Arc<dyn DocumentStore>,
+    read: Mutex<Option<(Timestamp, Arc<Config>)>>,
+}
+
+/// How long stored form settings are used before they are read again: a change through the
+/// API reaches deliveries within a minute, and a delivery costs no extra read in between.
+const STORED_FOR_SECS: i64 = 60;
+
+impl From<Config> for ConfigSource {
+    fn from(config: Config) -> Self {
+        Self {
+            base: Arc::new(config),
+            stored: None,
+        }
+    }
+}
+
+impl ConfigSource {
+    /// The environment's configuration: the secrets and Meta's verify token, which the stored
+    /// settings never change.
+    pub fn base(&self) -> &Config {
+        &self.base
+    }
+
+    /// The same source, also reading the settings stored in `docs`, at most once a minute; a
+    /// form they name is set as they say, over `WEBHOOK_FORMS`.
+    pub fn with_stored_forms(mut self, docs: Arc<dyn DocumentStore>) -> Self {
+        self.stored = Some(Arc::new(Stored {
+            docs,
+            read: Mutex::new(None),
+        }));
+        self
+    }
+
+    /// The configuration a delivery at `now` is mapped with.
+    pub async fn at(&self, now: Timestamp) -> Arc<Config> {
+        let Some(stored) = &self.stored else {
+            return self.base.clone();
+        };
+        if let Some(config) = stored.fresh(now) {
+            return config;
+        }
+
+        // Two deliveries may both read at the turn of a minute; either result is right.
+        let config = match load_stored(stored.docs.as_ref()).await {
+            Ok(Some(forms)) => Arc::new(self.base.with_stored(&forms)),
+            Ok(None) => self.base.clone(),
+            // The settings were valid when the API stored them; a store that fails now should
+            // not refuse deliveries: they are mapped by the environment's settings meanwhile.
+            Err(why) => {
+                tracing::warn!(why, "stored form settings not read; using WEBHOOK_FORMS");
+                self.base.clone()
+            }
+        };
+        *stored.read.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, config.clone()));
+        config
+    }
+}
+
+impl Stored {
+    /// The configuration last read, unless it is older than [`STORED_FOR_SECS`].
+    fn fresh(&self, now: Timestamp) -> Option<Arc<Config>> {
+        let read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        read.as_ref()
+            .filter(|(at, _)| now.signed_duration_since(*at).num_seconds().abs() < STORED_FOR_SECS)
+            .map(|(_, config)| config.clone())
+    }
+}
+
+/// The stored form settings, if any; the error names only its kind.
+async fn load_stored(docs: &dyn DocumentStore) -> Result<Option<StoredForms>, &'static str> {
+    let doc = docs
+        .get(STORED_COLLECTION, STORED_KEY)
+        .await
+        .map_err(|_| "store")?;
+    let Some(doc) = doc else {
+        return Ok(None);
+    };
+    serde_json::from_value(doc.body)
+        .map(Some)
+        .map_err(|_| "undecodable")
 }

@@ -7,7 +7,7 @@
 //! when the store fails so that the provider retries). Bad input is never a 5xx.
 
 use crate::{
-    config::{Config, StoredForms, STORED_COLLECTION, STORED_KEY},
+    config::{Config, ConfigSource},
     error::WebhookError,
     intake::{Intake, ItemOutcome},
     provider::{self, Headers, Incoming, Item, Provider},
@@ -58,82 +58,27 @@ impl WebhookResponse {
 /// The function: configuration, the intake and the clock.
 #[derive(Clone)]
 pub struct Service {
-    config: Arc<Config>,
+    config: ConfigSource,
     intake: Intake,
     clock: Arc<dyn Clock>,
-    stored: Option<Arc<Stored>>,
 }
-
-/// The form settings stored through the API, and the configuration they made when last read.
-struct Stored {
-    docs: Arc<dyn DocumentStore>,
-    /// When the settings were read, and the configuration with them laid over the
-    /// environment's.
-    read: std::sync::Mutex<Option<(crate::Timestamp, Arc<Config>)>>,
-}
-
-/// How long stored form settings are used before they are read again: a change through the
-/// API reaches deliveries within a minute, and a delivery costs no extra read in between.
-const STORED_FOR_SECS: i64 = 60;
 
 impl Service {
     /// A service over `intake`, reading time from `clock`.
     pub fn new(config: Config, intake: Intake, clock: Arc<dyn Clock>) -> Self {
         Self {
-            config: Arc::new(config),
+            config: config.into(),
             intake,
             clock,
-            stored: None,
         }
     }
 
     /// The same service, also reading the form settings stored through the API
-    /// (`config/form_mappings` in `docs`, see [`StoredForms`]) at most once a minute; a form
+    /// (`config/form_mappings` in `docs`, see [`crate::config::StoredForms`]) at most once a minute; a form
     /// they name is set as they say, over `WEBHOOK_FORMS`.
     pub fn with_stored_forms(mut self, docs: Arc<dyn DocumentStore>) -> Self {
-        self.stored = Some(Arc::new(Stored {
-            docs,
-            read: std::sync::Mutex::new(None),
-        }));
+        self.config = self.config.with_stored_forms(docs);
         self
-    }
-
-    /// The configuration a delivery at `now` is mapped with.
-    async fn config_at(&self, now: crate::Timestamp) -> Arc<Config> {
-        let Some(stored) = &self.stored else {
-            return self.config.clone();
-        };
-        let fresh = {
-            let read = stored
-                .read
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            read.as_ref()
-                .filter(|(at, _)| {
-                    now.signed_duration_since(*at).num_seconds().abs() < STORED_FOR_SECS
-                })
-                .map(|(_, config)| config.clone())
-        };
-        if let Some(config) = fresh {
-            return config;
-        }
-        // Two deliveries may both read at the turn of a minute; either result is right.
-        let config = match load_stored(stored.docs.as_ref()).await {
-            Ok(Some(forms)) => Arc::new(self.config.with_stored(&forms)),
-            Ok(None) => self.config.clone(),
-            // The settings were valid when the API stored them; a store that fails now should
-            // not refuse deliveries: they are mapped by the environment's settings meanwhile.
-            Err(why) => {
-                tracing::warn!(why, "stored form settings not read; using WEBHOOK_FORMS");
-                self.config.clone()
-            }
-        };
-        let mut read = stored
-            .read
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *read = Some((now, config.clone()));
-        config
     }
 
     /// Answers one request.
@@ -190,7 +135,7 @@ impl Service {
             body: req.body,
             now: self.clock.now(),
         };
-        let secret = self.config.secrets.get(&provider).ok_or_else(|| {
+        let secret = self.config.base().secrets.get(&provider).ok_or_else(|| {
             tracing::error!("no secret configured for this provider");
             WebhookError::NotConfigured
         })?;
@@ -208,7 +153,7 @@ impl Service {
         items: &[Item],
         now: crate::Timestamp,
     ) -> Result<WebhookResponse, WebhookError> {
-        let config = self.config_at(now).await;
+        let config = self.config.at(now).await;
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
             let outcome = self
@@ -259,6 +204,7 @@ impl Service {
         };
         let expected = self
             .config
+            .base()
             .meta_verify_token
             .as_ref()
             .ok_or(WebhookError::NotConfigured)?;
@@ -275,20 +221,6 @@ impl Service {
             body: incoming.query("hub.challenge").unwrap_or_default(),
         })
     }
-}
-
-/// The stored form settings, if any; the error names only its kind.
-async fn load_stored(docs: &dyn DocumentStore) -> Result<Option<StoredForms>, &'static str> {
-    let doc = docs
-        .get(STORED_COLLECTION, STORED_KEY)
-        .await
-        .map_err(|_| "store")?;
-    let Some(doc) = doc else {
-        return Ok(None);
-    };
-    serde_json::from_value(doc.body)
-        .map(Some)
-        .map_err(|_| "undecodable")
 }
 
 /// Refuses a body over the limit, from its declared length first.

@@ -8,7 +8,7 @@
 //! queue message changes nothing.
 
 use crate::{
-    config::Config,
+    config::{Config, ConfigSource},
     intake::{Intake, ItemOutcome},
     normalise::normalise,
     provider::{meta, FetchRequest, Provider},
@@ -96,20 +96,24 @@ async fn fetch_and_store(
 /// token, a lead we may not see) would lose the lead without a trace. A failure that retrying
 /// cannot fix so costs `MaxReceives` receives before it reaches the dead-letter queue and its
 /// alarm; `retryable` in the log line tells the two apart.
+///
+/// The batch is mapped with one configuration, `config`'s at `now`: the stored form settings
+/// are read at most once a minute, as for the webhook.
 pub async fn handle_batch(
     intake: &Intake,
     fetcher: &dyn LeadFetcher,
-    config: &Config,
+    config: &ConfigSource,
     records: impl IntoIterator<Item = (String, Option<String>)>,
     now: Timestamp,
 ) -> Vec<String> {
+    let config = config.at(now).await;
     let mut failed = Vec::new();
     for (id, body) in records {
         let span = tracing::info_span!("lead fetch record", record = %id);
         let result = handle(
             intake,
             fetcher,
-            config,
+            &config,
             body.as_deref().unwrap_or_default(),
             now,
         );

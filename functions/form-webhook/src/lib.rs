@@ -30,7 +30,7 @@ pub mod provider;
 mod sync;
 mod verify;
 
-pub use config::{Config, Secret};
+pub use config::{Config, ConfigSource, Secret};
 pub use error::WebhookError;
 pub use http::{Service, WebhookRequest, WebhookResponse, MAX_BODY_BYTES};
 pub use intake::{Intake, ItemOutcome};

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use form_webhook::{
     graph::GraphLeadFetcher,
     lead_fetch::{self, FetchError, LeadFetcher},
-    ItemOutcome, Secret,
+    ConfigSource, ItemOutcome, Secret,
 };
 use http_body_util::Full;
 use http_notifier::JsonGetter;
@@ -256,7 +256,7 @@ async fn a_bad_record_fails_alone_and_a_duplicate_changes_nothing() {
         ("m-outage".to_owned(), Some(unknown)),
         ("m-duplicate".to_owned(), Some(message.clone())),
     ];
-    let config = support::config();
+    let config = ConfigSource::from(support::config());
 
     let failed = lead_fetch::handle_batch(&h.intake(), &FixtureGraph, &config, records, now).await;
 
@@ -271,4 +271,49 @@ async fn a_bad_record_fails_alone_and_a_duplicate_changes_nothing() {
     assert!(failed.is_empty());
     assert_eq!(h.footprint().await, (1, 1, 1));
     assert!(h.take_messages(Topic::Activities).await.is_empty());
+}
+
+/// Form settings stored through the API (`config/form_mappings`) map the fetched Meta lead as
+/// they map a webhook's: here a map that swaps the company and job-title questions of the
+/// fixture's form, so the README's company ("Oak Hollow Veterinary") lands in the title.
+#[tokio::test]
+async fn a_fetched_lead_is_mapped_by_the_form_settings_stored_through_the_api() {
+    let h = Harness::new();
+    let (message, now) = queued_fetch(&h).await;
+    let stored = ports::Document {
+        collection: "config".into(),
+        key: "form_mappings".into(),
+        version: 1,
+        index: None,
+        body: serde_json::json!({ "mappings": [{ "provider": "meta-leadgen",
+            "form": "1029384756647382",
+            "fields": { "company_name": "title", "job_title": "company" } }] }),
+        expires_at: None,
+    };
+    let put = ports::DocumentWrite::Put {
+        doc: stored,
+        expect: ports::Expect::Any,
+    };
+    h.store
+        .commit(ports::Commit {
+            documents: vec![put],
+            ..ports::Commit::default()
+        })
+        .await
+        .unwrap();
+    let config = ConfigSource::from(support::config()).with_stored_forms(h.store.clone());
+
+    let records = vec![("m-1".to_owned(), Some(message))];
+    let failed = lead_fetch::handle_batch(&h.intake(), &FixtureGraph, &config, records, now).await;
+
+    assert!(failed.is_empty());
+    let email = Email::parse("siobhan.nibhriain@oakhollow.example.org").unwrap();
+    let lead = h
+        .store
+        .lead_by_email(&email)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(lead.profile.company.as_deref(), Some("Clinic Director"));
+    assert_eq!(lead.profile.title.as_deref(), Some("Oak Hollow Veterinary"));
 }

@@ -36,7 +36,7 @@ use embedded::EmbeddedStore;
 use form_webhook::{
     graph::{self, GraphLeadFetcher},
     lead_fetch::{self, LeadFetcher},
-    Config, Headers, Provider, Secret, Service, WebhookRequest,
+    Config, ConfigSource, Headers, Provider, Secret, Service, WebhookRequest,
 };
 use http_notifier::{HttpNotifier, JsonGetter};
 use lambda_http::http::{Request, Response};
@@ -180,7 +180,7 @@ pub struct Stack {
     clock: Arc<dyn Clock>,
     webhooks: Service,
     intake: form_webhook::Intake,
-    webhook_config: Config,
+    webhook_config: ConfigSource,
     lead_fetcher: Option<Arc<dyn LeadFetcher>>,
     tracker: Tracker,
     scorer: Scorer,
@@ -207,7 +207,7 @@ impl Stack {
             webhooks: Service::new(config.webhooks.clone(), intake.clone(), clock.clone())
                 .with_stored_forms(shared.clone()),
             intake,
-            webhook_config: config.webhooks,
+            webhook_config: ConfigSource::from(config.webhooks).with_stored_forms(shared.clone()),
             lead_fetcher: config.lead_fetcher,
             tracker: Tracker {
                 store: shared.clone(),
