@@ -73,9 +73,8 @@ impl Service {
         }
     }
 
-    /// The same service, also reading the form settings stored through the API
-    /// (`config/form_mappings` in `docs`, see [`crate::config::StoredForms`]) at most once a minute; a form
-    /// they name is set as they say, over `WEBHOOK_FORMS`.
+    /// The same service, also reading the form settings stored through the API at most once a
+    /// minute (see [`ConfigSource::with_stored_forms`]).
     pub fn with_stored_forms(mut self, docs: Arc<dyn DocumentStore>) -> Self {
         self.config = self.config.with_stored_forms(docs);
         self

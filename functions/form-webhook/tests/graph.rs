@@ -114,6 +114,16 @@ fn text(capture: &Capture) -> String {
     String::from_utf8(capture.0.lock().unwrap().clone()).unwrap()
 }
 
+/// The lead stored from the fixture's Graph answer, found by its e-mail (the README's).
+async fn fixture_lead(h: &Harness) -> lifecycle::Lead {
+    let email = Email::parse("siobhan.nibhriain@oakhollow.example.org").unwrap();
+    h.store
+        .lead_by_email(&email)
+        .await
+        .unwrap()
+        .expect("lead stored")
+}
+
 /// The `lead_fetch` message the webhook queued for the Meta fixture.
 async fn queued_fetch(h: &Harness) -> (String, lifecycle::Timestamp) {
     let hook = fixture("facebook-lead-ads/leadgen_normal.json");
@@ -141,13 +151,7 @@ async fn a_200_stores_the_fixture_lead_and_the_token_stays_out_of_the_logs() {
     .unwrap();
 
     assert!(matches!(outcome, ItemOutcome::Created(_)));
-    let email = Email::parse("siobhan.nibhriain@oakhollow.example.org").unwrap();
-    let lead = h
-        .store
-        .lead_by_email(&email)
-        .await
-        .unwrap()
-        .expect("lead stored");
+    let lead = fixture_lead(&h).await;
     assert_eq!(lead.profile.name.as_deref(), Some("Siobhán Ní Bhriain"));
 
     let seen = seen.lock().unwrap();
@@ -280,40 +284,19 @@ async fn a_bad_record_fails_alone_and_a_duplicate_changes_nothing() {
 async fn a_fetched_lead_is_mapped_by_the_form_settings_stored_through_the_api() {
     let h = Harness::new();
     let (message, now) = queued_fetch(&h).await;
-    let stored = ports::Document {
-        collection: "config".into(),
-        key: "form_mappings".into(),
-        version: 1,
-        index: None,
-        body: serde_json::json!({ "mappings": [{ "provider": "meta-leadgen",
-            "form": "1029384756647382",
-            "fields": { "company_name": "title", "job_title": "company" } }] }),
-        expires_at: None,
-    };
-    let put = ports::DocumentWrite::Put {
-        doc: stored,
-        expect: ports::Expect::Any,
-    };
-    h.store
-        .commit(ports::Commit {
-            documents: vec![put],
-            ..ports::Commit::default()
-        })
-        .await
-        .unwrap();
+    h.store_form_settings(
+        serde_json::json!([{ "provider": "meta-leadgen", "form": "1029384756647382",
+            "fields": { "company_name": "title", "job_title": "company" } }]),
+        1,
+    )
+    .await;
     let config = ConfigSource::from(support::config()).with_stored_forms(h.store.clone());
 
     let records = vec![("m-1".to_owned(), Some(message))];
     let failed = lead_fetch::handle_batch(&h.intake(), &FixtureGraph, &config, records, now).await;
 
     assert!(failed.is_empty());
-    let email = Email::parse("siobhan.nibhriain@oakhollow.example.org").unwrap();
-    let lead = h
-        .store
-        .lead_by_email(&email)
-        .await
-        .unwrap()
-        .expect("stored");
+    let lead = fixture_lead(&h).await;
     assert_eq!(lead.profile.company.as_deref(), Some("Clinic Director"));
     assert_eq!(lead.profile.title.as_deref(), Some("Oak Hollow Veterinary"));
 }

@@ -427,34 +427,18 @@ async fn an_answer_that_is_no_phone_number_joins_nobody() {
 async fn form_settings_stored_through_the_api_map_the_next_deliveries() {
     let mut h = Harness::new();
     h.service = h.service.clone().with_stored_forms(h.store.clone());
-    let put = |fields: serde_json::Value, version: u64| ports::Commit {
-        documents: vec![ports::DocumentWrite::Put {
-            doc: ports::Document {
-                collection: "config".into(),
-                key: "form_mappings".into(),
-                version,
-                index: None,
-                body: serde_json::json!({ "mappings": [{ "provider": "generic",
-                    "form": "f9", "fields": fields, "country": "DE" }] }),
-                expires_at: None,
-            },
-            expect: ports::Expect::Any,
-        }],
-        ..ports::Commit::default()
-    };
+    let map = |fields: serde_json::Value| serde_json::json!([{ "provider": "generic", "form": "f9", "fields": fields, "country": "DE" }]);
     let deliver = |event: &str, mail: &str| {
         format!(
             r#"{{"event_id":"{event}","form_id":"f9","q_mail":"{mail}","q_tel":"030 1234567"}}"#
         )
     };
     let headers = || vec![json_ct(), ("X-Webhook-Token", "test-secret".to_owned())];
-    h.store
-        .commit(put(
-            serde_json::json!({ "q_mail": "email", "q_tel": "phone" }),
-            1,
-        ))
-        .await
-        .unwrap();
+    h.store_form_settings(
+        map(serde_json::json!({ "q_mail": "email", "q_tel": "phone" })),
+        1,
+    )
+    .await;
 
     let first = deliver("e1", "ada@example.org");
     let r = post(&h, "generic/zap", headers(), first.as_bytes()).await;
@@ -470,10 +454,8 @@ async fn form_settings_stored_through_the_api_map_the_next_deliveries() {
     );
 
     // The map loses its e-mail field: unseen for a minute, then in force.
-    h.store
-        .commit(put(serde_json::json!({ "q_tel": "phone" }), 2))
-        .await
-        .unwrap();
+    h.store_form_settings(map(serde_json::json!({ "q_tel": "phone" })), 2)
+        .await;
     let soon = deliver("e2", "bo@example.org");
     post(&h, "generic/zap", headers(), soon.as_bytes()).await;
     h.clock.advance(chrono::Duration::seconds(61));

@@ -121,6 +121,28 @@ impl Harness {
         Harness::intake_of(&self.store)
     }
 
+    /// Stores form settings as `PUT /config/form_mappings` does: `config/form_mappings` with
+    /// these `mappings`, at `version`.
+    pub async fn store_form_settings(&self, mappings: serde_json::Value, version: u64) {
+        let doc = ports::Document {
+            collection: "config".into(),
+            key: "form_mappings".into(),
+            version,
+            index: None,
+            body: serde_json::json!({ "mappings": mappings }),
+            expires_at: None,
+        };
+        let put = ports::DocumentWrite::Put {
+            doc,
+            expect: ports::Expect::Any,
+        };
+        let commit = ports::Commit {
+            documents: vec![put],
+            ..ports::Commit::default()
+        };
+        self.store.commit(commit).await.expect("stored");
+    }
+
     /// Replays a fixture, with its `received_at` as the clock.
     pub async fn replay(&self, f: &Fixture) -> WebhookResponse {
         self.clock.set(f.received_at);
